@@ -1,0 +1,15 @@
+# medicus::profiles — FHIR package loading, snapshot generation, terminology and profile validation.
+find_package(ZLIB REQUIRED)
+
+add_library(profiles STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/tar_reader.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/package_registry.cpp)
+add_library(medicus::profiles ALIAS profiles)
+target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+# RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).
+target_link_libraries(profiles PUBLIC medicus::fhir_model tl::expected RapidJSON PRIVATE ZLIB::ZLIB)
+
+medicus_add_test_binary(profiles_tests
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/package_registry_test.cpp
+  LIBS medicus::profiles)
+target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
