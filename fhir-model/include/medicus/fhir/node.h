@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "medicus/fhir/issue.h"
 #include "medicus/fhir/type_model.h"
 
 namespace medicus::fhir {
@@ -130,7 +131,7 @@ class Document {
   Node* root_ = nullptr;
   std::string source_storage_;
   std::string_view source_text_;
-  mutable std::unique_ptr<class LineIndex> line_index_;
+  mutable std::unique_ptr<LineIndex> line_index_;
 };
 
 }  // namespace medicus::fhir

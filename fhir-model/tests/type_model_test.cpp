@@ -1,0 +1,67 @@
+#include <catch2/catch.hpp>
+
+#include "medicus/fhir/type_model.h"
+
+using namespace medicus::fhir;
+
+TEST_CASE("type model knows R4 resources, data types and backbones", "[type_model]") {
+  const TypeModel& m = TypeModel::r4();
+  const TypeInfo* patient = m.find("Patient");
+  REQUIRE(patient != nullptr);
+  CHECK(patient->kind == TypeKind::Resource);
+  CHECK(patient->isA("DomainResource"));
+  CHECK(patient->isA("Resource"));
+  CHECK_FALSE(patient->isA("Observation"));
+
+  const ElementInfo* name = patient->findElement("name");
+  REQUIRE(name != nullptr);
+  CHECK(name->repeats());
+  REQUIRE(name->singleType() != nullptr);
+  CHECK(name->singleType()->name == "HumanName");
+
+  // Definition order: id before meta before text before identifier.
+  CHECK(patient->findElement("id")->index < patient->findElement("meta")->index);
+  CHECK(patient->findElement("text")->index < patient->findElement("identifier")->index);
+
+  const ElementInfo* contact = patient->findElement("contact");
+  REQUIRE(contact != nullptr);
+  REQUIRE(contact->singleType() != nullptr);
+  CHECK(contact->singleType()->kind == TypeKind::Backbone);
+  CHECK(contact->singleType()->name == "Patient.contact");
+  CHECK(contact->singleType()->isA("BackboneElement"));
+}
+
+TEST_CASE("choice elements resolve by suffix", "[type_model]") {
+  const TypeInfo* obs = TypeModel::r4().find("Observation");
+  const ElementInfo* e = nullptr;
+  const TypeInfo* t = nullptr;
+  REQUIRE(obs->resolveProperty("valueQuantity", e, t));
+  CHECK(e->name == "value");
+  CHECK(e->is_choice);
+  CHECK(t->name == "Quantity");
+  REQUIRE(obs->resolveProperty("valueString", e, t));
+  CHECK(t->name == "string");
+  CHECK_FALSE(obs->resolveProperty("valueFoo", e, t));
+  CHECK_FALSE(obs->resolveProperty("valuestring", e, t));
+  CHECK_FALSE(obs->resolveProperty("value", e, t));
+}
+
+TEST_CASE("contentReference points at the referenced backbone", "[type_model]") {
+  const TypeInfo* item = TypeModel::r4().find("Questionnaire.item");
+  REQUIRE(item != nullptr);
+  const ElementInfo* nested = item->findElement("item");
+  REQUIRE(nested != nullptr);
+  CHECK(nested->singleType() == item);
+}
+
+TEST_CASE("primitives carry their JSON kind and attributes", "[type_model]") {
+  const TypeModel& m = TypeModel::r4();
+  CHECK(m.find("decimal")->json_kind == JsonValueKind::Number);
+  CHECK(m.find("integer")->json_kind == JsonValueKind::Number);
+  CHECK(m.find("boolean")->json_kind == JsonValueKind::Boolean);
+  CHECK(m.find("date")->json_kind == JsonValueKind::String);
+  CHECK(m.find("Extension")->findElement("url")->is_xml_attribute);
+  CHECK(m.find("Element")->findElement("id")->is_xml_attribute);
+  CHECK_FALSE(m.find("Patient")->findElement("id")->is_xml_attribute);
+  CHECK(m.find("Age")->isA("Quantity"));
+}
