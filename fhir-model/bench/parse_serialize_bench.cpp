@@ -50,21 +50,26 @@ Corpus load(const std::string& name, const fs::path& dir) {
   return c;
 }
 
-// Runs `fn` over the corpus repeatedly for at least `seconds`, three rounds; returns the best MB/s.
-template <typename Fn>
-double throughput(const Corpus& c, double seconds, Fn&& fn) {
-  double best = 0;
-  for (int round = 0; round < 3; ++round) {
+// Times `baseline` and `candidate` over the corpus in alternating rounds (the machine is shared and
+// noisy: alternating keeps both under the same load) and returns the best MB/s of each.
+template <typename Baseline, typename Candidate>
+std::pair<double, double> compare(const Corpus& c, double seconds, Baseline&& baseline, Candidate&& candidate) {
+  auto once = [&](auto&& fn) {
     size_t bytes = 0;
     auto start = Clock::now();
     double elapsed = 0;
     do {
       for (size_t i = 0; i < c.files.size(); ++i) bytes += fn(i);
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    } while (elapsed < seconds / 3);
-    best = std::max(best, bytes / elapsed / 1e6);
+    } while (elapsed < seconds / 10);
+    return bytes / elapsed / 1e6;
+  };
+  double best_base = 0, best_cand = 0;
+  for (int round = 0; round < 5; ++round) {
+    best_base = std::max(best_base, once(baseline));
+    best_cand = std::max(best_cand, once(candidate));
   }
-  return best;
+  return {best_base, best_cand};
 }
 
 }  // namespace
@@ -107,27 +112,31 @@ int main(int argc, char** argv) {
       doms.push_back(std::move(dom));
       models.push_back(std::move(parsed.document));
     }
-    double bare_parse = throughput(c, seconds, [&](size_t i) {
-      rapidjson::Document d;
-      d.Parse(c.files[i].c_str(), c.files[i].size());
-      return d.HasParseError() ? 0 : c.files[i].size();
-    });
-    double model_parse = throughput(c, seconds, [&](size_t i) {
-      auto r = medicus::fhir::parseJson(c.files[i]);
-      return r.document ? c.files[i].size() : 0;
-    });
-    double bare_write = throughput(c, seconds, [&](size_t i) {
-      rapidjson::StringBuffer buffer;
-      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-      doms[i]->Accept(writer);
-      return c.files[i].size();
-    });
-    double model_write = throughput(c, seconds, [&](size_t i) {
-      std::string out;
-      out.reserve(c.files[i].size());
-      medicus::fhir::writeJson(*models[i]->root(), out);
-      return c.files[i].size();
-    });
+    auto [bare_parse, model_parse] = compare(
+        c, seconds,
+        [&](size_t i) {
+          rapidjson::Document d;
+          d.Parse(c.files[i].c_str(), c.files[i].size());
+          return d.HasParseError() ? size_t{0} : c.files[i].size();
+        },
+        [&](size_t i) {
+          auto r = medicus::fhir::parseJson(c.files[i]);
+          return r.document ? c.files[i].size() : size_t{0};
+        });
+    auto [bare_write, model_write] = compare(
+        c, seconds,
+        [&](size_t i) {
+          rapidjson::StringBuffer buffer;
+          rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+          doms[i]->Accept(writer);
+          return c.files[i].size();
+        },
+        [&](size_t i) {
+          std::string out;
+          out.reserve(c.files[i].size());
+          medicus::fhir::writeJson(*models[i]->root(), out);
+          return c.files[i].size();
+        });
     double parse_ratio = bare_parse / model_parse, write_ratio = bare_write / model_write;
     std::printf("%-12s %8.1f %9.1f MB/s %7.1f MB/s %6.2fx %7.1f MB/s %7.1f MB/s %6.2fx\n", c.name.c_str(),
                 c.bytes / 1e6, bare_parse, model_parse, parse_ratio, bare_write, model_write, write_ratio);

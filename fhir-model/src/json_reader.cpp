@@ -133,8 +133,8 @@ class TreeBuilder {
 // Walks the generic tree into Nodes.
 class FhirWalker {
  public:
-  FhirWalker(Document& doc, Issues& issues, const ParseOptions& options, const LineIndex& lines)
-      : doc_(doc), issues_(issues), options_(options), lines_(lines), model_(TypeModel::r4()) {}
+  FhirWalker(Document& doc, Issues& issues, const ParseOptions& options, std::string_view source)
+      : doc_(doc), issues_(issues), options_(options), source_(source), model_(TypeModel::r4()) {}
 
   Node* walkRoot(const JVal* value) {
     if (value->kind != JVal::Object) {
@@ -158,7 +158,9 @@ class FhirWalker {
     issue.type = type;
     issue.message = std::move(message);
     issue.expression = std::move(expression);
-    issue.position = lines_.positionOf(offset);
+    // The line index is built only when there is something to report.
+    if (!lines_) lines_ = std::make_unique<LineIndex>(source_);
+    issue.position = lines_->positionOf(offset);
     issue.rule_id = std::move(rule);
     issues_.push_back(std::move(issue));
   }
@@ -186,76 +188,79 @@ class FhirWalker {
     return nullptr;
   }
 
-  static const JVal* findMember(const JVal* object, std::string_view key) {
-    for (const JVal* m = object->first; m != nullptr; m = m->next) {
-      if (m->key == key) return m;
-    }
-    return nullptr;
-  }
-
-  void checkDuplicates(const Node* node, const JVal* object) {
-    if (object->count < 2) return;
-    if (object->count <= 32) {
-      for (const JVal* a = object->first; a != nullptr; a = a->next) {
-        for (const JVal* b = a->next; b != nullptr; b = b->next) {
-          if (a->key == b->key) duplicate(node, b);
-        }
-      }
-      return;
-    }
-    std::unordered_set<std::string_view> seen;
-    for (const JVal* m = object->first; m != nullptr; m = m->next) {
-      if (!seen.insert(m->key).second) duplicate(node, m);
-    }
-  }
-
   void duplicate(const Node* node, const JVal* member) {
     report(Severity::Error, IssueType::Structure, member->key_offset, pathOf(*node),
            "Duplicate property '" + std::string(member->key) + "': each property may appear only once (the second is ignored)",
            "json.duplicate-key");
   }
 
+  // Two passes: members are first sorted into one slot per element (value and "_x" part), which finds
+  // duplicates and pairs without string building; then elements are visited in definition order, so
+  // children are appended in order.
   void walkObject(Node* node, const JVal* object, const TypeInfo* type) {
-    checkDuplicates(node, object);
     if (object->count == 0) {
       report(Severity::Error, IssueType::Structure, object->offset, pathOf(*node),
              "Empty object: FHIR elements must have content (leave the element out instead)", "json.empty-object");
+      return;
     }
+    size_t n = type->elements.size();
+    if (slots_.size() <= depth_) slots_.resize(depth_ + 1);
+    Slots& slots = slots_[depth_];
+    slots.value.assign(n, nullptr);
+    slots.extension.assign(n, nullptr);
     for (const JVal* m = object->first; m != nullptr; m = m->next) {
       std::string_view key = m->key;
       if (type->isResource() && key == "resourceType") continue;
-      if (key == "fhir_comments") {
-        report(Severity::Warning, IssueType::Structure, m->key_offset, pathOf(*node),
-               "fhir_comments is not part of FHIR R4 JSON and is ignored", "json.fhir-comments");
-        continue;
-      }
-      // Skip the second occurrence of a duplicated key (already reported).
-      if (findMember(object, key) != m) continue;
       bool underscore = !key.empty() && key[0] == '_';
       std::string_view property = underscore ? key.substr(1) : key;
       const ElementInfo* element = nullptr;
       const TypeInfo* element_type = nullptr;
       if (!type->resolveProperty(property, element, element_type)) {
-        unknownProperty(node, m, type);
+        if (key == "fhir_comments") {
+          report(Severity::Warning, IssueType::Structure, m->key_offset, pathOf(*node),
+                 "fhir_comments is not part of FHIR R4 JSON and is ignored", "json.fhir-comments");
+        } else {
+          unknownProperty(node, m, type);
+        }
         continue;
       }
-      const JVal* value = underscore ? nullptr : m;
-      const JVal* extension = underscore ? m : nullptr;
-      if (underscore) {
-        // Processed together with its value when the value is present.
-        if (findMember(object, property) != nullptr) continue;
-      } else if (element_type->isPrimitive()) {
-        std::string ext_key = "_" + std::string(property);
-        extension = findMember(object, ext_key);
+      std::vector<const JVal*>& slot = underscore ? slots.extension : slots.value;
+      const JVal*& place = slot[element->index];
+      if (place != nullptr) {
+        // The same key twice, or two choices of one element (valueString and valueInteger).
+        duplicate(node, m);
+        continue;
       }
-      if (extension != nullptr && (!element_type->isPrimitive() || element->is_xml_attribute)) {
-        report(Severity::Error, IssueType::Structure, extension->key_offset, pathOf(*node),
-               "'" + std::string(extension->key) + "' is only allowed for primitive elements", "json.underscore-not-primitive");
-        extension = nullptr;
-        if (value == nullptr) continue;
+      if (underscore && (!element_type->isPrimitive() || element->is_xml_attribute)) {
+        report(Severity::Error, IssueType::Structure, m->key_offset, pathOf(*node),
+               "'" + std::string(key) + "' is only allowed for primitive elements", "json.underscore-not-primitive");
+        continue;
       }
-      walkProperty(node, element, element_type, m, value, extension);
+      place = m;
     }
+    // The recursion below reuses deeper slot levels, never this one.
+    ++depth_;
+    for (size_t i = 0; i < n; ++i) {
+      const JVal* value = slots_[depth_ - 1].value[i];
+      const JVal* extension = slots_[depth_ - 1].extension[i];
+      if (value == nullptr && extension == nullptr) continue;
+      const ElementInfo* element = &type->elements[i];
+      const JVal* named = value ? value : extension;
+      std::string_view property = named->key;
+      if (named == extension) property.remove_prefix(1);
+      const TypeInfo* element_type = element->singleType();
+      if (element->is_choice) {
+        element_type = element->choiceTypeForSuffix(property.substr(element->name.size()));
+        if (value && extension && extension->key.substr(1) != value->key) {
+          report(Severity::Error, IssueType::Structure, extension->key_offset, pathOf(*node),
+                 "'" + std::string(extension->key) + "' does not match '" + std::string(value->key) + "'",
+                 "json.underscore-mismatch");
+          extension = nullptr;
+        }
+      }
+      walkProperty(node, element, element_type, named, value, extension);
+    }
+    --depth_;
   }
 
   void unknownProperty(Node* node, const JVal* member, const TypeInfo* type) {
@@ -380,7 +385,7 @@ class FhirWalker {
                             : value->kind == JVal::False ? std::string_view("false")
                                                          : value->text;
     doc_.setValueNoCopy(node, text);
-    if (type->name == "xhtml") {
+    if (type->primitive_kind == PrimitiveKind::Xhtml) {
       checkXhtml(node, value);
       return;
     }
@@ -410,8 +415,16 @@ class FhirWalker {
   Document& doc_;
   Issues& issues_;
   const ParseOptions& options_;
-  const LineIndex& lines_;
+  std::string_view source_;
+  std::unique_ptr<LineIndex> lines_;
   const TypeModel& model_;
+  // Per nesting level: for each element of the type, its value member and its "_x" member.
+  struct Slots {
+    std::vector<const JVal*> value;
+    std::vector<const JVal*> extension;
+  };
+  static inline thread_local std::vector<Slots> slots_;  // reused across documents
+  uint32_t depth_ = 0;
 };
 
 }  // namespace
@@ -426,9 +439,9 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
     return result;
   }
   size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
-  auto doc = std::make_unique<Document>();
-  doc->adoptSource(std::string(text));
-  std::string_view source = doc->sourceText();
+  // One arena block holds the source copy, the in-situ buffer and the nodes.
+  auto doc = std::make_unique<Document>(text.size() * 4 + 4096);
+  std::string_view source = doc->copySource(text);
 
   // In-situ parsing: strings are decoded in place in a scratch copy that lives in the document's arena,
   // so the nodes can point into it without another copy.
@@ -436,7 +449,12 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
   std::memcpy(buffer, source.data(), source.size());
   buffer[source.size()] = '\0';
 
-  std::pmr::monotonic_buffer_resource scratch(source.size() * 2 + 1024);
+  // The generic tree lives in a per-thread scratch buffer reused across parses (no page faults for
+  // every document); it grows to the largest document seen.
+  thread_local std::vector<std::max_align_t> scratch_storage;
+  size_t wanted = (source.size() * 5) / sizeof(std::max_align_t) + 64;
+  if (scratch_storage.size() < wanted) scratch_storage.resize(wanted);
+  std::pmr::monotonic_buffer_resource scratch(scratch_storage.data(), scratch_storage.size() * sizeof(std::max_align_t));
   TreeBuilder builder(&scratch, buffer, options.max_depth);
   rapidjson::InsituStringStream stream(buffer + bom);
   builder.stream = &stream;
@@ -445,8 +463,8 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
                               rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
   rapidjson::ParseResult ok = reader.Parse<kFlags>(stream, builder);
-  LineIndex lines(source);
   if (!ok) {
+    LineIndex lines(source);
     Issue issue;
     issue.severity = Severity::Fatal;
     issue.type = IssueType::Structure;
@@ -462,7 +480,7 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
     result.issues.push_back(std::move(issue));
     return result;
   }
-  FhirWalker walker(*doc, result.issues, options, lines);
+  FhirWalker walker(*doc, result.issues, options, source);
   if (walker.walkRoot(builder.root) != nullptr) result.document = std::move(doc);
   return result;
 }

@@ -1,5 +1,6 @@
 #include "medicus/fhir/node.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -75,6 +76,14 @@ std::string pathOf(const Node& node) {
 }
 
 Document::Document() : arena_(4096) {}
+
+Document::Document(size_t initial_arena_bytes) : arena_(std::max<size_t>(initial_arena_bytes, 1024)) {}
+
+std::string_view Document::copySource(std::string_view text) {
+  source_text_ = copyString(text);
+  line_index_.reset();
+  return source_text_;
+}
 
 std::string_view Document::copyString(std::string_view text) {
   if (text.empty()) return {};

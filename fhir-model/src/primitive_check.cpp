@@ -1,6 +1,8 @@
 // Lexical rules of the R4 primitive types (http://hl7.org/fhir/R4/datatypes.html#primitive), written
 // out by hand: std::regex is far too slow for a parser's hot path.
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "medicus/fhir/format.h"
@@ -132,32 +134,61 @@ std::string checkDateTime(std::string_view v, bool instant) {
   return {};
 }
 
-bool isBase64Char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || isDigit(c) || c == '+' || c == '/' || c == '=';
+// 1: base64 alphabet or '=', 2: whitespace, 0: anything else.
+constexpr auto kBase64Class = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = 1;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 1;
+  t['+'] = t['/'] = t['='] = 1;
+  t[' '] = t['\t'] = t['\r'] = t['\n'] = 2;
+  return t;
+}();
+
+// True if s holds a control character other than tab, CR and LF. Eight bytes at a time: strings are
+// most of a resource's bytes, and most have no control characters at all.
+bool hasForbiddenControl(std::string_view s) {
+  size_t i = 0;
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    // A byte below 0x20 exists when (x - 0x20..20) borrows into a byte whose high bit was clear.
+    if (((x - kOnes * 0x20) & ~x & kHighs) == 0) continue;
+    for (size_t k = i; k < i + 8; ++k) {
+      unsigned char u = static_cast<unsigned char>(s[k]);
+      if (u < 0x20 && u != '\t' && u != '\r' && u != '\n') return true;
+    }
+  }
+  for (; i < s.size(); ++i) {
+    unsigned char u = static_cast<unsigned char>(s[i]);
+    if (u < 0x20 && u != '\t' && u != '\r' && u != '\n') return true;
+  }
+  return false;
 }
 
 }  // namespace
 
 std::string checkPrimitiveValue(const TypeInfo& type, std::string_view v) {
-  std::string_view t = type.name;
   if (v.empty()) return "must not be empty (leave the element out instead)";
-  if (t == "boolean") return v == "true" || v == "false" ? "" : "must be true or false";
-  if (t == "integer") return checkInteger(v, INT32_MIN, INT32_MAX, false);
-  if (t == "positiveInt") return checkInteger(v, 1, INT32_MAX, true);
-  if (t == "unsignedInt") return checkInteger(v, 0, INT32_MAX, false);
-  if (t == "decimal") return checkDecimal(v) ? "" : "is not a decimal number";
-  if (t == "date") {
+  switch (type.primitive_kind) {
+  case PrimitiveKind::Boolean: return v == "true" || v == "false" ? "" : "must be true or false";
+  case PrimitiveKind::Integer: return checkInteger(v, INT32_MIN, INT32_MAX, false);
+  case PrimitiveKind::PositiveInt: return checkInteger(v, 1, INT32_MAX, true);
+  case PrimitiveKind::UnsignedInt: return checkInteger(v, 0, INT32_MAX, false);
+  case PrimitiveKind::Decimal: return checkDecimal(v) ? "" : "is not a decimal number";
+  case PrimitiveKind::Date: {
     size_t consumed = 0;
     int precision = 0;
     return checkDatePart(v, consumed, precision) && consumed == v.size() ? "" : "is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)";
   }
-  if (t == "dateTime") return checkDateTime(v, false);
-  if (t == "instant") return checkDateTime(v, true);
-  if (t == "time") {
+  case PrimitiveKind::DateTime: return checkDateTime(v, false);
+  case PrimitiveKind::Instant: return checkDateTime(v, true);
+  case PrimitiveKind::Time: {
     size_t consumed = 0;
     return checkTimePart(v, consumed) && consumed == v.size() ? "" : "is not a valid time (hh:mm:ss)";
   }
-  if (t == "id") {
+  case PrimitiveKind::Id: {
     if (v.size() > 64) return "is longer than 64 characters";
     for (char c : v) {
       if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || isDigit(c) || c == '-' || c == '.')) {
@@ -166,7 +197,7 @@ std::string checkPrimitiveValue(const TypeInfo& type, std::string_view v) {
     }
     return {};
   }
-  if (t == "code") {
+  case PrimitiveKind::Code: {
     // [^\s]+( [^\s]+)*: no leading/trailing whitespace, single spaces only.
     if (v.front() == ' ' || v.back() == ' ') return "must not start or end with whitespace";
     for (size_t i = 0; i < v.size(); ++i) {
@@ -176,20 +207,20 @@ std::string checkPrimitiveValue(const TypeInfo& type, std::string_view v) {
     }
     return {};
   }
-  if (t == "uri" || t == "url" || t == "canonical") {
+  case PrimitiveKind::Uri: {
     for (char c : v) {
       if (c == ' ' || c == '\t' || c == '\r' || c == '\n') return "must not contain whitespace";
     }
     return {};
   }
-  if (t == "oid") {
+  case PrimitiveKind::Oid: {
     if (v.substr(0, 8) != "urn:oid:") return "must start with urn:oid:";
     std::string_view rest = v.substr(8);
     if (rest.empty() || (rest[0] != '0' && rest[0] != '1' && rest[0] != '2')) return "is not a valid OID";
     for (char c : rest) if (!isDigit(c) && c != '.') return "is not a valid OID";
     return {};
   }
-  if (t == "uuid") {
+  case PrimitiveKind::Uuid: {
     if (v.substr(0, 9) != "urn:uuid:" || v.size() != 45) return "must be urn:uuid: followed by a UUID";
     std::string_view u = v.substr(9);
     for (size_t i = 0; i < u.size(); ++i) {
@@ -201,22 +232,21 @@ std::string checkPrimitiveValue(const TypeInfo& type, std::string_view v) {
     }
     return {};
   }
-  if (t == "base64Binary") {
+  case PrimitiveKind::Base64Binary: {
     size_t count = 0;
     for (char c : v) {
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
-      if (!isBase64Char(c)) return "is not valid base64";
-      ++count;
+      uint8_t cls = kBase64Class[static_cast<unsigned char>(c)];
+      if (cls == 0) return "is not valid base64";
+      count += cls == 1;
     }
     return count % 4 == 0 ? "" : "is not valid base64 (length is not a multiple of 4)";
   }
-  if (t == "xhtml") return {};
-  // string, markdown and their relatives: [ \r\n\t\S]+ — no other control characters.
-  for (char c : v) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 && c != '\t' && c != '\r' && c != '\n') return "contains a control character";
+  case PrimitiveKind::Xhtml: return {};
+    case PrimitiveKind::None:
+    case PrimitiveKind::String: break;
   }
-  return {};
+  // string, markdown and their relatives: [ \r\n\t\S]+ — no other control characters.
+  return hasForbiddenControl(v) ? "contains a control character" : "";
 }
 
 }  // namespace medicus::fhir

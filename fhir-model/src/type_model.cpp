@@ -33,6 +33,26 @@ std::vector<std::string_view> split(std::string_view line, char sep) {
   return parts;
 }
 
+PrimitiveKind primitiveKindOf(std::string_view n) {
+  if (n == "boolean") return PrimitiveKind::Boolean;
+  if (n == "integer") return PrimitiveKind::Integer;
+  if (n == "positiveInt") return PrimitiveKind::PositiveInt;
+  if (n == "unsignedInt") return PrimitiveKind::UnsignedInt;
+  if (n == "decimal") return PrimitiveKind::Decimal;
+  if (n == "date") return PrimitiveKind::Date;
+  if (n == "dateTime") return PrimitiveKind::DateTime;
+  if (n == "instant") return PrimitiveKind::Instant;
+  if (n == "time") return PrimitiveKind::Time;
+  if (n == "id") return PrimitiveKind::Id;
+  if (n == "code") return PrimitiveKind::Code;
+  if (n == "uri" || n == "url" || n == "canonical") return PrimitiveKind::Uri;
+  if (n == "oid") return PrimitiveKind::Oid;
+  if (n == "uuid") return PrimitiveKind::Uuid;
+  if (n == "base64Binary") return PrimitiveKind::Base64Binary;
+  if (n == "xhtml") return PrimitiveKind::Xhtml;
+  return PrimitiveKind::String;  // string, markdown
+}
+
 TypeModel::Impl* buildR4() {
   auto* impl = new TypeModel::Impl();
   std::string_view text(generated::kTypeModelText);
@@ -59,6 +79,7 @@ TypeModel::Impl* buildR4() {
       t.kind = f[2] == "P" ? TypeKind::Primitive : f[2] == "C" ? TypeKind::Complex : f[2] == "R" ? TypeKind::Resource : TypeKind::Backbone;
       t.is_abstract = f[3] == "1";
       t.json_kind = f[5] == "N" ? JsonValueKind::Number : f[5] == "B" ? JsonValueKind::Boolean : JsonValueKind::String;
+      if (t.kind == TypeKind::Primitive) t.primitive_kind = primitiveKindOf(t.name);
       impl->by_name.emplace(t.name, &t);
       pending.push_back({&t, f[4], {}});
     } else if (f[0] == "E" && !pending.empty()) {
@@ -160,9 +181,13 @@ const TypeInfo* ElementInfo::choiceTypeForSuffix(std::string_view suffix) const 
 }
 
 bool TypeInfo::resolveProperty(std::string_view property, const ElementInfo*& element, const TypeInfo*& type) const {
+  if (property.empty()) return false;
   for (const auto& e : elements) {
     std::string_view n = e.name;
-    if (property.size() < n.size() || property.compare(0, n.size(), n) != 0) continue;
+    // Cheap rejects first: this runs for every JSON property and XML element read.
+    if (n[0] != property[0] || property.size() < n.size()) continue;
+    if (!e.is_choice && property.size() != n.size()) continue;
+    if (std::memcmp(property.data(), n.data(), n.size()) != 0) continue;
     if (!e.is_choice) {
       if (property.size() == n.size()) {
         element = &e;

@@ -94,6 +94,8 @@ std::string pathOf(const Node& node);
 class Document {
  public:
   Document();
+  // Sizes the arena's first block (parsers pass a multiple of the input size: one allocation).
+  explicit Document(size_t initial_arena_bytes);
   Document(const Document&) = delete;
   Document& operator=(const Document&) = delete;
 
@@ -125,6 +127,8 @@ class Document {
   std::string_view sourceText() const { return source_text_; }
   SourcePosition positionOf(const Node& node) const;
   void adoptSource(std::string text);
+  // Copies the source text into the arena and returns the copy.
+  std::string_view copySource(std::string_view text);
 
  private:
   std::pmr::monotonic_buffer_resource arena_;

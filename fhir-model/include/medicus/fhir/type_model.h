@@ -20,6 +20,12 @@ enum class TypeKind : uint8_t {
 // How a primitive's value appears in JSON.
 enum class JsonValueKind : uint8_t { String, Number, Boolean };
 
+// The lexical family of a primitive type, so hot paths switch instead of comparing names.
+enum class PrimitiveKind : uint8_t {
+  None, Boolean, Integer, PositiveInt, UnsignedInt, Decimal, Date, DateTime, Instant, Time, Id, Code,
+  Uri, Oid, Uuid, Base64Binary, Xhtml, String
+};
+
 inline constexpr uint32_t kUnbounded = UINT32_MAX;
 
 struct ElementInfo {
@@ -49,6 +55,7 @@ struct TypeInfo {
   const TypeInfo* base = nullptr;  // Patient -> DomainResource -> Resource; string -> Element
   std::span<const ElementInfo> elements;
   JsonValueKind json_kind = JsonValueKind::String;  // primitives only
+  PrimitiveKind primitive_kind = PrimitiveKind::None;  // primitives only
 
   bool isPrimitive() const { return kind == TypeKind::Primitive; }
   bool isResource() const { return kind == TypeKind::Resource; }
