@@ -10,6 +10,7 @@
 
 namespace medicus::conformance {
 int runRoundtrip(const CommonOptions& options, int argc, char** argv);
+int runFhirpath(const CommonOptions& options, int argc, char** argv);
 }  // namespace medicus::conformance
 
 namespace {
@@ -24,6 +25,7 @@ struct Subcommand {
 // Every suite, listed once.
 constexpr Subcommand kSubcommands[] = {
     {"roundtrip", "JSON->XML->JSON and XML->JSON->XML round trips of every resource", medicus::conformance::runRoundtrip},
+    {"fhirpath", "the official FHIRPath R4 test suite (tests-fhir-r4.xml)", medicus::conformance::runFhirpath},
 };
 
 void usage(std::FILE* out) {

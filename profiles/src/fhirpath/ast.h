@@ -1,0 +1,95 @@
+#pragma once
+// The FHIRPath syntax tree (http://hl7.org/fhirpath/N1/grammar.html) and the parser that builds it.
+// compile() resolves functions and type names on this tree; the evaluator walks it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "medicus/fhirpath/fhirpath.h"
+
+namespace medicus::fhirpath::detail {
+
+enum class NodeKind : uint8_t {
+  Literal,      // value (or empty collection when has_value is false: `{}`)
+  Identifier,   // a name at the start of a path: element of $this, or a type name
+  Member,       // children[0].name
+  Function,     // [children[0].]name(args...) ; children[0] null when called on $this
+  Indexer,      // children[0][children[1]]
+  Binary,       // children[0] op children[1]
+  Unary,        // op children[0]
+  TypeOperator, // children[0] is/as type_name
+  Variable,     // $this, $index, $total
+  EnvVariable,  // %name
+};
+
+enum class BinaryOp : uint8_t {
+  Implies, Or, Xor, And, In, Contains, Equal, Equivalent, NotEqual, NotEquivalent,
+  Less, Greater, LessOrEqual, GreaterOrEqual, Union, Plus, Minus, Concat, Times, Divide, Div, Mod,
+};
+
+// Resolved function identity (set by compile()).
+enum class FunctionId : uint16_t {
+  Unknown,
+  // existence
+  Empty, Exists, All, AllTrue, AnyTrue, AllFalse, AnyFalse, SubsetOf, SupersetOf, Count, Distinct, IsDistinct,
+  // filtering and projection
+  Where, Select, Repeat, OfType,
+  // subsetting
+  Single, First, Last, Tail, Skip, Take, Intersect, Exclude,
+  // combining
+  Union, Combine,
+  // conversion
+  Iif, ToBoolean, ConvertsToBoolean, ToInteger, ConvertsToInteger, ToDecimal, ConvertsToDecimal, ToString,
+  ConvertsToString, ToDate, ConvertsToDate, ToDateTime, ConvertsToDateTime, ToTime, ConvertsToTime, ToQuantity,
+  ConvertsToQuantity,
+  // string
+  IndexOf, Substring, StartsWith, EndsWith, ContainsString, Upper, Lower, Replace, Matches, MatchesFull, ReplaceMatches,
+  Length, ToChars, Trim, Split, Join, Encode, Decode, EscapeFn, UnescapeFn,
+  // math
+  Abs, Ceiling, Exp, Floor, Ln, Log, Power, Round, Sqrt, Truncate,
+  // tree navigation
+  Children, Descendants,
+  // utility
+  Trace, Now, TimeOfDay, Today, DefineVariable,
+  // aggregate, types, boolean
+  Aggregate, Is, As, Not, Type,
+  // FHIR additions
+  Extension, HasValue, GetValue, Resolve, HtmlChecks, ConformsTo, MemberOf, Subsumes, SubsumedBy, ElementDefinition,
+  Slice, CheckModifiers,
+  // FHIRPath 2.0 additions used by the suite
+  LowBoundary, HighBoundary, Precision, Comparable, Sort,
+};
+
+// A resolved type specifier: a FHIR type (fhir_type set) or a System type (system_name set).
+struct TypeRef {
+  const fhir::TypeInfo* fhir_type = nullptr;
+  std::string system_name;  // "Boolean", "String", ... for System types
+  std::string written;      // as written, for messages
+};
+
+struct AstNode {
+  NodeKind kind = NodeKind::Literal;
+  uint32_t position = 0;
+  std::string name;  // identifier, member, function, variable names
+  BinaryOp op = BinaryOp::Plus;
+  char unary_op = '-';
+  bool has_value = false;
+  SystemValue value;  // literals
+  FunctionId function = FunctionId::Unknown;
+  TypeRef type;  // is/as/ofType target
+  std::vector<std::unique_ptr<AstNode>> children;  // operands / target + arguments
+};
+
+using AstPtr = std::unique_ptr<AstNode>;
+
+// Parses the whole expression; a syntax Diagnostic with position otherwise.
+tl::expected<AstPtr, Diagnostic> parseExpression(std::string_view text, uint32_t max_depth);
+
+// Fills line/column from position.
+Diagnostic makeDiagnostic(ErrorKind kind, std::string message, std::string_view text, uint32_t position);
+
+}  // namespace medicus::fhirpath::detail
