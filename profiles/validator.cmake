@@ -3,13 +3,25 @@ find_package(ZLIB REQUIRED)
 
 add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/tar_reader.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/package_registry.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/package_registry.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/snapshot_generator.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/profile_store.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/terminology.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).
 target_link_libraries(profiles PUBLIC medicus::fhir_model tl::expected RapidJSON PRIVATE ZLIB::ZLIB)
+# Invariants use the FHIRPath engine when it is part of the build (profiles/fhirpath.cmake).
+if(TARGET medicus::fhirpath)
+  target_sources(profiles PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/fhirpath_invariant_engine.cpp)
+  target_link_libraries(profiles PUBLIC medicus::fhirpath)
+else()
+  target_sources(profiles PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/no_invariant_engine.cpp)
+endif()
 
 medicus_add_test_binary(profiles_tests
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/package_registry_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/snapshot_generator_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/terminology_test.cpp
   LIBS medicus::profiles)
 target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)

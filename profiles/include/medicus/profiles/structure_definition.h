@@ -1,0 +1,100 @@
+#pragma once
+// StructureDefinitions compiled for validation: the snapshot as a flat array of element definitions
+// with child and slice indices, so validation walks indices and never builds strings.
+// Fixed/pattern/minValue/maxValue are kept as JSON values of the (published or generated) snapshot;
+// they are compared directly with instance nodes.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rapidjson/fwd.h>
+
+#include "medicus/fhir/type_model.h"
+
+namespace medicus::profiles {
+
+class CompiledInvariant;  // invariant_engine.h
+
+struct TypeRef {
+  std::string code;  // "Quantity", "Reference", "http://hl7.org/fhirpath/System.String"
+  std::vector<std::string> profiles;
+  std::vector<std::string> target_profiles;
+  const fhir::TypeInfo* info = nullptr;  // nullptr for System.* and unknown codes
+};
+
+enum class BindingStrength : uint8_t { Required, Extensible, Preferred, Example };
+
+struct Binding {
+  BindingStrength strength = BindingStrength::Example;
+  std::string value_set;  // canonical, may carry |version
+};
+
+struct Constraint {
+  std::string key;  // "ele-1", "vs-2"
+  bool is_error = true;  // severity error (else warning)
+  std::string human;
+  std::string expression;
+  std::string source;
+  std::shared_ptr<const CompiledInvariant> compiled;  // null when not compiled (no engine / compile error)
+  std::string compile_error;
+};
+
+enum class DiscriminatorType : uint8_t { Value, Pattern, Type, Profile, Exists };
+enum class SlicingRules : uint8_t { Closed, Open, OpenAtEnd };
+
+struct Discriminator {
+  DiscriminatorType type = DiscriminatorType::Value;
+  std::string path;
+};
+
+struct Slicing {
+  std::vector<Discriminator> discriminators;
+  bool ordered = false;
+  SlicingRules rules = SlicingRules::Open;
+};
+
+inline constexpr uint32_t kNoElement = UINT32_MAX;
+
+struct ElementDef {
+  std::string id;    // "Observation.component:SystolicBP.code"
+  std::string path;  // "Observation.component.code"
+  std::string name;  // last path segment without [x]: "code", "value"
+  std::string slice_name;
+  bool is_choice = false;
+  uint32_t min = 0;
+  uint32_t max = UINT32_MAX;  // UINT32_MAX for "*"
+  std::vector<TypeRef> types;
+  const rapidjson::Value* fixed = nullptr;    // fixed[x]
+  const rapidjson::Value* pattern = nullptr;  // pattern[x]
+  const rapidjson::Value* min_value = nullptr;
+  const rapidjson::Value* max_value = nullptr;
+  int64_t max_length = -1;
+  bool has_binding = false;
+  Binding binding;
+  std::vector<Constraint> constraints;
+  bool has_slicing = false;
+  Slicing slicing;
+  bool is_modifier = false;
+  std::string content_reference;  // "#Observation.referenceRange"
+  uint32_t parent = kNoElement;
+  uint32_t slice_of = kNoElement;  // for a slice: the sliced element
+  std::vector<uint32_t> children;  // direct child elements (not slices)
+  std::vector<uint32_t> slices;    // slices of this element, in definition order
+};
+
+struct CompiledProfile {
+  std::string url;
+  std::string version;
+  std::string type;  // the constrained type: "Patient", "Extension", "Identifier"
+  std::string derivation;
+  bool snapshot_generated = false;  // true when we generated it from the differential
+  std::vector<ElementDef> elements;  // [0] is the root
+  const fhir::TypeInfo* type_info = nullptr;
+
+  const ElementDef& root() const { return elements[0]; }
+  // The element with this id, or kNoElement.
+  uint32_t findById(std::string_view id) const;
+};
+
+}  // namespace medicus::profiles

@@ -1,0 +1,57 @@
+#pragma once
+// Local terminology: ValueSet expansion from the CodeSystems and ValueSets of the loaded packages
+// (http://hl7.org/fhir/R4/valueset.html#expansion): compose include/exclude, concept lists, filters
+// (is-a, descendent-of, is-not-a, =, regex, in) and nested value sets. Never a network call: codes of
+// systems that are not available locally (SNOMED CT, LOINC, UCUM, ...) come back as CannotCheck with
+// the reason, so the caller reports them explicitly instead of passing them silently.
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "medicus/profiles/package_registry.h"
+
+namespace medicus::profiles {
+
+enum class CodeStatus : uint8_t { Valid, Invalid, CannotCheck };
+
+struct CodeCheck {
+  CodeStatus status = CodeStatus::CannotCheck;
+  std::string detail;             // why Invalid or CannotCheck, for the issue message
+  std::string expected_display;   // display from the code system, when known
+  bool display_mismatch = false;  // a display was given and differs from every known display
+};
+
+class Terminology {
+ public:
+  explicit Terminology(const PackageRegistry& registry);
+  ~Terminology();
+
+  // Is (system, code) in the value set? `system` empty: a bare code (code datatype) matched in any
+  // system of the value set. Thread-safe; expansions are computed once.
+  CodeCheck checkValueSet(std::string_view value_set, std::string_view system, std::string_view code,
+                          std::string_view display = {});
+  // Is the code defined by the code system? CannotCheck when the system is not available locally
+  // (or only as a fragment / not-present content).
+  CodeCheck checkCodeSystem(std::string_view system, std::string_view code, std::string_view display = {});
+
+  // Number of codes in the local expansion, or -1 when the value set cannot be expanded (for tests).
+  long expansionSize(std::string_view value_set);
+
+  struct CodeSystemIndex;
+  struct Expansion;
+
+ private:
+  const CodeSystemIndex* codeSystem(std::string_view url);
+  const Expansion* expand(std::string_view url, int depth);
+
+  const PackageRegistry& registry_;
+  std::recursive_mutex mutex_;
+  std::unordered_map<std::string, std::unique_ptr<CodeSystemIndex>> code_systems_;
+  std::unordered_map<std::string, std::unique_ptr<Expansion>> expansions_;
+};
+
+}  // namespace medicus::profiles

@@ -1,0 +1,60 @@
+#pragma once
+// Profile validation of FHIR resources (http://hl7.org/fhir/R4/validation.html): against the base
+// definition of the resource type, every meta.profile and the profiles the caller asks for.
+//
+//   PackageRegistry registry; registry.loadCore();
+//   ProfileStore store(registry);
+//   Terminology terminology(registry);
+//   Validator validator(store, terminology);
+//   fhir::Issues issues = validator.validate(*parsed.document, {.profiles = {url}});
+//
+// Checks: cardinality, types (choices, Reference.targetProfile, type profiles), fixed[x]/pattern[x],
+// minValue/maxValue, maxLength, bindings (required: error, extensible: warning, codes of systems not
+// available locally: information), invariants (FHIRPath), slicing (value, pattern, type, profile,
+// exists; closed/open/openAtEnd; ordered), extensions by URL, contained resources and Bundle entries
+// with references resolved inside the Bundle. Primitive formats are checked by the parser.
+// Every issue carries a FHIRPath location, line:col when the document was parsed, and a rule id.
+//
+// A Validator is immutable after construction apart from the caches of its ProfileStore and
+// Terminology, which are thread-safe: one Validator may serve many threads.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "medicus/fhir/issue.h"
+#include "medicus/fhir/node.h"
+#include "medicus/profiles/profile_store.h"
+#include "medicus/profiles/terminology.h"
+
+namespace medicus::profiles {
+
+struct ValidationOptions {
+  std::vector<std::string> profiles;  // canonicals the root resource must conform to (besides meta.profile)
+  bool use_meta_profiles = true;
+  bool check_invariants = true;
+  bool check_bindings = true;
+  bool check_codes = true;  // Codings of locally available, complete code systems must exist there
+  uint32_t max_depth = 96;  // nesting of elements and contained resources
+};
+
+class Validator {
+ public:
+  Validator(ProfileStore& store, Terminology& terminology) : store_(store), terminology_(terminology) {}
+
+  // Appends the issues found in `document` (its root resource and everything inside) to `issues`.
+  void validate(const fhir::Document& document, const ValidationOptions& options, fhir::Issues& issues) const;
+  fhir::Issues validate(const fhir::Document& document, const ValidationOptions& options = {}) const {
+    fhir::Issues issues;
+    validate(document, options, issues);
+    return issues;
+  }
+
+  ProfileStore& store() const { return store_; }
+  Terminology& terminology() const { return terminology_; }
+
+ private:
+  ProfileStore& store_;
+  Terminology& terminology_;
+};
+
+}  // namespace medicus::profiles

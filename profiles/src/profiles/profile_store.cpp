@@ -1,0 +1,270 @@
+#include "medicus/profiles/profile_store.h"
+
+#include <rapidjson/document.h>
+
+#include "profiles/json_util.h"
+#include "profiles/snapshot_generator.h"
+
+namespace medicus::profiles {
+namespace {
+constexpr int kMaxBaseChain = 16;
+
+bool startsWithUpper(std::string_view name, std::string_view prefix) {
+  return name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix &&
+         std::isupper(static_cast<unsigned char>(name[prefix.size()]));
+}
+
+void parseTypes(const rapidjson::Value& e, ElementDef& def) {
+  const rapidjson::Value* types = memberArray(e, "type");
+  if (!types) return;
+  for (const auto& t : types->GetArray()) {
+    TypeRef ref;
+    ref.code = std::string(memberStr(t, "code"));
+    if (const rapidjson::Value* p = memberArray(t, "profile")) for (const auto& v : p->GetArray()) ref.profiles.emplace_back(str(v));
+    if (const rapidjson::Value* p = memberArray(t, "targetProfile")) for (const auto& v : p->GetArray()) ref.target_profiles.emplace_back(str(v));
+    ref.info = fhir::TypeModel::r4().find(ref.code);
+    def.types.push_back(std::move(ref));
+  }
+}
+
+BindingStrength parseStrength(std::string_view s) {
+  if (s == "required") return BindingStrength::Required;
+  if (s == "extensible") return BindingStrength::Extensible;
+  if (s == "preferred") return BindingStrength::Preferred;
+  return BindingStrength::Example;
+}
+
+DiscriminatorType parseDiscriminator(std::string_view s) {
+  if (s == "pattern") return DiscriminatorType::Pattern;
+  if (s == "type") return DiscriminatorType::Type;
+  if (s == "profile") return DiscriminatorType::Profile;
+  if (s == "exists") return DiscriminatorType::Exists;
+  return DiscriminatorType::Value;
+}
+
+// Parent id of "A.b:s.c" is "A.b:s"; a slice "A.b:s" is a slice of "A.b" (whose parent is "A").
+std::string_view parentId(std::string_view id) {
+  size_t dot = id.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : id.substr(0, dot);
+}
+}  // namespace
+
+struct ProfileStore::Generated {
+  rapidjson::Document doc;  // holds the element array (generated, or a published one with ids added)
+  const rapidjson::Value* elements = nullptr;
+  std::vector<std::string> problems;
+};
+
+uint32_t CompiledProfile::findById(std::string_view id) const {
+  for (uint32_t i = 0; i < elements.size(); ++i) if (elements[i].id == id) return i;
+  return kNoElement;
+}
+
+ProfileStore::ProfileStore(const PackageRegistry& registry, std::shared_ptr<const InvariantEngine> engine)
+    : registry_(registry), engine_(std::move(engine)) {}
+ProfileStore::~ProfileStore() = default;
+
+const ResourceInfo* ProfileStore::resolve(std::string_view canonical_or_type) const {
+  if (canonical_or_type.find(':') == std::string_view::npos && canonical_or_type.find('/') == std::string_view::npos) {
+    return registry_.findTypeDefinition(canonical_or_type);
+  }
+  return registry_.findCanonical(canonical_or_type, "StructureDefinition");
+}
+
+tl::expected<const rapidjson::Value*, std::string> ProfileStore::snapshotElements(std::string_view canonical_or_type) {
+  std::lock_guard lock(mutex_);
+  const ResourceInfo* info = resolve(canonical_or_type);
+  if (!info) return tl::make_unexpected("StructureDefinition " + std::string(canonical_or_type) + " is not loaded");
+  return snapshotLocked(*info, 0);
+}
+
+std::vector<std::string> ProfileStore::snapshotProblems(std::string_view canonical) {
+  std::lock_guard lock(mutex_);
+  const ResourceInfo* info = resolve(canonical);
+  if (!info) return {"not loaded"};
+  auto it = snapshots_.find(info);
+  return it == snapshots_.end() ? std::vector<std::string>{} : it->second->problems;
+}
+
+tl::expected<const rapidjson::Value*, std::string> ProfileStore::snapshotLocked(const ResourceInfo& info, int depth) {
+  if (auto it = snapshots_.find(&info); it != snapshots_.end()) return it->second->elements;
+  if (auto it = failures_.find(info.url + "|" + info.version); it != failures_.end()) return tl::make_unexpected(it->second);
+  if (depth > kMaxBaseChain) return tl::make_unexpected("baseDefinition chain of " + info.url + " is too deep (cycle?)");
+  const rapidjson::Value* sd = registry_.json(info);
+  if (!sd) return tl::make_unexpected("StructureDefinition " + info.url + " cannot be read");
+  auto generated = std::make_unique<Generated>();
+  auto& alloc = generated->doc.GetAllocator();
+  const rapidjson::Value* snapshot = member(*sd, "snapshot");
+  const rapidjson::Value* published = snapshot ? memberArray(*snapshot, "element") : nullptr;
+  if (published && !published->Empty()) {
+    bool has_ids = true;
+    for (const auto& e : published->GetArray()) has_ids = has_ids && member(e, "id");
+    if (has_ids) {
+      generated->elements = published;
+    } else {
+      generated->doc.CopyFrom(*published, alloc);
+      assignElementIds(generated->doc, alloc);
+      generated->elements = &generated->doc;
+    }
+  } else {
+    std::string_view base_url = memberStr(*sd, "baseDefinition");
+    const ResourceInfo* base = base_url.empty() ? nullptr : registry_.findCanonical(base_url, "StructureDefinition");
+    if (!base) {
+      std::string why = "cannot generate the snapshot of " + info.url + ": base definition " +
+                        (base_url.empty() ? std::string("(none)") : std::string(base_url)) + " is not loaded";
+      failures_[info.url + "|" + info.version] = why;
+      return tl::make_unexpected(why);
+    }
+    auto base_elements = snapshotLocked(*base, depth + 1);
+    if (!base_elements) return tl::make_unexpected(base_elements.error());
+    rapidjson::Value diff(rapidjson::kArrayType);
+    if (const rapidjson::Value* d = member(*sd, "differential"); d && memberArray(*d, "element")) {
+      diff.CopyFrom(*memberArray(*d, "element"), alloc);
+    }
+    assignElementIds(diff, alloc);
+    SnapshotLookup lookup = [this, depth](std::string_view type_or_url) -> const rapidjson::Value* {
+      const ResourceInfo* target = resolve(type_or_url);
+      if (!target) return nullptr;
+      auto elements = snapshotLocked(*target, depth + 1);
+      return elements ? *elements : nullptr;
+    };
+    generated->doc.SetArray();
+    SnapshotResult result = generateSnapshot(**base_elements, diff, lookup, generated->doc, alloc);
+    generated->problems = std::move(result.problems);
+    generated->elements = &generated->doc;
+  }
+  const rapidjson::Value* elements = generated->elements;
+  snapshots_[&info] = std::move(generated);
+  return elements;
+}
+
+const CompiledProfile* ProfileStore::typeDefinition(std::string_view type_name) {
+  std::lock_guard lock(mutex_);
+  const ResourceInfo* info = registry_.findTypeDefinition(type_name);
+  if (!info) return nullptr;
+  auto compiled = compileLocked(*info);
+  return compiled ? *compiled : nullptr;
+}
+
+tl::expected<const CompiledProfile*, std::string> ProfileStore::profile(std::string_view canonical) {
+  std::lock_guard lock(mutex_);
+  const ResourceInfo* info = resolve(canonical);
+  if (!info) {
+    if (registry_.findCanonical(canonical)) {
+      return tl::make_unexpected("'" + std::string(canonical) + "' is not a StructureDefinition");
+    }
+    return tl::make_unexpected("profile " + std::string(canonical) + " is not loaded (add its package with --package)");
+  }
+  return compileLocked(*info);
+}
+
+tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(const ResourceInfo& info) {
+  if (auto it = compiled_.find(&info); it != compiled_.end()) return it->second.get();
+  auto elements = snapshotLocked(info, 0);
+  if (!elements) return tl::make_unexpected(elements.error());
+  auto profile = std::make_unique<CompiledProfile>();
+  profile->url = info.url;
+  profile->version = info.version;
+  profile->type = info.type;
+  profile->derivation = info.derivation;
+  profile->type_info = fhir::TypeModel::r4().find(info.type);
+  const rapidjson::Value* sd = registry_.json(info);
+  const rapidjson::Value* snapshot = sd ? member(*sd, "snapshot") : nullptr;
+  profile->snapshot_generated = !(snapshot && memberArray(*snapshot, "element"));
+
+  std::unordered_map<std::string_view, uint32_t> by_id;
+  profile->elements.reserve((*elements)->Size());
+  for (const auto& e : (*elements)->GetArray()) {
+    ElementDef def;
+    def.id = std::string(memberStr(e, "id"));
+    def.path = std::string(memberStr(e, "path"));
+    def.slice_name = std::string(memberStr(e, "sliceName"));
+    std::string_view last = def.path;
+    if (size_t dot = last.rfind('.'); dot != std::string_view::npos) last = last.substr(dot + 1);
+    def.is_choice = last.ends_with("[x]");
+    def.name = std::string(def.is_choice ? last.substr(0, last.size() - 3) : last);
+    uint32_t min = 0;
+    if (memberUInt(e, "min", min)) def.min = min;
+    std::string_view max = memberStr(e, "max");
+    if (max == "*" || max.empty()) def.max = UINT32_MAX;
+    else def.max = static_cast<uint32_t>(std::strtoul(std::string(max).c_str(), nullptr, 10));
+    parseTypes(e, def);
+    def.is_modifier = memberBool(e, "isModifier");
+    def.content_reference = std::string(memberStr(e, "contentReference"));
+    for (const auto& m : e.GetObject()) {
+      std::string_view key = str(m.name);
+      if (startsWithUpper(key, "fixed")) def.fixed = &m.value;
+      else if (startsWithUpper(key, "pattern")) def.pattern = &m.value;
+      else if (startsWithUpper(key, "minValue")) def.min_value = &m.value;
+      else if (startsWithUpper(key, "maxValue")) def.max_value = &m.value;
+    }
+    uint32_t max_length = 0;
+    if (memberUInt(e, "maxLength", max_length)) def.max_length = max_length;
+    if (const rapidjson::Value* b = member(e, "binding"); b && b->IsObject() && member(*b, "valueSet")) {
+      def.has_binding = true;
+      def.binding.strength = parseStrength(memberStr(*b, "strength"));
+      def.binding.value_set = std::string(memberStr(*b, "valueSet"));
+    }
+    if (const rapidjson::Value* s = member(e, "slicing"); s && s->IsObject()) {
+      def.has_slicing = true;
+      def.slicing.ordered = memberBool(*s, "ordered");
+      std::string_view rules = memberStr(*s, "rules");
+      def.slicing.rules = rules == "closed" ? SlicingRules::Closed : rules == "openAtEnd" ? SlicingRules::OpenAtEnd : SlicingRules::Open;
+      if (const rapidjson::Value* ds = memberArray(*s, "discriminator")) {
+        for (const auto& d : ds->GetArray()) {
+          def.slicing.discriminators.push_back({parseDiscriminator(memberStr(d, "type")), std::string(memberStr(d, "path"))});
+        }
+      }
+    }
+    std::string context_type = profile->elements.empty() ? info.type
+                               : def.types.size() == 1 ? def.types[0].code : std::string();
+    if (const rapidjson::Value* cs = memberArray(e, "constraint")) {
+      for (const auto& c : cs->GetArray()) {
+        Constraint constraint;
+        constraint.key = std::string(memberStr(c, "key"));
+        constraint.is_error = memberStr(c, "severity") != "warning";
+        constraint.human = std::string(memberStr(c, "human"));
+        constraint.expression = std::string(memberStr(c, "expression"));
+        constraint.source = std::string(memberStr(c, "source"));
+        if (!constraint.expression.empty() && engine_) {
+          auto key = std::make_pair(constraint.expression, context_type);
+          auto cached = invariants_.find(key);
+          if (cached != invariants_.end()) {
+            constraint.compiled = cached->second;
+          } else {
+            auto compiled = engine_->compile(constraint.expression, context_type);
+            if (compiled) constraint.compiled = *compiled;
+            else constraint.compile_error = compiled.error();
+            invariants_.emplace(key, constraint.compiled);
+          }
+        }
+        def.constraints.push_back(std::move(constraint));
+      }
+    }
+    profile->elements.push_back(std::move(def));
+  }
+  for (uint32_t i = 0; i < profile->elements.size(); ++i) by_id.emplace(profile->elements[i].id, i);
+  for (uint32_t i = 1; i < profile->elements.size(); ++i) {
+    ElementDef& def = profile->elements[i];
+    std::string_view id = def.id;
+    std::string_view last = id.substr(id.rfind('.') == std::string_view::npos ? 0 : id.rfind('.') + 1);
+    if (size_t colon = last.find(':'); colon != std::string_view::npos) {
+      std::string_view sliced = id.substr(0, id.size() - (last.size() - colon));
+      if (auto it = by_id.find(sliced); it != by_id.end()) {
+        def.slice_of = it->second;
+        profile->elements[it->second].slices.push_back(i);
+        def.parent = profile->elements[it->second].parent;
+      }
+      continue;
+    }
+    if (auto it = by_id.find(parentId(id)); it != by_id.end()) {
+      def.parent = it->second;
+      profile->elements[it->second].children.push_back(i);
+    }
+  }
+  const CompiledProfile* result = profile.get();
+  compiled_[&info] = std::move(profile);
+  return result;
+}
+
+}  // namespace medicus::profiles
