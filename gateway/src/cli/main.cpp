@@ -7,6 +7,7 @@
 
 namespace medicus::gateway::cli {
 int runConvert(const Args& args);
+int runFhirpath(const Args& args);
 }  // namespace medicus::gateway::cli
 
 namespace {
@@ -15,6 +16,7 @@ using medicus::gateway::cli::Command;
 // Every subcommand, listed once. Keep the summaries in step with README.md.
 constexpr Command kCommands[] = {
     {"convert", "convert FHIR between JSON and XML (and HL7v2 to FHIR)", medicus::gateway::cli::runConvert},
+    {"fhirpath", "evaluate a FHIRPath expression on a FHIR resource, print the result as typed JSON", medicus::gateway::cli::runFhirpath},
 };
 
 void printUsage(std::FILE* out) {
