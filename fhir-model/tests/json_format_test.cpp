@@ -144,16 +144,49 @@ TEST_CASE("invalid UTF-8 is rejected", "[json][bad-input]") {
 }
 
 TEST_CASE("excessive nesting and size are bounded", "[json][bad-input]") {
-  std::string deep(100000, '[');
+  std::string deep = R"({"resourceType":"Patient","extension":)";
+  for (int i = 0; i < 50000; ++i) deep += R"([{"url":"x","extension":)";
   auto r = parseJson(deep);
   CHECK_FALSE(r.document);
-  REQUIRE_FALSE(r.issues.empty());
+  REQUIRE(r.issues.size() == 1);
   CHECK(r.issues[0].rule_id == "json.too-deep");
+  auto arrays = parseJson(std::string(100000, '['));
+  CHECK_FALSE(arrays.document);
+  REQUIRE_FALSE(arrays.issues.empty());
+  CHECK(arrays.issues[0].severity == Severity::Fatal);
   ParseOptions small;
   small.max_bytes = 10;
   auto big = parseJson(R"({"resourceType":"Patient"})", small);
   CHECK_FALSE(big.document);
   CHECK(big.issues[0].rule_id == "json.too-large");
+}
+
+TEST_CASE("resourceType need not come first", "[json]") {
+  auto r = parseJson(R"({"id":"a","contained":[{"name":"K","resourceType":"Organization"}],"resourceType":"Patient","_id":{"id":"i"}})");
+  REQUIRE(r.ok());
+  CHECK(writeJson(*r.document->root()) ==
+        R"({"resourceType":"Patient","id":"a","_id":{"id":"i"},"contained":[{"resourceType":"Organization","name":"K"}]})");
+}
+
+TEST_CASE("the _x part may come before its value", "[json]") {
+  auto r = parseJson(R"({"resourceType":"Patient","name":[{"_given":[{"id":"a"},null],"given":["A","B"]}],"_gender":{"id":"g"},"gender":"male"})");
+  REQUIRE(r.ok());
+  CHECK(writeJson(*r.document->root()) ==
+        R"({"resourceType":"Patient","name":[{"given":["A","B"],"_given":[{"id":"a"},null]}],"gender":"male","_gender":{"id":"g"}})");
+}
+
+TEST_CASE("a null without its extension, and mismatched arrays", "[json][bad-input]") {
+  CHECK(hasRule(parseJson(R"({"resourceType":"Patient","name":[{"given":["A",null]}]})").issues, "json.null"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Patient","name":[{"given":["A"],"_given":[null,{"id":"x"}]}]})").issues,
+                "json.underscore-length"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Patient","name":[{"given":[["A"]]}]})").issues, "json.nested-array"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Patient","_gender":"x"})").issues, "json.underscore-object"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Patient","_name":{"id":"x"}})").issues, "json.underscore-not-primitive"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Observation","valueString":"a","_valueInteger":{"id":"x"}})").issues,
+                "json.underscore-mismatch"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Observation","valueString":"a","valueInteger":1})").issues,
+                "json.duplicate-key"));
+  CHECK(hasRule(parseJson(R"({"resourceType":"Bundle","entry":[{"resource":{"id":"x"}}]})").issues, "json.resource-type"));
 }
 
 TEST_CASE("missing or unknown resourceType", "[json][bad-input]") {
@@ -192,4 +225,12 @@ TEST_CASE("pretty output is valid and re-readable", "[json]") {
 TEST_CASE("narrative must be well-formed XHTML", "[json][bad-input]") {
   auto r = parseJson(R"({"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>unclosed</div>"}})");
   CHECK(hasRule(r.issues, "xhtml.well-formed"));
+}
+
+TEST_CASE("a shorter _x array is a warning and is lined up on output", "[json]") {
+  auto r = parseJson(R"({"resourceType":"Patient","name":[{"given":[null,"B"],"_given":[{"id":"a"}]}]})");
+  REQUIRE(r.ok());
+  CHECK(hasRule(r.issues, "json.underscore-length"));
+  CHECK(writeJson(*r.document->root()) ==
+        R"({"resourceType":"Patient","name":[{"given":[null,"B"],"_given":[{"id":"a"},null]}]})");
 }
