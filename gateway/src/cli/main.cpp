@@ -8,6 +8,8 @@
 namespace medicus::gateway::cli {
 int runConvert(const Args& args);
 int runFhirpath(const Args& args);
+int runServe(const Args& args);
+int runCheckConfig(const Args& args);
 }  // namespace medicus::gateway::cli
 
 namespace {
@@ -17,6 +19,8 @@ using medicus::gateway::cli::Command;
 constexpr Command kCommands[] = {
     {"convert", "convert FHIR between JSON and XML (and HL7v2 to FHIR)", medicus::gateway::cli::runConvert},
     {"fhirpath", "evaluate a FHIRPath expression on a FHIR resource, print the result as typed JSON", medicus::gateway::cli::runFhirpath},
+    {"serve", "run the FHIR gateway (HTTP/HTTPS listeners, routes, upstreams)", medicus::gateway::cli::runServe},
+    {"check-config", "check a gateway config file and print every error with file:line:column", medicus::gateway::cli::runCheckConfig},
 };
 
 void printUsage(std::FILE* out) {

@@ -1,0 +1,101 @@
+#include "gateway_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace medicus::gateway {
+
+namespace {
+std::string str(std::string_view s) { return std::string(s); }
+// Sub-millisecond to tens of seconds: a proxy's added latency lives at the low end.
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                 0.1,    0.25,  0.5,    1,     2.5,   5,     10, 30};
+}  // namespace
+
+struct GatewayMetrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& requests =
+      prometheus::BuildCounter().Name("medicus_gateway_requests_total").Help("HTTP requests by route, method and status").Register(*registry);
+  prometheus::Family<prometheus::Histogram>& latency = prometheus::BuildHistogram()
+                                                           .Name("medicus_gateway_request_duration_seconds")
+                                                           .Help("Time from request head to reply written, by route")
+                                                           .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& upstream_latency = prometheus::BuildHistogram()
+                                                                    .Name("medicus_gateway_upstream_duration_seconds")
+                                                                    .Help("Upstream exchange time by upstream")
+                                                                    .Register(*registry);
+  prometheus::Family<prometheus::Counter>& upstream_errors = prometheus::BuildCounter()
+                                                                 .Name("medicus_gateway_upstream_errors_total")
+                                                                 .Help("Failed upstream exchanges by upstream and kind")
+                                                                 .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& upstream_health = prometheus::BuildGauge()
+                                                               .Name("medicus_gateway_upstream_healthy")
+                                                               .Help("1 when the endpoint passed its last health checks")
+                                                               .Register(*registry);
+  prometheus::Family<prometheus::Counter>& stages = prometheus::BuildCounter()
+                                                        .Name("medicus_gateway_messages_total")
+                                                        .Help("Messages through each pipeline stage by outcome")
+                                                        .Register(*registry);
+  prometheus::Family<prometheus::Counter>& reloads = prometheus::BuildCounter()
+                                                         .Name("medicus_gateway_config_reloads_total")
+                                                         .Help("Config reloads by result")
+                                                         .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& connections = prometheus::BuildGauge()
+                                                           .Name("medicus_gateway_open_connections")
+                                                           .Help("Open client connections by listener")
+                                                           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& build_info = prometheus::BuildGauge()
+                                                          .Name("medicus_gateway_build_info")
+                                                          .Help("Build information (value 1)")
+                                                          .Register(*registry);
+};
+
+GatewayMetrics::GatewayMetrics() : impl_(std::make_unique<Impl>()) {
+#ifdef MEDICUS_VERSION
+  impl_->build_info.Add({{"version", MEDICUS_VERSION}}).Set(1);
+#else
+  impl_->build_info.Add({{"version", "unknown"}}).Set(1);
+#endif
+}
+GatewayMetrics::~GatewayMetrics() = default;
+
+void GatewayMetrics::countRequest(std::string_view route, std::string_view method, unsigned status, double seconds) {
+  impl_->requests.Add({{"route", str(route)}, {"method", str(method)}, {"status", std::to_string(status)}}).Increment();
+  impl_->latency.Add({{"route", str(route)}}, kLatencyBuckets).Observe(seconds);
+}
+void GatewayMetrics::countUpstream(std::string_view upstream, double seconds) {
+  impl_->upstream_latency.Add({{"upstream", str(upstream)}}, kLatencyBuckets).Observe(seconds);
+}
+void GatewayMetrics::countUpstreamError(std::string_view upstream, std::string_view kind) {
+  impl_->upstream_errors.Add({{"upstream", str(upstream)}, {"kind", str(kind)}}).Increment();
+}
+void GatewayMetrics::setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy) {
+  impl_->upstream_health.Add({{"upstream", str(upstream)}, {"endpoint", str(endpoint)}}).Set(healthy ? 1 : 0);
+}
+void GatewayMetrics::countStage(std::string_view stage, std::string_view outcome) {
+  impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}}).Increment();
+}
+void GatewayMetrics::countReload(bool ok) { impl_->reloads.Add({{"result", ok ? "success" : "failure"}}).Increment(); }
+void GatewayMetrics::connectionOpened(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Increment(); }
+void GatewayMetrics::connectionClosed(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Decrement(); }
+
+double GatewayMetrics::stageCount(std::string_view stage, std::string_view outcome) const {
+  return impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}}).Value();
+}
+double GatewayMetrics::requestCount(std::string_view route, std::string_view method, unsigned status) const {
+  return impl_->requests.Add({{"route", str(route)}, {"method", str(method)}, {"status", std::to_string(status)}}).Value();
+}
+
+std::string GatewayMetrics::renderText() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, impl_->registry->Collect());
+  return out.str();
+}
+
+}  // namespace medicus::gateway

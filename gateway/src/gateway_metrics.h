@@ -1,0 +1,36 @@
+#pragma once
+// The gateway's Prometheus metrics (prometheus-cpp), rendered as text exposition by the gateway's own
+// HTTP server at /metrics. One instance per server; every method is thread-safe.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace medicus::gateway {
+
+class GatewayMetrics {
+ public:
+  GatewayMetrics();
+  ~GatewayMetrics();
+
+  void countRequest(std::string_view route, std::string_view method, unsigned status, double seconds);
+  void countUpstream(std::string_view upstream, double seconds);
+  void countUpstreamError(std::string_view upstream, std::string_view kind);  // connect, timeout, protocol
+  void setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy);
+  void countStage(std::string_view stage, std::string_view outcome);          // messages_total{stage,outcome}
+  void countReload(bool ok);
+  void connectionOpened(std::string_view listener);
+  void connectionClosed(std::string_view listener);
+
+  // Test hooks: current values.
+  double stageCount(std::string_view stage, std::string_view outcome) const;
+  double requestCount(std::string_view route, std::string_view method, unsigned status) const;
+
+  std::string renderText() const;  // Prometheus text format 0.0.4
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medicus::gateway

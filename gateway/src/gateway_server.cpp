@@ -1,0 +1,922 @@
+// The gateway's HTTP(S) server: Beast/Asio C++20 coroutines, one io_context per worker thread.
+// Per connection: read the head under a deadline and size limit, then the body, run the route's
+// pipeline, forward, convert and rewrite the reply, write it under a deadline. Every error reply is
+// an OperationOutcome (http://hl7.org/fhir/R4/http.html#summary).
+#include "medicus/gateway/gateway_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "content_negotiation.h"
+#include "gateway_metrics.h"
+#include "medicus/fhir/format.h"
+#include "medicus/fhir/operation_outcome.h"
+#include "route_table.h"
+#include "tls_setup.h"
+#include "upstream_client.h"
+#include "url_rewriter.h"
+
+namespace medicus::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+fhir::Issue makeIssue(fhir::IssueType type, std::string message, std::string rule_id,
+                      fhir::Severity severity = fhir::Severity::Error) {
+  fhir::Issue issue;
+  issue.severity = severity;
+  issue.type = type;
+  issue.message = std::move(message);
+  issue.rule_id = std::move(rule_id);
+  return issue;
+}
+
+// A config snapshot plus what it needs at run time (TLS contexts for upstreams).
+struct Runtime {
+  std::shared_ptr<const GatewayConfig> config;
+  std::map<std::string, UpstreamRuntime, std::less<>> upstreams;
+};
+
+// Health of one endpoint, kept across reloads (keyed by upstream name and endpoint URL).
+struct EndpointHealth {
+  std::atomic<bool> healthy{true};
+  std::atomic<uint32_t> failures{0};
+};
+
+struct ConnectionInfo {
+  const ListenerConfig* listener = nullptr;
+  std::string remote_address;
+  std::string client_identity;
+  bool https = false;
+};
+
+// Per worker thread: the sessions, so a drain can close the idle ones.
+struct SessionRegistry {
+  struct Entry {
+    beast::tcp_stream* stream;
+    bool busy;
+  };
+  std::list<Entry> sessions;
+};
+
+std::string jsonEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// Query parameter names only: values can carry patient data (family=..., identifier=...).
+std::string queryNames(std::string_view query) {
+  std::string out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (!out.empty()) out += ',';
+    out += pair.substr(0, pair.find('='));
+  }
+  return out;
+}
+
+bool isHopByHop(std::string_view name) {
+  for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+                             "upgrade", "host", "content-length", "expect"}) {
+    if (beast::iequals(name, h)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct GatewayServer::Impl {
+  LogSink log;
+  std::atomic<std::shared_ptr<const Runtime>> runtime;
+  GatewayMetrics metrics;
+
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<SessionRegistry>> registries;  // one per context, used only on its thread
+  std::vector<std::thread> threads;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::atomic<size_t> next_context{0};
+
+  struct BoundListener {
+    ListenerConfig config;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::shared_ptr<asio::ssl::context> tls;
+    uint16_t port = 0;
+  };
+  std::vector<std::unique_ptr<BoundListener>> listeners;
+
+  std::mutex health_mutex;
+  std::map<std::string, std::shared_ptr<EndpointHealth>> health;  // "upstream|url"
+  std::atomic<uint64_t> health_generation{0};
+
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<int64_t> requests_in_flight{0};
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+
+  std::mutex access_log_mutex;
+  std::FILE* access_log = nullptr;
+  bool owns_access_log = false;
+
+  void info(std::string_view line) {
+    if (log) log(line);
+  }
+
+  // --- configuration -------------------------------------------------------------------------
+
+  std::shared_ptr<const Runtime> buildRuntime(std::shared_ptr<const GatewayConfig> config) {
+    auto rt = std::make_shared<Runtime>();
+    rt->config = config;
+    for (const auto& upstream : config->upstreams) {
+      UpstreamRuntime u;
+      u.config = &upstream;
+      bool any_https = std::any_of(upstream.endpoints.begin(), upstream.endpoints.end(), [](const auto& e) { return e.https; });
+      if (any_https) {
+        u.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+        configureClientContext(u.tls->native_handle(), upstream.tls);
+      }
+      rt->upstreams.emplace(upstream.name, std::move(u));
+    }
+    return rt;
+  }
+
+  std::shared_ptr<EndpointHealth> healthOf(const UpstreamConfig& upstream, const UpstreamEndpoint& endpoint) {
+    std::lock_guard lock(health_mutex);
+    auto& slot = health[upstream.name + "|" + endpoint.url()];
+    if (!slot) slot = std::make_shared<EndpointHealth>();
+    return slot;
+  }
+
+  void openAccessLog(const std::string& where) {
+    if (where == "off") return;
+    if (where == "stderr") access_log = stderr;
+    else if (where == "stdout") access_log = stdout;
+    else {
+      access_log = std::fopen(where.c_str(), "a");
+      if (!access_log) throw std::runtime_error("cannot open the access log " + where + " for appending");
+      owns_access_log = true;
+    }
+  }
+
+  void writeAccessLog(const std::string& line) {
+    if (!access_log) return;
+    std::lock_guard lock(access_log_mutex);
+    std::fwrite(line.data(), 1, line.size(), access_log);
+    std::fflush(access_log);
+  }
+
+  // --- health checks ---------------------------------------------------------------------------
+
+  void startHealthChecks(const std::shared_ptr<const Runtime>& rt) {
+    uint64_t generation = ++health_generation;
+    for (const auto& upstream : rt->config->upstreams) {
+      for (const auto& endpoint : upstream.endpoints) {
+        auto health_slot = healthOf(upstream, endpoint);
+        metrics.setUpstreamHealth(upstream.name, endpoint.url(), health_slot->healthy.load());
+        if (!upstream.health_check.enabled) {
+          health_slot->healthy = true;
+          continue;
+        }
+        asio::co_spawn(*contexts[0], healthCheckLoop(rt, &upstream, endpoint, health_slot, generation), asio::detached);
+      }
+    }
+  }
+
+  asio::awaitable<void> healthCheckLoop(std::shared_ptr<const Runtime> rt, const UpstreamConfig* upstream,
+                                        UpstreamEndpoint endpoint, std::shared_ptr<EndpointHealth> slot,
+                                        uint64_t generation) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    // A dedicated config copy so the check's timeout applies, not the data-path timeouts.
+    UpstreamConfig check_config = *upstream;
+    check_config.connect_timeout = upstream->health_check.timeout;
+    check_config.response_timeout = upstream->health_check.timeout;
+    check_config.max_idle_connections = 0;
+    UpstreamRuntime runtime_copy = rt->upstreams.find(upstream->name)->second;
+    runtime_copy.config = &check_config;
+    while (!draining && health_generation == generation) {
+      Request request(http::verb::get, endpoint.base_path + upstream->health_check.path, 11);
+      request.set(http::field::accept, "application/fhir+json");
+      request.set(http::field::user_agent, "medicus-gateway-health");
+      UpstreamResult result = co_await exchangeWithUpstream(runtime_copy, endpoint, std::move(request));
+      bool ok = result.error == UpstreamResult::Error::None && result.response.result_int() < 500;
+      if (ok) {
+        slot->failures = 0;
+        if (!slot->healthy.exchange(true)) info("upstream " + upstream->name + " endpoint " + endpoint.url() + " is healthy again");
+      } else if (++slot->failures >= upstream->health_check.unhealthy_after) {
+        if (slot->healthy.exchange(false)) {
+          info("upstream " + upstream->name + " endpoint " + endpoint.url() + " is unhealthy: " +
+               (result.detail.empty() ? "status " + std::to_string(result.response.result_int()) : result.detail));
+        }
+      }
+      metrics.setUpstreamHealth(upstream->name, endpoint.url(), slot->healthy.load());
+      timer.expires_after(upstream->health_check.interval);
+      co_await timer.async_wait(kUseAwaitable);
+    }
+  }
+
+  // --- replies ---------------------------------------------------------------------------------
+
+  static Response outcomeReply(unsigned status, const fhir::Issues& issues, WireFormat format, unsigned version,
+                               bool keep_alive) {
+    Response res{static_cast<http::status>(status), version};
+    auto document = fhir::buildOperationOutcome(issues);
+    res.body() = format == WireFormat::Xml ? fhir::writeXml(*document->root()) : fhir::writeJson(*document->root());
+    res.set(http::field::content_type, mediaTypeOf(format));
+    res.set(http::field::server, "medicus-gateway");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+  }
+
+  static Response textReply(unsigned status, std::string body, std::string_view content_type, unsigned version,
+                            bool keep_alive) {
+    Response res{static_cast<http::status>(status), version};
+    res.body() = std::move(body);
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::server, "medicus-gateway");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+  }
+
+  // --- one request -----------------------------------------------------------------------------
+
+  struct RequestLog {
+    std::string route = "-";
+    unsigned upstream_status = 0;
+    std::string upstream;
+  };
+
+  asio::awaitable<Response> handle(Request& req, const ConnectionInfo& conn, RequestLog& log_entry) {
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive() && !draining;
+    std::string_view target = req.target();
+    size_t question = target.find('?');
+    std::string_view path = target.substr(0, question);
+    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    const std::string method(req.method_string());
+
+    if (conn.listener->admin_endpoints) {
+      if (path == "/healthz") co_return textReply(200, "{\"status\":\"ok\"}\n", "application/json", version, keep_alive);
+      if (path == "/readyz") {
+        bool ready = !draining && anyUpstreamHealthy();
+        co_return textReply(ready ? 200 : 503, ready ? "{\"status\":\"ready\"}\n" : "{\"status\":\"not ready\"}\n",
+                            "application/json", version, keep_alive);
+      }
+      if (path == "/metrics") {
+        co_return textReply(200, metrics.renderText(), "text/plain; version=0.0.4; charset=utf-8", version, keep_alive);
+      }
+    }
+
+    std::shared_ptr<const Runtime> rt = runtime.load();
+    const GatewayConfig& config = *rt->config;
+
+    // Request body format (Content-Type) and reply format (_format, Accept).
+    std::string_view content_type = req[http::field::content_type];
+    std::optional<WireFormat> body_format = formatOfMediaType(content_type);
+    bool has_body = !req.body().empty();
+    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), req[http::field::accept],
+                                            has_body && body_format ? *body_format : WireFormat::Json);
+    if (!reply.acceptable) {
+      co_return outcomeReply(406, {makeIssue(fhir::IssueType::NotSupported,
+                                             "cannot reply in any format the client accepts (Accept: '" +
+                                                 std::string(req[http::field::accept]) + "', _format: '" +
+                                                 std::string(queryParameter(query, "_format")) +
+                                                 "'); ask for application/fhir+json or application/fhir+xml",
+                                             "gateway.not-acceptable")},
+                             WireFormat::Json, version, keep_alive);
+    }
+
+    RouteSelection selection = selectRoute(config, method, path, conn.client_identity);
+    if (selection.outcome == RouteSelection::Outcome::NoRoute) {
+      co_return outcomeReply(404, {makeIssue(fhir::IssueType::NotFound,
+                                             "no route for " + method + " " + std::string(path) +
+                                                 "; check the path prefix (and client certificate) against the "
+                                                 "gateway's routes",
+                                             "gateway.no-route")},
+                             reply.format, version, keep_alive);
+    }
+    if (selection.outcome == RouteSelection::Outcome::MethodNotAllowed) {
+      Response res = outcomeReply(405, {makeIssue(fhir::IssueType::NotSupported,
+                                                  "method " + method + " is not allowed on " + std::string(path),
+                                                  "gateway.method-not-allowed")},
+                                  reply.format, version, keep_alive);
+      co_return res;
+    }
+    const RouteConfig& route = *selection.route;
+    log_entry.route = route.name;
+    const UpstreamRuntime& upstream = rt->upstreams.find(route.upstream)->second;
+    const UpstreamConfig& upstream_config = *upstream.config;
+
+    // A FHIR body must be JSON or XML; form-encoded POST _search and JSON Patch pass through.
+    bool fhir_body = has_body && body_format.has_value();
+    if (has_body && !fhir_body) {
+      bool form_search = req.method() == http::verb::post && path.ends_with("/_search") &&
+                         content_type.starts_with("application/x-www-form-urlencoded");
+      bool patch = req.method() == http::verb::patch &&
+                   (content_type.starts_with("application/json-patch+json") || content_type.starts_with("application/fhirpath-patch"));
+      if (!form_search && !patch) {
+        co_return outcomeReply(415, {makeIssue(fhir::IssueType::NotSupported,
+                                               "unsupported Content-Type '" + std::string(content_type) +
+                                                   "'; send application/fhir+json or application/fhir+xml",
+                                               "gateway.unsupported-media-type")},
+                               reply.format, version, keep_alive);
+      }
+    }
+
+    // Parse once when a stage needs the resource or the upstream speaks the other format.
+    bool stages_need_resource = std::any_of(route.stages.begin(), route.stages.end(),
+                                            [](const NamedStage& s) { return s.stage->needsResource(); });
+    bool convert_request = fhir_body && route.convert_format && *body_format != upstream_config.format;
+    std::unique_ptr<fhir::Document> resource;
+    if (fhir_body && (stages_need_resource || convert_request)) {
+      fhir::ParseOptions options;
+      options.max_bytes = conn.listener->limits.max_body_bytes;
+      fhir::ParseResult parsed =
+          *body_format == WireFormat::Json ? fhir::parseJson(req.body(), options) : fhir::parseXml(req.body(), options);
+      if (!parsed.ok()) {
+        // http://hl7.org/fhir/R4/http.html#create: 400 when the resource cannot be parsed or fails
+        // basic FHIR rules.
+        if (parsed.issues.empty()) {
+          parsed.issues.push_back(makeIssue(fhir::IssueType::Structure, "the request body is not a FHIR resource",
+                                            "gateway.unparseable"));
+        }
+        co_return outcomeReply(400, parsed.issues, reply.format, version, keep_alive);
+      }
+      resource = std::move(parsed.document);
+    }
+
+    Exchange exchange;
+    exchange.method = method;
+    exchange.path = path;
+    exchange.route_name = route.name;
+    exchange.resource_type = selection.resource_type;
+    exchange.client_identity = conn.client_identity;
+    exchange.resource = resource.get();
+    for (const auto& named : route.stages) {
+      StageResult result;
+      try {
+        result = named.stage->onRequest(exchange);
+      } catch (const std::exception& e) {
+        // Stages must not throw; if one does, it is our bug: 500, counted.
+        metrics.countStage(named.name, "exception");
+        co_return outcomeReply(500, {makeIssue(fhir::IssueType::Exception,
+                                               "stage '" + named.name + "' failed: " + e.what(), "gateway.stage-exception")},
+                               reply.format, version, keep_alive);
+      }
+      if (result.action == StageResult::Action::Respond) {
+        metrics.countStage(named.name, "respond");
+        Response res = outcomeReply(result.http_status, result.issues, reply.format, version, keep_alive);
+        for (auto& [name, value] : exchange.response_headers) res.set(name, value);
+        co_return res;
+      }
+      metrics.countStage(named.name, "continue");
+    }
+
+    // Pick an endpoint: round robin over the healthy ones.
+    const UpstreamEndpoint* endpoint = pickEndpoint(upstream_config);
+    log_entry.upstream = upstream_config.name;
+    if (!endpoint) {
+      Response res = outcomeReply(503, {makeIssue(fhir::IssueType::Transient,
+                                                  "upstream '" + upstream_config.name +
+                                                      "' has no healthy endpoint; retry later",
+                                                  "gateway.upstream-unhealthy")},
+                                  reply.format, version, keep_alive);
+      res.set(http::field::retry_after, "5");
+      co_return res;
+    }
+
+    Request up{req.method(), endpoint->base_path + std::string(selection.rest) +
+                                 (query.empty() ? std::string() : "?" + std::string(query)),
+               11};
+    for (const auto& field : req) {
+      if (isHopByHop(field.name_string())) continue;
+      if (field.name() == http::field::accept || field.name() == http::field::content_type) continue;
+      up.set(field.name_string(), field.value());
+    }
+    up.set(http::field::accept, mediaTypeOf(upstream_config.format));
+    std::string forwarded_for(req["X-Forwarded-For"]);
+    up.set("X-Forwarded-For", forwarded_for.empty() ? conn.remote_address : forwarded_for + ", " + conn.remote_address);
+    up.set("X-Forwarded-Proto", conn.https ? "https" : "http");
+    if (req.find(http::field::host) != req.end()) up.set("X-Forwarded-Host", req[http::field::host]);
+    if (has_body) {
+      if (convert_request) {
+        up.body() = upstream_config.format == WireFormat::Json ? fhir::writeJson(*resource->root())
+                                                                : fhir::writeXml(*resource->root());
+        up.set(http::field::content_type, mediaTypeOf(upstream_config.format));
+      } else {
+        up.body() = std::move(req.body());
+        up.set(http::field::content_type, content_type);
+      }
+    }
+
+    auto upstream_started = Clock::now();
+    UpstreamResult result = co_await exchangeWithUpstream(upstream, *endpoint, std::move(up));
+    metrics.countUpstream(upstream_config.name, std::chrono::duration<double>(Clock::now() - upstream_started).count());
+    if (result.error != UpstreamResult::Error::None) {
+      bool timeout = result.error == UpstreamResult::Error::Timeout;
+      metrics.countUpstreamError(upstream_config.name, timeout ? "timeout"
+                                                       : result.error == UpstreamResult::Error::Connect ? "connect"
+                                                       : result.error == UpstreamResult::Error::TooLarge ? "too-large"
+                                                                                                         : "protocol");
+      co_return outcomeReply(timeout ? 504 : 502,
+                             {makeIssue(timeout ? fhir::IssueType::Timeout : fhir::IssueType::Transient,
+                                        "upstream '" + upstream_config.name + "' (" + endpoint->url() + "): " + result.detail,
+                                        timeout ? "gateway.upstream-timeout" : "gateway.upstream-failed")},
+                             reply.format, version, keep_alive);
+    }
+    Response& upstream_reply = result.response;
+    log_entry.upstream_status = upstream_reply.result_int();
+
+    Response res{upstream_reply.result(), version};
+    res.set(http::field::server, "medicus-gateway");
+    std::string host(req[http::field::host]);
+    if (host.empty()) host = "localhost";
+    std::string gateway_base = std::string(conn.https ? "https://" : "http://") + host +
+                               (route.match.path_prefix == "/" ? std::string() : route.match.path_prefix);
+    UrlRewriter rewriter(endpoint->url(), gateway_base);
+    for (const auto& field : upstream_reply) {
+      if (isHopByHop(field.name_string()) || field.name() == http::field::server ||
+          field.name() == http::field::content_type) {
+        continue;
+      }
+      if (route.rewrite_urls && (field.name() == http::field::location || field.name() == http::field::content_location)) {
+        if (auto rewritten = rewriter.rewrite(field.value())) {
+          res.set(field.name(), *rewritten);
+          continue;
+        }
+      }
+      res.set(field.name_string(), field.value());
+    }
+    for (auto& [name, value] : exchange.response_headers) res.set(name, value);
+
+    std::string_view upstream_type = upstream_reply[http::field::content_type];
+    std::optional<WireFormat> upstream_format = formatOfMediaType(upstream_type);
+    std::string& body = upstream_reply.body();
+    if (!body.empty() && upstream_format) {
+      bool convert = route.convert_format && *upstream_format != reply.format;
+      bool rewrite = route.rewrite_urls && rewriter.mentionsUpstream(body);
+      if (convert || rewrite) {
+        fhir::ParseOptions options;
+        options.max_bytes = upstream_config.max_response_bytes;
+        // The upstream's extras (newer elements) must not make its reply unreadable.
+        options.unknown_elements_are_warnings = true;
+        fhir::ParseResult parsed = *upstream_format == WireFormat::Json ? fhir::parseJson(body, options)
+                                                                        : fhir::parseXml(body, options);
+        if (!parsed.document) {
+          metrics.countUpstreamError(upstream_config.name, "unreadable-body");
+          fhir::Issues issues = parsed.issues;
+          issues.insert(issues.begin(), makeIssue(fhir::IssueType::Exception,
+                                                  "upstream '" + upstream_config.name + "' sent a body that is not readable FHIR",
+                                                  "gateway.upstream-body"));
+          co_return outcomeReply(502, issues, reply.format, version, keep_alive);
+        }
+        if (rewrite) rewriter.rewriteBundle(*parsed.document);
+        WireFormat out_format = convert ? reply.format : *upstream_format;
+        res.body() = out_format == WireFormat::Json ? fhir::writeJson(*parsed.document->root())
+                                                    : fhir::writeXml(*parsed.document->root());
+        res.set(http::field::content_type, mediaTypeOf(out_format));
+      } else {
+        res.body() = std::move(body);
+        res.set(http::field::content_type, upstream_type);
+      }
+    } else {
+      res.body() = std::move(body);
+      if (!upstream_type.empty()) res.set(http::field::content_type, upstream_type);
+    }
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    co_return res;
+  }
+
+  bool anyUpstreamHealthy() {
+    std::shared_ptr<const Runtime> rt = runtime.load();
+    for (const auto& upstream : rt->config->upstreams) {
+      if (pickEndpoint(upstream)) return true;
+    }
+    return rt->config->upstreams.empty();
+  }
+
+  const UpstreamEndpoint* pickEndpoint(const UpstreamConfig& upstream) {
+    static thread_local size_t round_robin = 0;
+    size_t n = upstream.endpoints.size();
+    for (size_t i = 0; i < n; ++i) {
+      const UpstreamEndpoint& e = upstream.endpoints[(round_robin + i) % n];
+      if (!upstream.health_check.enabled || healthOf(upstream, e)->healthy) {
+        round_robin = (round_robin + i + 1) % n;
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+
+  // --- connections -----------------------------------------------------------------------------
+
+  template <class Stream>
+  asio::awaitable<void> serveRequests(Stream& stream, beast::tcp_stream& lowest, ConnectionInfo& conn,
+                                      SessionRegistry::Entry& entry) {
+    const ListenerLimits& limits = conn.listener->limits;
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (!draining) {
+      entry.busy = false;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
+      parser.body_limit(limits.max_body_bytes);
+      // The first request's head must arrive within header_timeout (slow clients); later ones may
+      // wait idle_timeout for keep-alive.
+      lowest.expires_after(first ? limits.header_timeout : limits.idle_timeout);
+      first = false;
+      auto [head_error, head_bytes] = co_await http::async_read_header(stream, buffer, parser, kUseAwaitable);
+      entry.busy = true;
+      auto started = Clock::now();
+      if (head_error) {
+        if (head_error == http::error::header_limit) {
+          // (Reply built before co_await: g++ 12 rejects braced lists in a co_await expression.)
+          Response reply = outcomeReply(431, {makeIssue(fhir::IssueType::TooLong,
+                                                        "the request head is larger than max_header_bytes (" +
+                                                            std::to_string(limits.max_header_bytes) + ")",
+                                                        "gateway.header-too-large")},
+                                        WireFormat::Json, 11, false);
+          co_await writeReply(stream, lowest, limits, std::move(reply));
+        } else if (head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
+                   head_error != asio::error::operation_aborted && head_error != asio::error::connection_reset &&
+                   head_error != asio::error::eof && head_error != asio::ssl::error::stream_truncated) {
+          Response reply = outcomeReply(400, {makeIssue(fhir::IssueType::Structure,
+                                                        "malformed HTTP request: " + head_error.message(),
+                                                        "gateway.bad-http")},
+                                        WireFormat::Json, 11, false);
+          co_await writeReply(stream, lowest, limits, std::move(reply));
+        }
+        co_return;
+      }
+      ++requests_in_flight;
+      struct InFlight {
+        std::atomic<int64_t>& n;
+        ~InFlight() { --n; }
+      } in_flight{requests_in_flight};
+
+      auto& head = parser.get();
+      if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
+        co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+        co_return;
+      }
+      if (beast::iequals(head[http::field::expect], "100-continue")) {
+        Response proceed{http::status::continue_, head.version()};
+        lowest.expires_after(limits.write_timeout);
+        auto [continue_error, n] = co_await http::async_write(stream, proceed, kUseAwaitable);
+        if (continue_error) co_return;
+      }
+      lowest.expires_after(limits.body_timeout);
+      auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
+      if (body_error) {
+        if (body_error == http::error::body_limit) co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+        co_return;
+      }
+      Request req = parser.release();
+      size_t bytes_in = req.body().size();
+      std::string method(req.method_string());
+      std::string_view target = req.target();
+      std::string path(target.substr(0, target.find('?')));
+      std::string query_names =
+          queryNames(target.find('?') == std::string_view::npos ? std::string_view() : target.substr(target.find('?') + 1));
+      RequestLog log_entry;
+      Response res;
+      try {
+        res = co_await handle(req, conn, log_entry);
+      } catch (const std::exception& e) {
+        // Last resort for this request: our bug, never the client's.
+        info(std::string("internal error while handling a request: ") + e.what());
+        res = outcomeReply(500, {makeIssue(fhir::IssueType::Exception, std::string("internal error: ") + e.what(),
+                                           "gateway.internal")},
+                           WireFormat::Json, req.version(), false);
+      }
+      if (draining) res.keep_alive(false);
+      bool keep_alive = res.keep_alive();
+      unsigned status = res.result_int();
+      size_t bytes_out = res.body().size();
+      bool written = co_await writeReply(stream, lowest, limits, std::move(res));
+      double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      metrics.countRequest(log_entry.route, method, status, seconds);
+      if (access_log) {
+        writeAccessLog(accessLogLine(conn, method, path, query_names, log_entry, status, bytes_in, bytes_out, seconds));
+      }
+      if (!written || !keep_alive) co_return;
+    }
+  }
+
+  // One JSON line per request; no bodies, no query values (they carry patient data).
+  static std::string accessLogLine(const ConnectionInfo& conn, const std::string& method, const std::string& path,
+                                   const std::string& query_names, const RequestLog& log_entry, unsigned status,
+                                   size_t bytes_in, size_t bytes_out, double seconds) {
+    char when[32];
+    std::time_t now = std::time(nullptr);
+    std::tm tm_utc;
+    gmtime_r(&now, &tm_utc);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
+    return "{\"time\":\"" + std::string(when) + "\",\"listener\":\"" + jsonEscape(conn.listener->name) +
+           "\",\"remote\":\"" + jsonEscape(conn.remote_address) + "\",\"client\":\"" +
+           jsonEscape(conn.client_identity) + "\",\"method\":\"" + jsonEscape(method) + "\",\"path\":\"" +
+           jsonEscape(path) + "\",\"query_params\":\"" + jsonEscape(query_names) + "\",\"route\":\"" +
+           jsonEscape(log_entry.route) + "\",\"status\":" + std::to_string(status) + ",\"upstream\":\"" +
+           jsonEscape(log_entry.upstream) + "\",\"upstream_status\":" + std::to_string(log_entry.upstream_status) +
+           ",\"bytes_in\":" + std::to_string(bytes_in) + ",\"bytes_out\":" + std::to_string(bytes_out) +
+           ",\"duration_ms\":" + std::to_string(seconds * 1000.0) + "}\n";
+  }
+
+  Response bodyTooLarge(const ListenerLimits& limits, unsigned version) {
+    return outcomeReply(413, {makeIssue(fhir::IssueType::TooLong,
+                                        "the request body is larger than max_body_bytes (" +
+                                            std::to_string(limits.max_body_bytes) + " bytes)",
+                                        "gateway.body-too-large")},
+                        WireFormat::Json, version, false);
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> writeReply(Stream& stream, beast::tcp_stream& lowest, const ListenerLimits& limits, Response res) {
+    lowest.expires_after(limits.write_timeout);
+    auto [error, n] = co_await http::async_write(stream, res, kUseAwaitable);
+    co_return !error;
+  }
+
+  asio::awaitable<void> session(tcp::socket socket, BoundListener* listener, size_t context_index) {
+    ConnectionInfo conn;
+    conn.listener = &listener->config;
+    conn.https = listener->tls != nullptr;
+    boost::system::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    if (!ec) conn.remote_address = remote.address().to_string();
+    socket.set_option(tcp::no_delay(true), ec);
+    metrics.connectionOpened(listener->config.name);
+    SessionRegistry& registry = *registries[context_index];
+    try {
+      if (listener->tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *listener->tls);
+        beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+        auto entry = registry.sessions.insert(registry.sessions.end(), {&lowest, true});
+        lowest.expires_after(listener->config.limits.header_timeout);
+        auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseAwaitable);
+        if (!handshake_error) {
+          conn.client_identity = clientIdentityOf(stream.native_handle());
+          co_await serveRequests(stream, lowest, conn, *entry);
+          lowest.expires_after(std::chrono::seconds(2));
+          co_await stream.async_shutdown(kUseAwaitable);
+        }
+        registry.sessions.erase(entry);
+      } else {
+        beast::tcp_stream stream(std::move(socket));
+        auto entry = registry.sessions.insert(registry.sessions.end(), {&stream, true});
+        co_await serveRequests(stream, stream, conn, *entry);
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        registry.sessions.erase(entry);
+      }
+    } catch (const std::exception& e) {
+      info(std::string("connection error: ") + e.what());
+    }
+    metrics.connectionClosed(listener->config.name);
+  }
+
+  asio::awaitable<void> acceptLoop(BoundListener* listener) {
+    while (!draining) {
+      size_t index = next_context++ % contexts.size();
+      auto [error, socket] = co_await listener->acceptor->async_accept(*contexts[index], kUseAwaitable);
+      if (error) {
+        if (error == asio::error::operation_aborted || draining) co_return;
+        // Out of file descriptors and similar: back off a little instead of spinning.
+        asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+        co_await pause.async_wait(kUseAwaitable);
+        continue;
+      }
+      asio::co_spawn(*contexts[index], session(std::move(socket), listener, index), asio::detached);
+    }
+  }
+};
+
+GatewayServer::GatewayServer(std::shared_ptr<const GatewayConfig> config, LogSink log) : impl_(std::make_unique<Impl>()) {
+  impl_->log = std::move(log);
+  impl_->runtime = impl_->buildRuntime(std::move(config));
+}
+
+GatewayServer::~GatewayServer() {
+  stop();
+  wait();
+  if (impl_->owns_access_log && impl_->access_log) std::fclose(impl_->access_log);
+}
+
+void GatewayServer::start() {
+  auto rt = impl_->runtime.load();
+  const GatewayConfig& config = *rt->config;
+  unsigned workers = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < workers; ++i) {
+    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
+    impl_->registries.push_back(std::make_unique<SessionRegistry>());
+    impl_->guards.push_back(asio::make_work_guard(*impl_->contexts.back()));
+  }
+  impl_->openAccessLog(config.server.access_log);
+  for (const auto& listener_config : config.listeners) {
+    if (listener_config.protocol == ListenerProtocol::Mllp) {
+      impl_->info("listener " + listener_config.name + ": mllp listeners are not served by the HTTP server; skipped");
+      continue;
+    }
+    auto bound = std::make_unique<Impl::BoundListener>();
+    bound->config = listener_config;
+    if (listener_config.tls) {
+      if (ensureSelfSignedCertificate(*listener_config.tls)) {
+        impl_->info("listener " + listener_config.name + ": made a self-signed certificate " +
+                    listener_config.tls->certificate_file + " (replace it with a real one for production)");
+      }
+      bound->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+      configureServerContext(bound->tls->native_handle(), *listener_config.tls);
+    }
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(listener_config.address, ec);
+    if (ec) throw std::runtime_error("listener " + listener_config.name + ": '" + listener_config.address + "' is not an IP address");
+    tcp::endpoint endpoint(address, listener_config.port);
+    bound->acceptor = std::make_unique<tcp::acceptor>(*impl_->contexts[0]);
+    bound->acceptor->open(endpoint.protocol());
+    bound->acceptor->set_option(asio::socket_base::reuse_address(true));
+    bound->acceptor->bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("listener " + listener_config.name + ": cannot listen on " + listener_config.address + ":" +
+                               std::to_string(listener_config.port) + ": " + ec.message() +
+                               " (is another process using the port?)");
+    }
+    bound->acceptor->listen(asio::socket_base::max_listen_connections);
+    bound->port = bound->acceptor->local_endpoint().port();
+    impl_->info("listener " + listener_config.name + " on " + (bound->tls ? "https://" : "http://") +
+                listener_config.address + ":" + std::to_string(bound->port));
+    impl_->listeners.push_back(std::move(bound));
+  }
+  for (auto& listener : impl_->listeners) {
+    asio::co_spawn(*impl_->contexts[0], impl_->acceptLoop(listener.get()), asio::detached);
+  }
+  impl_->startHealthChecks(rt);
+  for (auto& context : impl_->contexts) {
+    impl_->threads.emplace_back([ctx = context.get()] {
+      ctx->run();
+      closeIdleUpstreamConnections();
+    });
+  }
+}
+
+uint16_t GatewayServer::port(std::string_view listener_name) const {
+  for (const auto& l : impl_->listeners) {
+    if (l->config.name == listener_name) return l->port;
+  }
+  return 0;
+}
+
+void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
+  auto old = impl_->runtime.load();
+  if (old->config->listeners.size() != config->listeners.size()) {
+    impl_->info("reload: listener changes take effect only after a restart");
+  }
+  auto rt = impl_->buildRuntime(std::move(config));
+  impl_->runtime.store(rt);
+  impl_->metrics.countReload(true);
+  if (!impl_->contexts.empty()) impl_->startHealthChecks(rt);
+  impl_->info("reload: new config active (" + std::to_string(rt->config->routes.size()) + " routes)");
+}
+
+bool GatewayServer::reloadFromFile(const std::string& path) {
+  auto loaded = loadConfig(path);
+  if (!loaded) {
+    impl_->metrics.countReload(false);
+    std::string message = "reload failed; keeping the running config:";
+    for (const auto& e : loaded.error()) message += "\n  " + formatConfigError(e);
+    impl_->info(message);
+    return false;
+  }
+  try {
+    reload(*loaded);
+  } catch (const std::exception& e) {
+    impl_->metrics.countReload(false);
+    impl_->info(std::string("reload failed; keeping the running config: ") + e.what());
+    return false;
+  }
+  return true;
+}
+
+void GatewayServer::stop() {
+  if (impl_->draining.exchange(true)) return;
+  if (impl_->contexts.empty()) {
+    impl_->stopped = true;
+    return;
+  }
+  ++impl_->health_generation;
+  // Stop accepting; close idle keep-alive connections; busy ones finish their request (they see
+  // `draining` and reply with Connection: close).
+  for (auto& listener : impl_->listeners) {
+    asio::post(*impl_->contexts[0], [acceptor = listener->acceptor.get()] {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    });
+  }
+  for (size_t i = 0; i < impl_->contexts.size(); ++i) {
+    asio::post(*impl_->contexts[i], [registry = impl_->registries[i].get()] {
+      for (auto& entry : registry->sessions) {
+        if (!entry.busy) entry.stream->cancel();
+      }
+    });
+  }
+  auto drain_timeout = impl_->runtime.load()->config->server.drain_timeout;
+  std::thread([impl = impl_.get(), drain_timeout] {
+    auto deadline = Clock::now() + drain_timeout;
+    while (impl->requests_in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Let finished sessions write their replies, then stop the loops.
+    for (auto& guard : impl->guards) guard.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (auto& context : impl->contexts) context->stop();
+    std::lock_guard lock(impl->stop_mutex);
+    impl->stopped = true;
+    impl->stop_cv.notify_all();
+  }).detach();
+}
+
+void GatewayServer::wait() {
+  {
+    std::unique_lock lock(impl_->stop_mutex);
+    impl_->stop_cv.wait(lock, [&] { return impl_->stopped.load(); });
+  }
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void GatewayServer::runUntilSignalled(const std::string& config_path) {
+  asio::io_context signals_context(1);
+  asio::signal_set signals(signals_context, SIGTERM, SIGINT, SIGHUP);
+  std::function<void()> arm;
+  arm = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        impl_->info("SIGHUP: reloading " + config_path);
+        reloadFromFile(config_path);
+        arm();
+        return;
+      }
+      impl_->info("stopping: draining requests in flight");
+      stop();
+    });
+  };
+  arm();
+  std::thread signal_thread([&] { signals_context.run(); });
+  wait();
+  signals_context.stop();
+  signal_thread.join();
+}
+
+std::string GatewayServer::metricsText() const { return impl_->metrics.renderText(); }
+
+}  // namespace medicus::gateway

@@ -1,0 +1,163 @@
+#include "upstream_client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <deque>
+#include <unordered_map>
+
+namespace medicus::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+
+struct Connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+// The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
+thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
+
+template <class Stream>
+asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection, const UpstreamConfig& config,
+                                          http::request<http::string_body>& request) {
+  UpstreamResult result;
+  connection.lowest().expires_after(config.response_timeout);
+  auto [write_error, written] = co_await http::async_write(stream, request, kUseAwaitable);
+  if (write_error) {
+    result.error = write_error == beast::error::timeout ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
+    result.detail = "sending the request failed: " + write_error.message();
+    co_return result;
+  }
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(config.max_response_bytes);
+  parser.header_limit(64 * 1024);
+  // A HEAD reply has headers but no body.
+  if (request.method() == http::verb::head) parser.skip(true);
+  auto [read_error, read] = co_await http::async_read(stream, connection.buffer, parser, kUseAwaitable);
+  if (read_error) {
+    if (read_error == beast::error::timeout) {
+      result.error = UpstreamResult::Error::Timeout;
+      result.detail = "no complete reply within " + std::to_string(config.response_timeout.count()) + " ms";
+    } else if (read_error == http::error::body_limit) {
+      result.error = UpstreamResult::Error::TooLarge;
+      result.detail = "the reply is larger than max_response_bytes (" + std::to_string(config.max_response_bytes) + ")";
+    } else {
+      result.error = read == 0 ? UpstreamResult::Error::Connect : UpstreamResult::Error::Protocol;
+      result.detail = "reading the reply failed: " + read_error.message();
+    }
+    co_return result;
+  }
+  result.response = parser.release();
+  co_return result;
+}
+
+asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
+                                                     std::string& detail, bool& timed_out) {
+  auto executor = co_await asio::this_coro::executor;
+  auto connection = std::make_unique<Connection>();
+  tcp::resolver resolver(executor);
+  auto [resolve_error, results] =
+      co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
+  if (resolve_error) {
+    detail = "cannot resolve " + endpoint.host + ": " + resolve_error.message();
+    co_return nullptr;
+  }
+  if (endpoint.https) {
+    if (!upstream.tls) {
+      detail = "no TLS context for " + endpoint.url();
+      co_return nullptr;
+    }
+    connection->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor, *upstream.tls);
+  } else {
+    connection->plain = std::make_unique<beast::tcp_stream>(executor);
+  }
+  beast::tcp_stream& lowest = connection->lowest();
+  lowest.expires_after(upstream.config->connect_timeout);
+  auto [connect_error, connected] = co_await lowest.async_connect(results, kUseAwaitable);
+  if (connect_error) {
+    timed_out = connect_error == beast::error::timeout;
+    detail = "cannot connect to " + endpoint.url() + ": " + connect_error.message();
+    co_return nullptr;
+  }
+  lowest.socket().set_option(tcp::no_delay(true));
+  if (connection->tls) {
+    const std::string& server_name = upstream.config->tls.server_name.empty() ? endpoint.host : upstream.config->tls.server_name;
+    SSL_set_tlsext_host_name(connection->tls->native_handle(), server_name.c_str());
+    if (upstream.config->tls.verify) {
+      SSL_set1_host(connection->tls->native_handle(), server_name.c_str());
+    }
+    auto [handshake_error] = co_await connection->tls->async_handshake(asio::ssl::stream_base::client, kUseAwaitable);
+    if (handshake_error) {
+      timed_out = handshake_error == beast::error::timeout;
+      detail = "TLS handshake with " + endpoint.url() + " failed: " + handshake_error.message();
+      co_return nullptr;
+    }
+  }
+  co_return connection;
+}
+
+}  // namespace
+
+asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
+                                                     http::request<http::string_body> request) {
+  const UpstreamConfig& config = *upstream.config;
+  const std::string key = config.name + "|" + endpoint.url();
+  request.set(http::field::host, endpoint.host + ":" + std::to_string(endpoint.port));
+  request.keep_alive(true);
+  request.prepare_payload();
+
+  // A pooled connection may have been closed by the upstream meanwhile: on a failure before any reply
+  // byte, retry once on a fresh connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<Connection> connection;
+    bool reused = false;
+    if (auto it = t_idle.find(key); it != t_idle.end() && !it->second.empty()) {
+      connection = std::move(it->second.back());
+      it->second.pop_back();
+      reused = true;
+    } else {
+      std::string detail;
+      bool timed_out = false;
+      connection = co_await connect(upstream, endpoint, detail, timed_out);
+      if (!connection) {
+        UpstreamResult failed;
+        failed.error = timed_out ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
+        failed.detail = detail;
+        co_return failed;
+      }
+    }
+    UpstreamResult result = connection->tls ? co_await roundTrip(*connection->tls, *connection, config, request)
+                                            : co_await roundTrip(*connection->plain, *connection, config, request);
+    if (result.error == UpstreamResult::Error::Connect && reused) continue;
+    if (result.error == UpstreamResult::Error::None && result.response.keep_alive()) {
+      auto& idle = t_idle[key];
+      if (idle.size() < config.max_idle_connections) {
+        connection->lowest().expires_never();
+        idle.push_back(std::move(connection));
+      }
+    }
+    co_return result;
+  }
+  UpstreamResult failed;
+  failed.error = UpstreamResult::Error::Connect;
+  failed.detail = "the upstream closed the connection twice";
+  co_return failed;
+}
+
+void closeIdleUpstreamConnections() { t_idle.clear(); }
+
+}  // namespace medicus::gateway

@@ -1,0 +1,54 @@
+#include "url_rewriter.h"
+
+#include "medicus/fhir/node.h"
+
+namespace medicus::gateway {
+
+UrlRewriter::UrlRewriter(std::string upstream_base, std::string gateway_base)
+    : upstream_base_(std::move(upstream_base)), gateway_base_(std::move(gateway_base)) {}
+
+std::optional<std::string> UrlRewriter::rewrite(std::string_view url) const {
+  if (url.substr(0, upstream_base_.size()) != upstream_base_) return std::nullopt;
+  std::string_view rest = url.substr(upstream_base_.size());
+  // "http://up/fhir" must not match "http://up/fhirx/...".
+  if (!rest.empty() && rest.front() != '/' && rest.front() != '?') return std::nullopt;
+  return gateway_base_ + std::string(rest);
+}
+
+bool UrlRewriter::mentionsUpstream(std::string_view text) const {
+  return text.find(upstream_base_) != std::string_view::npos;
+}
+
+namespace {
+
+size_t rewriteValue(const UrlRewriter& rewriter, fhir::Document& document, fhir::Node* node) {
+  if (!node || !node->hasValue()) return 0;
+  if (auto rewritten = rewriter.rewrite(node->value())) {
+    document.setValue(node, *rewritten);
+    return 1;
+  }
+  return 0;
+}
+
+size_t rewriteNode(const UrlRewriter& rewriter, fhir::Document& document, fhir::Node* bundle, int depth) {
+  if (!bundle || depth > 8 || !bundle->type() || bundle->type()->name != "Bundle") return 0;
+  size_t count = 0;
+  for (fhir::Node* link : bundle->children("link")) count += rewriteValue(rewriter, document, link->child("url"));
+  for (fhir::Node* entry : bundle->children("entry")) {
+    count += rewriteValue(rewriter, document, entry->child("fullUrl"));
+    for (fhir::Node* link : entry->children("link")) count += rewriteValue(rewriter, document, link->child("url"));
+    if (fhir::Node* response = entry->child("response")) {
+      count += rewriteValue(rewriter, document, response->child("location"));
+    }
+    if (fhir::Node* resource = entry->child("resource")) count += rewriteNode(rewriter, document, resource, depth + 1);
+  }
+  return count;
+}
+
+}  // namespace
+
+size_t UrlRewriter::rewriteBundle(fhir::Document& document) const {
+  return rewriteNode(*this, document, document.root(), 0);
+}
+
+}  // namespace medicus::gateway

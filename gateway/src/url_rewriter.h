@@ -1,0 +1,32 @@
+#pragma once
+// Hides the upstream from clients: absolute URLs that start with the upstream's base URL are rewritten
+// to the gateway's base URL (Location, Content-Location, Bundle.link.url, Bundle.entry.fullUrl,
+// Bundle.entry.response.location; http://hl7.org/fhir/R4/bundle.html#bundle-unique).
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace medicus::fhir {
+class Document;
+}
+
+namespace medicus::gateway {
+
+class UrlRewriter {
+ public:
+  // Both without a trailing slash: "http://10.0.0.5:8080/fhir" -> "https://gateway.example/fhir".
+  UrlRewriter(std::string upstream_base, std::string gateway_base);
+
+  // The rewritten URL, or nullopt when `url` does not start with the upstream base.
+  std::optional<std::string> rewrite(std::string_view url) const;
+  // True when the text mentions the upstream base at all (cheap pre-check before parsing a body).
+  bool mentionsUpstream(std::string_view text) const;
+  // Rewrites the URLs of a Bundle (recursively through entry.resource Bundles); returns the count.
+  size_t rewriteBundle(fhir::Document& document) const;
+
+ private:
+  std::string upstream_base_;
+  std::string gateway_base_;
+};
+
+}  // namespace medicus::gateway

@@ -1,0 +1,34 @@
+#include <catch2/catch.hpp>
+
+#include "content_negotiation.h"
+
+using namespace medicus::gateway;
+
+TEST_CASE("media types and _format values map to JSON or XML") {
+  CHECK(formatOfMediaType("application/fhir+json; charset=utf-8") == WireFormat::Json);
+  CHECK(formatOfMediaType("application/json") == WireFormat::Json);
+  CHECK(formatOfMediaType("json") == WireFormat::Json);
+  CHECK(formatOfMediaType("application/fhir%2Bxml") == WireFormat::Xml);
+  CHECK(formatOfMediaType("text/xml") == WireFormat::Xml);
+  CHECK_FALSE(formatOfMediaType("text/plain"));
+  CHECK_FALSE(formatOfMediaType(""));
+}
+
+TEST_CASE("_format overrides Accept; wildcards take the fallback; nothing acceptable is 406") {
+  CHECK(negotiateReplyFormat("xml", "application/fhir+json", WireFormat::Json).format == WireFormat::Xml);
+  CHECK(negotiateReplyFormat("", "application/fhir+xml", WireFormat::Json).format == WireFormat::Xml);
+  CHECK(negotiateReplyFormat("", "text/html, application/fhir+xml;q=0.9", WireFormat::Json).format == WireFormat::Xml);
+  CHECK(negotiateReplyFormat("", "application/fhir+json;q=0.5, application/fhir+xml", WireFormat::Json).format ==
+        WireFormat::Xml);
+  CHECK(negotiateReplyFormat("", "*/*", WireFormat::Xml).format == WireFormat::Xml);
+  CHECK(negotiateReplyFormat("", "", WireFormat::Json).format == WireFormat::Json);
+  CHECK_FALSE(negotiateReplyFormat("", "text/html", WireFormat::Json).acceptable);
+  CHECK_FALSE(negotiateReplyFormat("", "application/fhir+xml;q=0", WireFormat::Json).acceptable);
+  CHECK_FALSE(negotiateReplyFormat("turtle", "", WireFormat::Json).acceptable);
+}
+
+TEST_CASE("query parameters") {
+  CHECK(queryParameter("name=x&_format=xml", "_format") == "xml");
+  CHECK(queryParameter("_format", "_format").empty());
+  CHECK(queryParameter("a=1", "_format").empty());
+}

