@@ -30,4 +30,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$here/install-fhir-core.sh"
+"$here/e2e/install.sh"  # the gateway end-to-end tests' upstream FHIR server (npm, pinned)
 echo "setup: done"
