@@ -6,7 +6,8 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/package_registry.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/snapshot_generator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/profile_store.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/terminology.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/terminology.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/validator.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).
@@ -23,5 +24,6 @@ medicus_add_test_binary(profiles_tests
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/package_registry_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/snapshot_generator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/terminology_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
   LIBS medicus::profiles)
 target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)

@@ -1,0 +1,839 @@
+#include "medicus/profiles/validator.h"
+
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "profiles/json_util.h"
+
+namespace medicus::profiles {
+namespace {
+using fhir::IssueType;
+using fhir::Node;
+using fhir::Severity;
+
+constexpr std::string_view kCoreSdPrefix = "http://hl7.org/fhir/StructureDefinition/";
+
+size_t codePoints(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::optional<double> toNumber(std::string_view s) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string jsonText(const rapidjson::Value& v) {
+  if (v.IsString()) return std::string(str(v));
+  if (v.IsBool()) return v.GetBool() ? "true" : "false";
+  if (v.IsObject()) {
+    std::string out = "{";
+    for (const auto& m : v.GetObject()) {
+      if (out.size() > 1) out += ", ";
+      out += std::string(str(m.name)) + ": " + jsonText(m.value);
+    }
+    return out + "}";
+  }
+  if (v.IsArray()) {
+    std::string out = "[";
+    for (const auto& item : v.GetArray()) {
+      if (out.size() > 1) out += ", ";
+      out += jsonText(item);
+    }
+    return out + "]";
+  }
+  return "null";
+}
+
+// Does the instance node carry the fixed/pattern value? Pattern: every property of the pattern is
+// present (arrays: each pattern item matches some instance repetition). Fixed: additionally nothing else.
+bool matchesValue(const Node& node, const rapidjson::Value& expected, bool exact) {
+  if (expected.IsString() || expected.IsBool() || expected.IsNumber()) {
+    if (!node.hasValue()) return false;
+    if (expected.IsBool()) return node.value() == (expected.GetBool() ? "true" : "false");
+    if (expected.IsString()) {
+      std::string_view want = str(expected);
+      if (node.value() == want) return true;
+      // Decimals compare by value when the text differs only in trailing zeros ("1.0" vs "1.00")
+      // for patterns; fixed values must match exactly (R4 ElementDefinition.fixed[x]).
+      if (!exact && node.type() && node.type()->name == "decimal") {
+        auto a = toNumber(node.value()), b = toNumber(want);
+        return a && b && *a == *b;
+      }
+      return false;
+    }
+    return false;
+  }
+  if (!expected.IsObject()) return false;
+  size_t expected_children = 0;
+  for (const auto& m : expected.GetObject()) {
+    std::string_view name = str(m.name);
+    if (name.starts_with("_")) continue;  // extensions on primitives in patterns: not compared
+    auto matchesChild = [&](const rapidjson::Value& want, std::vector<const Node*>* used) {
+      for (const Node* child : node.children()) {
+        if (child->jsonName() != name) continue;
+        if (used && std::find(used->begin(), used->end(), child) != used->end()) continue;
+        if (matchesValue(*child, want, exact)) {
+          if (used) used->push_back(child);
+          return true;
+        }
+      }
+      return false;
+    };
+    if (m.value.IsArray()) {
+      std::vector<const Node*> used;
+      for (const auto& item : m.value.GetArray()) {
+        ++expected_children;
+        if (!matchesChild(item, &used)) return false;
+      }
+    } else {
+      ++expected_children;
+      if (!matchesChild(m.value, nullptr)) return false;
+    }
+  }
+  if (exact) {
+    size_t actual = 0;
+    for (const Node* child : node.children()) { (void)child; ++actual; }
+    if (actual != expected_children) return false;
+  }
+  return true;
+}
+
+std::string_view childValue(const Node& node, std::string_view name) {
+  const Node* c = node.child(name);
+  return c && c->hasValue() ? c->value() : std::string_view();
+}
+
+}  // namespace
+
+// One validation call: the document, the options, the Bundle index and the issue sink.
+class ValidationRun {
+ public:
+  ValidationRun(const Validator& validator, const fhir::Document& document, const ValidationOptions& options,
+                fhir::Issues& issues)
+      : store_(validator.store()), tx_(validator.terminology()), doc_(document), options_(options), issues_(issues) {}
+
+  void run() {
+    const Node* root = doc_.root();
+    if (!root) return;
+    indexBundle(*root);
+    validateResource(*root, &options_.profiles, 0);
+  }
+
+ private:
+  // ---- issues ----
+  void report(Severity severity, IssueType type, const Node& node, std::string message, std::string rule_id,
+              std::string_view suffix = {}) {
+    fhir::Issue issue;
+    issue.severity = severity;
+    issue.type = type;
+    issue.message = std::move(message);
+    issue.expression = fhir::pathOf(node);
+    if (!suffix.empty()) issue.expression.append(".").append(suffix);
+    issue.position = doc_.positionOf(node);
+    issue.rule_id = std::move(rule_id);
+    issues_.push_back(std::move(issue));
+  }
+  size_t errorCount() const {
+    size_t n = 0;
+    for (const auto& i : issues_) n += i.severity == Severity::Error || i.severity == Severity::Fatal;
+    return n;
+  }
+
+  // ---- Bundle and contained references ----
+  void indexBundle(const Node& root) {
+    if (root.type()->name != "Bundle") return;
+    const bool history = childValue(root, "type") == "history";
+    for (const Node* entry : root.children("entry")) {
+      const Node* resource = entry->child("resource");
+      if (!resource) continue;
+      std::string_view full_url = childValue(*entry, "fullUrl");
+      if (!full_url.empty()) {
+        // bdl-7 natively (the FHIRPath form compares every pair): fullUrl + versionId unique.
+        const Node* meta = resource->child("meta");
+        std::string_view version = meta ? childValue(*meta, "versionId") : std::string_view();
+        by_full_url_.emplace(full_url, resource);
+        if (!history && !seen_versions_.emplace(std::string(full_url) + "|" + std::string(version)).second) {
+          report(Severity::Error, IssueType::Invariant, *entry,
+                 "constraint failed: bdl-7: FullUrl must be unique in a bundle, or else entries with the same fullUrl "
+                 "must have different meta.versionId (except in history bundles); duplicate: " + std::string(full_url),
+                 "Bundle:bdl-7");
+        }
+      }
+      std::string_view id = childValue(*resource, "id");
+      if (!id.empty()) {
+        by_type_id_.emplace(std::string(resource->type()->name) + "/" + std::string(id), resource);
+        // fullUrl must agree with the resource id (R4 bundle.html#bundle-unique).
+        if (!full_url.empty() && !full_url.starts_with("urn:")) {
+          std::string tail = "/" + std::string(resource->type()->name) + "/" + std::string(id);
+          if (!full_url.ends_with(tail) && full_url.find(tail + "/_history/") == std::string_view::npos) {
+            report(Severity::Error, IssueType::Invalid, *entry,
+                   "entry fullUrl '" + std::string(full_url) + "' does not match the resource id '" +
+                       std::string(resource->type()->name) + "/" + std::string(id) + "'",
+                   "Bundle.entry.fullUrl:id-match");
+          }
+        }
+      }
+    }
+  }
+
+  // The resource a reference points at, when it is inside this document; nullptr otherwise.
+  const Node* resolveReference(const Node& from, std::string_view reference) const {
+    if (reference.starts_with("#")) {
+      const Node* resource = from.enclosingResource();
+      // Contained resources belong to the outermost non-contained resource.
+      while (resource && resource->element() && resource->element()->name == "contained" && resource->parent()) {
+        resource = resource->parent()->enclosingResource();
+      }
+      if (!resource) return nullptr;
+      if (reference.size() == 1) return resource;
+      for (const Node* c : resource->children("contained")) {
+        if (childValue(*c, "id") == reference.substr(1)) return c;
+      }
+      return nullptr;
+    }
+    if (auto it = by_full_url_.find(reference); it != by_full_url_.end()) return it->second;
+    // Relative "Type/id" (optionally with _history) or an absolute URL ending in Type/id.
+    std::string_view ref = reference;
+    if (size_t h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
+    size_t last = ref.rfind('/');
+    if (last == std::string_view::npos || last == 0) return nullptr;
+    size_t prev = ref.rfind('/', last - 1);
+    std::string key(ref.substr(prev == std::string_view::npos ? 0 : prev + 1));
+    auto it = by_type_id_.find(key);
+    return it == by_type_id_.end() ? nullptr : it->second;
+  }
+
+  // ---- resources ----
+  void validateResource(const Node& resource, const std::vector<std::string>* extra_profiles, uint32_t depth) {
+    if (depth > options_.max_depth) {
+      report(Severity::Error, IssueType::TooCostly, resource, "resources nest too deeply", "validator.depth");
+      return;
+    }
+    const CompiledProfile* base = store_.typeDefinition(resource.type()->name);
+    if (!base) {
+      report(Severity::Error, IssueType::NotSupported, resource,
+             "no definition for resource type " + std::string(resource.type()->name) + " is loaded", "validator.no-base");
+      return;
+    }
+    validateElement(resource, *base, 0, true, depth);
+    std::vector<std::string> profiles;
+    if (options_.use_meta_profiles) {
+      if (const Node* meta = resource.child("meta")) {
+        for (const Node* p : meta->children("profile")) {
+          if (!p->hasValue()) continue;
+          auto compiled = store_.profile(p->value());
+          if (!compiled) {
+            report(Severity::Warning, IssueType::NotFound, *p,
+                   "profile " + std::string(p->value()) + " in meta.profile is not loaded, so the resource was not "
+                   "checked against it: " + compiled.error(), "validator.meta-profile-unknown");
+            continue;
+          }
+          profiles.emplace_back(p->value());
+        }
+      }
+    }
+    if (extra_profiles) {
+      for (const auto& url : *extra_profiles) {
+        auto compiled = store_.profile(url);
+        if (!compiled) {
+          report(Severity::Error, IssueType::NotFound, resource,
+                 "profile " + url + " cannot be used: " + compiled.error(), "validator.profile-unknown");
+          continue;
+        }
+        profiles.push_back(url);
+      }
+    }
+    std::unordered_set<const CompiledProfile*> done{base};
+    for (const auto& url : profiles) {
+      auto compiled = store_.profile(url);
+      if (!compiled || !done.insert(*compiled).second) continue;
+      const CompiledProfile& p = **compiled;
+      if (p.type_info && !resource.type()->isA(p.type_info)) {
+        report(Severity::Error, IssueType::Structure, resource,
+               "the resource is a " + std::string(resource.type()->name) + " but profile " + url + " constrains " + p.type,
+               "validator.profile-type");
+        continue;
+      }
+      validateElement(resource, p, 0, false, depth);
+    }
+  }
+
+  // ---- elements ----
+  // Validates `node` against element `index` of `profile`, then its children. `base_pass` is the
+  // walk along the core definitions: it reaches every element, descends into data types and checks
+  // the core invariants; profile passes check only what the profile's snapshot lists.
+  void validateElement(const Node& node, const CompiledProfile& profile, uint32_t index, bool base_pass, uint32_t depth) {
+    if (depth > options_.max_depth) return;
+    const ElementDef& def = profile.elements[index];
+    checkValue(node, profile, def, base_pass);
+    if (base_pass && index != 0 && node.type() == extension_type_) checkExtension(node, depth);
+
+    const ElementDef* container = &def;
+    if (container->children.empty() && !def.content_reference.empty() && def.content_reference.starts_with("#")) {
+      std::string_view target = std::string_view(def.content_reference).substr(1);
+      for (const auto& e : profile.elements) {
+        if (e.id == target) { container = &e; break; }
+      }
+    }
+    if (!container->children.empty()) {
+      validateChildren(node, profile, *container, base_pass, depth);
+    } else if (!node.isPrimitive() || node.hasChildren()) {
+      // The snapshot stops here: continue with the type's own definition (base pass) and the type
+      // profiles the element names (every pass).
+      if (base_pass && index != 0 && node.type()->kind != fhir::TypeKind::Backbone) {
+        if (const CompiledProfile* type_def = store_.typeDefinition(node.type()->name)) {
+          validateElement(node, *type_def, 0, true, depth + 1);
+        }
+      }
+    }
+    if (index != 0) validateTypeProfiles(node, def, depth);
+  }
+
+  void validateTypeProfiles(const Node& node, const ElementDef& def, uint32_t depth) {
+    for (const TypeRef& t : def.types) {
+      if (t.profiles.empty() || !(t.code == node.type()->name || (t.info && node.type()->isA(t.info)))) continue;
+      if (node.type() == extension_type_) continue;  // extensions are resolved by their url
+      for (const auto& url : t.profiles) {
+        auto compiled = store_.profile(url);
+        if (!compiled) {
+          report(Severity::Warning, IssueType::NotFound, node, "type profile " + url + " is not loaded: " + compiled.error(),
+                 def.id + ":type-profile");
+          continue;
+        }
+        validateElement(node, **compiled, 0, false, depth + 1);
+      }
+    }
+  }
+
+  void validateChildren(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass,
+                        uint32_t depth) {
+    std::vector<const Node*> matches;
+    for (uint32_t c : def.children) {
+      const ElementDef& child = profile.elements[c];
+      matches.clear();
+      for (const Node* n : node.children()) {
+        if (n->name() == child.name) matches.push_back(n);
+      }
+      checkCardinality(node, child, matches.size(), child.name);
+      if (matches.empty()) continue;
+      if (child.has_slicing && !child.slices.empty()) assignSlices(node, profile, child, matches, depth);
+      for (const Node* n : matches) {
+        if (!base_pass) checkType(*n, child);
+        if (n->isResource() && n != doc_.root()) {
+          if (base_pass) validateResource(*n, nullptr, depth + 1);
+          continue;
+        }
+        validateElement(*n, profile, c, base_pass, depth + 1);
+      }
+    }
+  }
+
+  void checkCardinality(const Node& parent, const ElementDef& def, size_t count, std::string_view name) {
+    if (count < def.min) {
+      report(Severity::Error, IssueType::Required, parent,
+             std::string(def.slice_name.empty() ? "element '" : "slice '") + (def.slice_name.empty() ? def.path : def.id) +
+                 "': minimum required = " + std::to_string(def.min) + ", but only found " + std::to_string(count),
+             def.id + ":min", def.slice_name.empty() ? name : std::string_view());
+    }
+    if (def.max != UINT32_MAX && count > def.max) {
+      report(Severity::Error, IssueType::Structure, parent,
+             std::string(def.slice_name.empty() ? "element '" : "slice '") + (def.slice_name.empty() ? def.path : def.id) +
+                 "': maximum allowed = " + std::to_string(def.max) + ", but found " + std::to_string(count),
+             def.id + ":max", def.slice_name.empty() ? name : std::string_view());
+    }
+  }
+
+  void checkType(const Node& node, const ElementDef& def) {
+    if (def.types.empty()) return;
+    bool ok = false;
+    for (const TypeRef& t : def.types) {
+      if (t.code == node.type()->name || (t.info && node.type()->isA(t.info)) || !t.info) { ok = true; break; }
+    }
+    if (!ok) {
+      std::string allowed;
+      for (const TypeRef& t : def.types) allowed += (allowed.empty() ? "" : ", ") + t.code;
+      report(Severity::Error, IssueType::Structure, node,
+             "type " + std::string(node.type()->name) + " is not allowed here (allowed: " + allowed + ")", def.id + ":type");
+    }
+  }
+
+  // ---- value rules of one element ----
+  void checkValue(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
+    if (def.fixed && !matchesValue(node, *def.fixed, true)) {
+      report(Severity::Error, IssueType::Value, node, "value must be exactly " + jsonText(*def.fixed) +
+             " (fixed in " + profile.url + ")", def.id + ":fixed");
+    }
+    if (def.pattern && !matchesValue(node, *def.pattern, false)) {
+      report(Severity::Error, IssueType::Value, node, "value must match the pattern " + jsonText(*def.pattern) +
+             " (profile " + profile.url + ")", def.id + ":pattern");
+    }
+    if (node.isPrimitive() && node.hasValue()) {
+      if (def.max_length >= 0 && codePoints(node.value()) > static_cast<size_t>(def.max_length)) {
+        report(Severity::Error, IssueType::TooLong, node, "value is longer than the maximum length " +
+               std::to_string(def.max_length), def.id + ":maxLength");
+      }
+      if (def.min_value || def.max_value) checkRange(node, node.value(), def);
+    } else if ((def.min_value || def.max_value) && node.type()->isA("Quantity")) {
+      std::string_view v = childValue(node, "value");
+      if (!v.empty()) checkRange(node, v, def);
+    }
+    if (def.has_binding && options_.check_bindings) checkBinding(node, def);
+    if (base_pass && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
+    if (options_.check_invariants && !def.constraints.empty()) checkInvariants(node, profile, def, base_pass);
+  }
+
+  void checkRange(const Node& node, std::string_view value, const ElementDef& def) {
+    auto compare = [&](const rapidjson::Value& limit) -> std::optional<int> {
+      std::string_view bound;
+      if (limit.IsString()) bound = str(limit);
+      else if (limit.IsObject()) bound = memberStr(limit, "value");
+      auto a = toNumber(value), b = toNumber(bound);
+      if (a && b) return *a < *b ? -1 : *a > *b ? 1 : 0;
+      // Dates, times and instants of the same precision compare as text (ISO 8601).
+      if (bound.empty() || value.size() != bound.size()) return std::nullopt;
+      int c = value.compare(bound);
+      return c < 0 ? -1 : c > 0 ? 1 : 0;
+    };
+    if (def.min_value) {
+      auto c = compare(*def.min_value);
+      if (c && *c < 0) report(Severity::Error, IssueType::Value, node, "value " + std::string(value) +
+                              " is below the minimum " + jsonText(*def.min_value), def.id + ":minValue");
+    }
+    if (def.max_value) {
+      auto c = compare(*def.max_value);
+      if (c && *c > 0) report(Severity::Error, IssueType::Value, node, "value " + std::string(value) +
+                              " is above the maximum " + jsonText(*def.max_value), def.id + ":maxValue");
+    }
+  }
+
+  void checkBinding(const Node& node, const ElementDef& def) {
+    const Binding& b = def.binding;
+    if (b.strength == BindingStrength::Preferred || b.strength == BindingStrength::Example) return;
+    const bool required = b.strength == BindingStrength::Required;
+    const std::string_view type = node.type()->name;
+    auto notInValueSet = [&](std::string what) {
+      report(required ? Severity::Error : Severity::Warning, IssueType::CodeInvalid, node,
+             what + " is not in the value set " + b.value_set + (required ? " (required binding)" : " (extensible binding)"),
+             def.id + ":binding");
+    };
+    auto cannotCheck = [&](const CodeCheck& check, const std::string& what) {
+      report(required ? Severity::Warning : Severity::Information, IssueType::NotSupported, node,
+             what + " could not be checked against the value set " + b.value_set + ": " + check.detail,
+             def.id + ":binding-unchecked");
+    };
+    auto displayCheck = [&](const CodeCheck& check, std::string_view display) {
+      if (check.display_mismatch) {
+        report(Severity::Warning, IssueType::Value, node, "display '" + std::string(display) + "' should be '" +
+               check.expected_display + "'", def.id + ":display");
+      }
+    };
+    if (node.isPrimitive()) {
+      if (!node.hasValue()) return;
+      if (type != "code" && type != "string" && type != "uri" && type != "canonical") return;
+      CodeCheck check = tx_.checkValueSet(b.value_set, "", node.value());
+      if (check.status == CodeStatus::Invalid) notInValueSet("code '" + std::string(node.value()) + "'");
+      else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, "code '" + std::string(node.value()) + "'");
+      return;
+    }
+    if (type == "Coding") {
+      std::string_view code = childValue(node, "code");
+      if (code.empty()) return;
+      std::string_view system = childValue(node, "system");
+      CodeCheck check = tx_.checkValueSet(b.value_set, system, code, childValue(node, "display"));
+      std::string what = "code '" + std::string(system) + "#" + std::string(code) + "'";
+      if (check.status == CodeStatus::Invalid) notInValueSet(what);
+      else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, what);
+      else displayCheck(check, childValue(node, "display"));
+      return;
+    }
+    if (type == "CodeableConcept") {
+      bool any = false, valid = false;
+      const CodeCheck* unchecked = nullptr;
+      CodeCheck last_unchecked;
+      std::string codes;
+      for (const Node* coding : node.children("coding")) {
+        std::string_view code = childValue(*coding, "code");
+        if (code.empty()) continue;
+        any = true;
+        std::string_view system = childValue(*coding, "system");
+        CodeCheck check = tx_.checkValueSet(b.value_set, system, code, childValue(*coding, "display"));
+        codes += (codes.empty() ? "'" : ", '") + std::string(system) + "#" + std::string(code) + "'";
+        if (check.status == CodeStatus::Valid) {
+          valid = true;
+          displayCheck(check, childValue(*coding, "display"));
+        } else if (check.status == CodeStatus::CannotCheck) {
+          last_unchecked = check;
+          unchecked = &last_unchecked;
+        }
+      }
+      if (valid) return;
+      if (!any) {
+        if (required && !node.child("text")) return;  // nothing coded: cardinality rules decide
+        if (required) {
+          report(Severity::Error, IssueType::CodeInvalid, node, "no code provided, and a code from the value set " +
+                 b.value_set + " is required", def.id + ":binding");
+        }
+        return;
+      }
+      if (unchecked) cannotCheck(*unchecked, "codes " + codes);
+      else notInValueSet("none of the codes " + codes);
+      return;
+    }
+    if (type == "Quantity" || node.type()->isA("Quantity")) {
+      std::string_view code = childValue(node, "code");
+      if (code.empty()) return;
+      CodeCheck check = tx_.checkValueSet(b.value_set, childValue(node, "system"), code);
+      if (check.status == CodeStatus::Invalid) notInValueSet("unit code '" + std::string(code) + "'");
+      else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, "unit code '" + std::string(code) + "'");
+    }
+  }
+
+  void checkCoding(const Node& node, const ElementDef& def) {
+    std::string_view system = childValue(node, "system"), code = childValue(node, "code");
+    if (system.empty() || code.empty()) return;
+    CodeCheck check = tx_.checkCodeSystem(system, code, childValue(node, "display"));
+    if (check.status == CodeStatus::Invalid) {
+      report(Severity::Error, IssueType::CodeInvalid, node, check.detail, "Coding:code-in-system");
+    } else if (check.status == CodeStatus::Valid && check.display_mismatch) {
+      report(Severity::Warning, IssueType::Value, node, "display '" + std::string(childValue(node, "display")) +
+             "' should be '" + check.expected_display + "' for code " + std::string(code), "Coding:display");
+    }
+  }
+
+  void checkInvariants(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
+    for (const Constraint& c : def.constraints) {
+      // Profile passes repeat the core constraints in their snapshots; the base pass checks those.
+      if (!base_pass && c.source.starts_with(kCoreSdPrefix) && !profile.url.starts_with(kCoreSdPrefix)) continue;
+      if (!base_pass && c.source.empty() && profile.derivation == "constraint" && isCoreKey(c.key)) continue;
+      bool holds = true;
+      if (c.key == "bdl-7" && profile.url == "http://hl7.org/fhir/StructureDefinition/Bundle") {
+        continue;  // checked natively in indexBundle, in linear time
+      } else if (c.key == "ele-1") {
+        // hasValue() or (children().count() > id.count()): natively, it runs on every element.
+        holds = node.hasValue();
+        for (const Node* child : node.children()) holds = holds || child->name() != "id";
+      } else if (c.key == "ext-1") {
+        bool has_value = false, has_extension = false;
+        for (const Node* child : node.children()) {
+          has_value = has_value || child->name() == "value";
+          has_extension = has_extension || child->name() == "extension";
+        }
+        holds = has_value != has_extension;
+      } else if (c.compiled) {
+        const Node* resource = node.enclosingResource();
+        const Node* root = doc_.root();
+        auto result = c.compiled->holds(node, resource ? *resource : node, *root);
+        if (!result) {
+          report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +
+                 result.error(), def.id + ":" + c.key);
+          continue;
+        }
+        holds = *result;
+      } else {
+        if (!c.expression.empty() && unchecked_.insert(c.key + "|" + def.id).second) {
+          report(Severity::Information, IssueType::NotSupported, node,
+                 "invariant " + c.key + " was not checked: " +
+                     (c.compile_error.empty() ? std::string("no FHIRPath engine in this build") : c.compile_error),
+                 def.id + ":" + c.key);
+        }
+        continue;
+      }
+      if (!holds) {
+        report(c.is_error ? Severity::Error : Severity::Warning, IssueType::Invariant, node,
+               "constraint failed: " + c.key + ": " + c.human + " (" + c.expression + ")", def.id + ":" + c.key);
+      }
+    }
+  }
+  static bool isCoreKey(std::string_view key) {
+    return key.starts_with("ele-") || key.starts_with("dom-") || key.starts_with("ext-");
+  }
+
+  // ---- extensions ----
+  void checkExtension(const Node& node, uint32_t depth) {
+    std::string_view url = childValue(node, "url");
+    if (url.empty()) return;  // Extension.url min 1 reports it
+    bool modifier = node.element() && node.element()->name == "modifierExtension";
+    // Nested extensions of a complex extension are checked by the extension's own definition.
+    if (!url.starts_with("http") && !url.starts_with("urn:")) return;
+    auto compiled = store_.profile(url);
+    if (!compiled) {
+      if (modifier) {
+        report(Severity::Error, IssueType::Extension, node, "unknown modifier extension " + std::string(url) +
+               ": it may change the meaning of the resource, so the resource cannot be processed safely",
+               "extension.modifier-unknown");
+      } else {
+        report(Severity::Information, IssueType::Extension, node, "extension " + std::string(url) +
+               " is not known; its content was not checked", "extension.unknown");
+      }
+      return;
+    }
+    const CompiledProfile& ext = **compiled;
+    if (ext.type != "Extension") {
+      report(Severity::Error, IssueType::Structure, node, std::string(url) + " is not an extension definition",
+             "extension.not-extension");
+      return;
+    }
+    if (modifier != ext.root().is_modifier && modifier) {
+      report(Severity::Error, IssueType::Structure, node, "extension " + std::string(url) +
+             " is not a modifier extension but is used in modifierExtension", "extension.modifier-mismatch");
+    }
+    validateElement(node, ext, 0, false, depth + 1);
+  }
+
+  // ---- slicing ----
+  void assignSlices(const Node& parent, const CompiledProfile& profile, const ElementDef& sliced,
+                    const std::vector<const Node*>& items, uint32_t depth) {
+    std::vector<uint32_t> counts(sliced.slices.size(), 0);
+    size_t last_slice = 0;
+    bool unmatched_seen = false;
+    for (const Node* item : items) {
+      size_t matched = sliced.slices.size();
+      for (size_t s = 0; s < sliced.slices.size(); ++s) {
+        if (matchesSlice(*item, profile, sliced.slices[s], sliced.slicing, depth)) { matched = s; break; }
+      }
+      if (matched == sliced.slices.size()) {
+        unmatched_seen = true;
+        if (sliced.slicing.rules == SlicingRules::Closed) {
+          report(Severity::Error, IssueType::Structure, *item, "this element does not match any known slice of " +
+                 sliced.id + " and the slicing is closed", sliced.id + ":closed");
+        }
+        continue;
+      }
+      if (sliced.slicing.rules == SlicingRules::OpenAtEnd && unmatched_seen) {
+        report(Severity::Error, IssueType::Structure, *item, "slice " + profile.elements[sliced.slices[matched]].slice_name +
+               " follows an element that matches no slice, but the slicing of " + sliced.id + " is openAtEnd",
+               sliced.id + ":openAtEnd");
+      }
+      if (sliced.slicing.ordered && matched < last_slice) {
+        report(Severity::Error, IssueType::Structure, *item, "slice " + profile.elements[sliced.slices[matched]].slice_name +
+               " is out of order (the slicing of " + sliced.id + " is ordered)", sliced.id + ":ordered");
+      }
+      last_slice = std::max(last_slice, matched);
+      ++counts[matched];
+      validateElement(*item, profile, sliced.slices[matched], false, depth + 1);
+    }
+    for (size_t s = 0; s < sliced.slices.size(); ++s) {
+      checkCardinality(parent, profile.elements[sliced.slices[s]], counts[s], sliced.name);
+    }
+  }
+
+  // Instance values at a discriminator path ("code.coding.system", "$this", "extension('url').value",
+  // "resolve()", "ofType(Quantity)").
+  void collectPath(const Node& start, std::string_view path, std::vector<const Node*>& out) {
+    std::vector<const Node*> current{&start};
+    size_t pos = 0;
+    while (pos < path.size() && !current.empty()) {
+      size_t end = pos;
+      int parens = 0;
+      while (end < path.size() && (path[end] != '.' || parens > 0)) {
+        if (path[end] == '(') ++parens;
+        if (path[end] == ')') --parens;
+        ++end;
+      }
+      std::string_view seg = path.substr(pos, end - pos);
+      pos = end + 1;
+      std::vector<const Node*> next;
+      if (seg == "$this") continue;
+      if (seg == "resolve()") {
+        for (const Node* n : current) {
+          std::string_view ref = childValue(*n, "reference");
+          if (const Node* target = ref.empty() ? nullptr : resolveReference(*n, ref)) next.push_back(target);
+        }
+      } else if (seg.starts_with("extension(")) {
+        std::string_view url = seg.substr(10, seg.size() - 11);
+        if (url.size() >= 2) url = url.substr(1, url.size() - 2);
+        for (const Node* n : current) {
+          for (const Node* e : n->children("extension")) if (childValue(*e, "url") == url) next.push_back(e);
+        }
+      } else if (seg.starts_with("ofType(")) {
+        std::string_view type = seg.substr(7, seg.size() - 8);
+        for (const Node* n : current) if (n->type()->name == type) next.push_back(n);
+      } else {
+        for (const Node* n : current) {
+          for (const Node* c : n->children()) if (c->name() == seg) next.push_back(c);
+        }
+      }
+      current = std::move(next);
+    }
+    out = std::move(current);
+  }
+
+  // The element definition a discriminator path names inside a slice, plus the nearest pattern/fixed
+  // found on the way (a pattern on the slice itself constrains the paths below it).
+  struct SliceTarget {
+    const ElementDef* element = nullptr;
+    const rapidjson::Value* expected = nullptr;  // fixed or pattern value at the path
+    bool exact = false;
+  };
+  SliceTarget sliceTarget(const CompiledProfile& profile, uint32_t slice, std::string_view path) {
+    SliceTarget target;
+    const ElementDef* current = &profile.elements[slice];
+    const rapidjson::Value* inherited = current->fixed ? current->fixed : current->pattern;
+    bool inherited_exact = current->fixed != nullptr;
+    size_t pos = 0;
+    while (pos < path.size() && current) {
+      size_t end = path.find('.', pos);
+      if (end == std::string_view::npos) end = path.size();
+      std::string_view seg = path.substr(pos, end - pos);
+      pos = end + 1;
+      if (seg == "$this" || seg.starts_with("ofType(") || seg == "resolve()") continue;
+      const ElementDef* next = nullptr;
+      if (seg.starts_with("extension(")) {
+        std::string_view url = seg.substr(10, seg.size() - 11);
+        if (url.size() >= 2) url = url.substr(1, url.size() - 2);
+        for (uint32_t c : current->children) {
+          const ElementDef& e = profile.elements[c];
+          if (e.name != "extension") continue;
+          for (uint32_t s : e.slices) {
+            for (const TypeRef& t : profile.elements[s].types) {
+              for (const auto& p : t.profiles) if (p == url) next = &profile.elements[s];
+            }
+          }
+        }
+      } else {
+        for (uint32_t c : current->children) if (profile.elements[c].name == seg) next = &profile.elements[c];
+      }
+      if (inherited) {  // walk into the inherited pattern as well
+        const rapidjson::Value* v = inherited->IsObject() ? member(*inherited, std::string(seg).c_str()) : nullptr;
+        if (v && v->IsArray()) v = v->Empty() ? nullptr : &(*v)[0];
+        inherited = v;
+      }
+      current = next;
+      if (current && (current->fixed || current->pattern)) {
+        inherited = current->fixed ? current->fixed : current->pattern;
+        inherited_exact = current->fixed != nullptr;
+      }
+    }
+    target.element = current;
+    target.expected = inherited;
+    target.exact = inherited_exact;
+    return target;
+  }
+
+  bool matchesSlice(const Node& item, const CompiledProfile& profile, uint32_t slice, const Slicing& slicing, uint32_t depth) {
+    const ElementDef& s = profile.elements[slice];
+    if (slicing.discriminators.empty()) {
+      // No discriminator: the item belongs to the slice if it conforms to it (costly, rare).
+      return conforms(item, profile, slice, depth);
+    }
+    std::vector<const Node*> values;
+    for (const Discriminator& d : slicing.discriminators) {
+      collectPath(item, d.path, values);
+      SliceTarget target = sliceTarget(profile, slice, d.path);
+      switch (d.type) {
+        case DiscriminatorType::Value:
+        case DiscriminatorType::Pattern: {
+          if (!target.expected) {
+            // A required binding can discriminate by value set membership.
+            const ElementDef* e = target.element;
+            if (e && e->has_binding && e->binding.strength == BindingStrength::Required) {
+              bool any = false;
+              for (const Node* v : values) {
+                if (v->isPrimitive() && v->hasValue()) {
+                  any = any || tx_.checkValueSet(e->binding.value_set, "", v->value()).status == CodeStatus::Valid;
+                } else {
+                  std::vector<const Node*> codings;
+                  if (v->type()->name == "Coding") codings.push_back(v);
+                  else for (const Node* c : v->children("coding")) codings.push_back(c);
+                  for (const Node* coding : codings) {
+                    any = any || tx_.checkValueSet(e->binding.value_set, childValue(*coding, "system"),
+                                                   childValue(*coding, "code")).status == CodeStatus::Valid;
+                  }
+                }
+              }
+              if (!any) return false;
+              break;
+            }
+            if (s.types.size() == 1 && d.path == "$this" && !s.types[0].profiles.empty()) {
+              if (!conformsToProfiles(item, s.types[0].profiles, depth)) return false;
+              break;
+            }
+            continue;  // nothing to compare: the discriminator does not separate this slice
+          }
+          bool any = false;
+          for (const Node* v : values) any = any || matchesValue(*v, *target.expected, target.exact && d.type == DiscriminatorType::Value);
+          if (!any) return false;
+          break;
+        }
+        case DiscriminatorType::Exists: {
+          const ElementDef* e = target.element;
+          if (!e) continue;
+          if (e->min > 0 && values.empty()) return false;
+          if (e->max == 0 && !values.empty()) return false;
+          break;
+        }
+        case DiscriminatorType::Type: {
+          const ElementDef* e = target.element;
+          if (!e || e->types.empty()) continue;
+          if (values.empty()) return false;
+          for (const Node* v : values) {
+            bool ok = false;
+            for (const TypeRef& t : e->types) ok = ok || t.code == v->type()->name;
+            if (!ok) return false;
+          }
+          break;
+        }
+        case DiscriminatorType::Profile: {
+          const ElementDef* e = target.element;
+          if (!e) continue;
+          std::vector<std::string> urls;
+          for (const TypeRef& t : e->types) {
+            for (const auto& p : t.profiles) urls.push_back(p);
+            for (const auto& p : t.target_profiles) urls.push_back(p);
+          }
+          if (urls.empty()) continue;
+          if (values.empty()) return false;
+          for (const Node* v : values) if (!conformsToProfiles(*v, urls, depth)) return false;
+          break;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool conformsToProfiles(const Node& node, const std::vector<std::string>& urls, uint32_t depth) {
+    for (const auto& url : urls) {
+      auto compiled = store_.profile(url);
+      if (compiled && conforms(node, **compiled, 0, depth)) return true;
+    }
+    return false;
+  }
+
+  // Trial validation into a scratch sink: does the node meet the element without errors?
+  bool conforms(const Node& node, const CompiledProfile& profile, uint32_t index, uint32_t depth) {
+    fhir::Issues scratch;
+    std::swap(scratch, issues_);
+    validateElement(node, profile, index, false, depth + 1);
+    bool ok = errorCount() == 0;
+    std::swap(scratch, issues_);
+    return ok;
+  }
+
+  ProfileStore& store_;
+  Terminology& tx_;
+  const fhir::Document& doc_;
+  const ValidationOptions& options_;
+  fhir::Issues& issues_;
+  const fhir::TypeInfo* extension_type_ = fhir::TypeModel::r4().extension_type;
+  std::unordered_map<std::string_view, const Node*> by_full_url_;
+  std::unordered_map<std::string, const Node*> by_type_id_;
+  std::unordered_set<std::string> unchecked_;
+  std::unordered_set<std::string> seen_versions_;
+};
+
+void Validator::validate(const fhir::Document& document, const ValidationOptions& options, fhir::Issues& issues) const {
+  ValidationRun run(*this, document, options, issues);
+  run.run();
+}
+
+}  // namespace medicus::profiles

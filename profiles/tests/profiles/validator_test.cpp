@@ -1,0 +1,191 @@
+#include "medicus/profiles/validator.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "medicus/fhir/format.h"
+#include "test_paths.h"
+
+using namespace medicus;
+using namespace medicus::profiles;
+
+namespace {
+struct Fixture {
+  PackageRegistry registry;
+  std::unique_ptr<ProfileStore> store;
+  std::unique_ptr<Terminology> tx;
+  std::unique_ptr<Validator> validator;
+  Fixture() {
+    REQUIRE(registry.loadCore());
+    store = std::make_unique<ProfileStore>(registry);
+    tx = std::make_unique<Terminology>(registry);
+    validator = std::make_unique<Validator>(*store, *tx);
+  }
+  fhir::Issues validate(std::string_view json, ValidationOptions options = {}) {
+    auto parsed = fhir::parseJson(json);
+    REQUIRE(parsed.document);
+    INFO(parsed.issues.size());
+    fhir::Issues issues = parsed.issues;
+    validator->validate(*parsed.document, options, issues);
+    return issues;
+  }
+};
+
+size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
+bool hasRule(const fhir::Issues& issues, std::string_view rule) {
+  for (const auto& i : issues) if (i.rule_id == rule) return true;
+  return false;
+}
+std::string describe(const fhir::Issues& issues) {
+  std::string out;
+  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
+  return out;
+}
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+}  // namespace
+
+TEST_CASE("a valid Patient has no errors against core", "[validator]") {
+  auto issues = fixture().validate(R"({"resourceType":"Patient","id":"p1","gender":"female",
+    "name":[{"family":"Muster","given":["Erika"]}],"birthDate":"1970-01-01"})");
+  INFO(describe(issues));
+  CHECK(errors(issues) == 0);
+}
+
+TEST_CASE("required bindings reject codes outside the value set", "[validator]") {
+  auto issues = fixture().validate(R"({"resourceType":"Patient","gender":"femme"})");
+  INFO(describe(issues));
+  CHECK(errors(issues) >= 1);
+  CHECK(hasRule(issues, "Patient.gender:binding"));
+  for (const auto& i : issues) {
+    if (i.rule_id == "Patient.gender:binding") {
+      CHECK(i.expression == "Patient.gender");
+      CHECK(i.position.line == 1);
+    }
+  }
+}
+
+TEST_CASE("cardinality of the base definition is enforced", "[validator]") {
+  // Observation.status and Observation.code are 1..1.
+  auto issues = fixture().validate(R"({"resourceType":"Observation","valueString":"x"})");
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "Observation.status:min"));
+  CHECK(hasRule(issues, "Observation.code:min"));
+}
+
+TEST_CASE("profiles from meta.profile are applied: vital signs", "[validator]") {
+  const char* good = R"({"resourceType":"Observation","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/heartrate"]},
+    "status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+    "code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/1"},
+    "effectiveDateTime":"2020-01-01","valueQuantity":{"value":60,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"}})";
+  auto issues = fixture().validate(good);
+  INFO(describe(issues));
+  CHECK(errors(issues) == 0);
+
+  // Missing the VSCat category slice and the LOINC code slice: both slices report their minimum.
+  const char* bad = R"({"resourceType":"Observation","meta":{"profile":["http://hl7.org/fhir/StructureDefinition/heartrate"]},
+    "status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1234-5"}]},"subject":{"reference":"Patient/1"},
+    "effectiveDateTime":"2020-01-01","valueQuantity":{"value":60,"unit":"beats/minute","system":"http://unitsofmeasure.org","code":"/min"}})";
+  auto bad_issues = fixture().validate(bad);
+  INFO(describe(bad_issues));
+  CHECK(hasRule(bad_issues, "Observation.category:min"));
+  CHECK(hasRule(bad_issues, "Observation.code.coding:HeartRateCode:min"));
+}
+
+TEST_CASE("caller-given profiles are applied and unknown ones reported", "[validator]") {
+  ValidationOptions options;
+  options.profiles = {"http://hl7.org/fhir/StructureDefinition/bp"};
+  auto issues = fixture().validate(R"({"resourceType":"Observation","status":"final","code":{"text":"x"}})", options);
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "Observation.component:min"));
+  options.profiles = {"http://example.org/nope"};
+  auto unknown = fixture().validate(R"({"resourceType":"Observation","status":"final","code":{"text":"x"}})", options);
+  CHECK(hasRule(unknown, "validator.profile-unknown"));
+}
+
+TEST_CASE("unknown modifier extensions are errors, unknown extensions are reported", "[validator]") {
+  auto issues = fixture().validate(R"({"resourceType":"Patient",
+    "modifierExtension":[{"url":"http://example.org/mod","valueBoolean":true}],
+    "extension":[{"url":"http://example.org/plain","valueBoolean":true}]})");
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "extension.modifier-unknown"));
+  CHECK(hasRule(issues, "extension.unknown"));
+  CHECK(errors(issues) == 1);
+}
+
+TEST_CASE("known extensions are validated against their definition", "[validator]") {
+  // patient-birthPlace takes an Address; a boolean is wrong.
+  auto issues = fixture().validate(R"({"resourceType":"Patient","extension":[
+    {"url":"http://hl7.org/fhir/StructureDefinition/patient-birthPlace","valueBoolean":true}]})");
+  INFO(describe(issues));
+  CHECK(errors(issues) >= 1);
+  auto ok = fixture().validate(R"({"resourceType":"Patient","extension":[
+    {"url":"http://hl7.org/fhir/StructureDefinition/patient-birthPlace","valueAddress":{"city":"Berlin"}}]})");
+  INFO(describe(ok));
+  CHECK(errors(ok) == 0);
+}
+
+TEST_CASE("Bundle entries are validated and fullUrl must match the id", "[validator]") {
+  auto issues = fixture().validate(R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://example.org/fhir/Patient/1","resource":{"resourceType":"Patient","id":"2","gender":"nope"}}]})");
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "Bundle.entry.fullUrl:id-match"));
+  CHECK(hasRule(issues, "Patient.gender:binding"));
+}
+
+TEST_CASE("a 10,000-entry Bundle validates in linear time", "[validator][performance]") {
+  std::string json = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 10000; ++i) {
+    if (i) json += ",\n";
+    json += R"({"fullUrl":"http://ex.org/Patient/)" + std::to_string(i) + R"(","resource":{"resourceType":"Patient","id":")" +
+            std::to_string(i) + R"(","gender":"male","link":[{"other":{"reference":"Patient/)" + std::to_string((i + 1) % 10000) +
+            R"("},"type":"seealso"}]}})";
+  }
+  json += "]}";
+  auto start = std::chrono::steady_clock::now();
+  auto issues = fixture().validate(json);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  INFO(describe(issues).substr(0, 2000));
+  CHECK(errors(issues) == 0);
+  CHECK(elapsed < std::chrono::seconds(5));
+}
+
+TEST_CASE("invariants are evaluated when the FHIRPath engine is built in", "[validator]") {
+  if (!fhirpathInvariantEngine()) { WARN("skipped: built without medicus::fhirpath"); return; }
+  // pat-1: contact must have details or an organization.
+  auto issues = fixture().validate(R"({"resourceType":"Patient","contact":[{"gender":"male"}]})");
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "Patient.contact:pat-1"));
+}
+
+TEST_CASE("examples of the German profiles validate against their declared profiles", "[validator][german]") {
+  if (!test::haveTestdata("isik-basismodul")) { WARN("skipped: isik-basismodul absent"); return; }
+  Fixture f;
+  REQUIRE(f.registry.load(test::testdata() + "/de-basisprofil-r4/conformance"));
+  REQUIRE(f.registry.load(test::testdata() + "/isik-basismodul/conformance"));
+  size_t files = 0, clean = 0;
+  std::string report;
+  for (std::string folder : {"/de-basisprofil-r4/examples", "/isik-basismodul/examples"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(test::testdata() + folder)) {
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      auto parsed = fhir::parseJson(text.str());
+      if (!parsed.document) continue;
+      ++files;
+      fhir::Issues issues = parsed.issues;
+      f.validator->validate(*parsed.document, {}, issues);
+      if (errors(issues) == 0) ++clean;
+      else report += entry.path().filename().string() + ":\n" + describe(issues);
+    }
+  }
+  INFO(report);
+  CHECK(files > 30);
+  // Every publisher example should be clean; the known exceptions are listed in the report.
+  CHECK(clean * 10 >= files * 7);
+}
