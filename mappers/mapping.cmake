@@ -1,0 +1,20 @@
+# medicus::mappers: config-driven HL7 v2 -> FHIR R4 mapping (YAML maps compiled at start).
+find_package(yaml-cpp REQUIRED)
+add_library(medicus_mappers
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers/converters.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers/v2_to_fhir.cpp)
+add_library(medicus::mappers ALIAS medicus_mappers)
+target_include_directories(medicus_mappers
+  PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+  PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers)
+target_link_libraries(medicus_mappers PUBLIC medicus::hl7v2 medicus::fhir_model tl::expected PRIVATE yaml-cpp)
+
+medicus_add_test_binary(mappers_tests
+  SOURCES
+    ${CMAKE_CURRENT_SOURCE_DIR}/tests/mappers/converters_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/tests/mappers/v2_to_fhir_test.cpp
+  LIBS medicus::mappers RapidJSON)
+if(TARGET mappers_tests)
+  target_include_directories(mappers_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers)
+  target_compile_definitions(mappers_tests PRIVATE MEDICUS_MAPPERS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+endif()

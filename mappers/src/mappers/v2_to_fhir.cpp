@@ -1,0 +1,514 @@
+#include "medicus/mappers/v2_to_fhir.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+
+#include "converters.h"
+#include "medicus/fhir/type_model.h"
+
+namespace medicus::mappers {
+
+namespace {
+
+struct PathStep {
+  std::string property;
+  const fhir::ElementInfo* element = nullptr;
+  const fhir::TypeInfo* type = nullptr;
+};
+
+enum class RequestKind { kUpdate, kCreate, kPost };
+
+struct FieldRule {
+  std::string fhir_path;  // "Encounter.period.start"
+  std::vector<PathStep> steps;
+  int anchor_step = -1;  // last repeating step: a new node there per v2 repetition
+  std::optional<hl7v2::Location> from;
+  std::string from_text;
+  std::optional<Converter> converter;
+  std::map<std::string, std::string> value_map;
+  bool has_map = false;
+  std::string default_value;
+  std::string system;
+  std::string constant;
+  std::string reference_key;
+  bool repeat = true;
+};
+
+struct ResourceRule {
+  std::string key;
+  const fhir::TypeInfo* type = nullptr;
+  RequestKind request = RequestKind::kPost;
+  std::string when_segment;
+  std::vector<FieldRule> fields;
+};
+
+}  // namespace
+
+class CompiledMap {
+ public:
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> messages;  // (type, trigger)
+  MapSettings settings;
+  std::vector<ResourceRule> resources;
+};
+
+namespace {
+
+[[noreturn]] void fail(const std::string& source, const YAML::Node& node, const std::string& what) {
+  std::string where = source;
+  if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+  throw MapConfigError(where + ": " + what);
+}
+
+std::string scalar(const std::string& source, const YAML::Node& node, const std::string& what) {
+  if (!node.IsScalar()) fail(source, node, what + " must be a single value");
+  return node.Scalar();
+}
+
+std::map<std::string, std::string> stringMap(const std::string& source, const YAML::Node& node, const std::string& what) {
+  std::map<std::string, std::string> out;
+  if (!node.IsDefined() || node.IsNull()) return out;
+  if (!node.IsMap()) fail(source, node, what + " must be a mapping (key: value)");
+  for (const auto& item : node) out[item.first.as<std::string>()] = scalar(source, item.second, what + " value");
+  return out;
+}
+
+void checkKeys(const std::string& source, const YAML::Node& node, std::initializer_list<std::string_view> allowed,
+               const std::string& what) {
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string list;
+      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      fail(source, item.first, "unknown key '" + key + "' in " + what + " (allowed: " + list + ")");
+    }
+  }
+}
+
+FieldRule compileField(const std::string& source, const ResourceRule& resource, const std::string& path,
+                       const YAML::Node& spec, const YAML::Node& at) {
+  if (!spec.IsMap()) fail(source, at, "the mapping of '" + path + "' must be { from: ..., as: ... }");
+  checkKeys(source, spec, {"from", "as", "map", "default", "system", "value", "reference", "repeat"},
+            "the mapping of '" + path + "'");
+  FieldRule rule;
+  rule.fhir_path = std::string(resource.type->name) + "." + path;
+  // Resolve the path against the R4 type model.
+  const fhir::TypeInfo* type = resource.type;
+  std::stringstream steps(path);
+  for (std::string property; std::getline(steps, property, '.');) {
+    PathStep step;
+    step.property = property;
+    if (!type || !type->resolveProperty(property, step.element, step.type)) {
+      fail(source, at, "'" + property + "' is not an element of " + std::string(type ? type->name : "?") +
+                           " in FHIR R4 (path " + rule.fhir_path + ")");
+    }
+    if (step.element->repeats()) rule.anchor_step = static_cast<int>(rule.steps.size());
+    type = step.type;
+    rule.steps.push_back(step);
+  }
+  if (rule.steps.empty()) fail(source, at, "empty FHIR path");
+  const fhir::TypeInfo* leaf = rule.steps.back().type;
+
+  const int sources = spec["from"].IsDefined() + spec["value"].IsDefined() + spec["reference"].IsDefined();
+  if (sources != 1) fail(source, spec, "'" + path + "' needs exactly one of from, value or reference");
+  if (spec["reference"]) {
+    rule.reference_key = scalar(source, spec["reference"], "reference");
+    if (leaf->name != "Reference") fail(source, spec, rule.fhir_path + " is a " + std::string(leaf->name) + ", not a Reference");
+    return rule;
+  }
+  if (spec["value"]) {
+    rule.constant = scalar(source, spec["value"], "value");
+    if (!leaf->isPrimitive()) fail(source, spec, "a constant value needs a primitive element; " + rule.fhir_path + " is " + std::string(leaf->name));
+    return rule;
+  }
+  rule.from_text = scalar(source, spec["from"], "from");
+  auto location = hl7v2::parseLocation(rule.from_text);
+  if (!location || location->field <= 0) fail(source, spec["from"], "'" + rule.from_text + "' is not a v2 location like PID-5 or PV1-3.1");
+  rule.from = *location;
+  if (!spec["as"]) fail(source, spec, "'" + path + "' needs 'as' (CX, XPN, XAD, XTN, CWE, PL, XCN, DTM, date, string, code, coding, boolean)");
+  const std::string as = scalar(source, spec["as"], "as");
+  rule.converter = converterFromName(as);
+  if (!rule.converter) fail(source, spec["as"], "unknown converter '" + as + "' (CX, XPN, XAD, XTN, CWE, CE, CNE, PL, XCN, TS, DTM, date, string, code, coding, boolean)");
+  const std::string_view needed = fhirTypeOf(*rule.converter);
+  if (!needed.empty() && leaf->name != needed) {
+    fail(source, spec["as"], as + " gives a " + std::string(needed) + " but " + rule.fhir_path + " is a " + std::string(leaf->name));
+  }
+  if (needed.empty() && !leaf->isPrimitive()) {
+    fail(source, spec["as"], as + " gives a primitive value but " + rule.fhir_path + " is a " + std::string(leaf->name));
+  }
+  if (spec["map"]) {
+    rule.value_map = stringMap(source, spec["map"], "map");
+    rule.has_map = true;
+  }
+  if (spec["default"]) rule.default_value = scalar(source, spec["default"], "default");
+  if (spec["system"]) rule.system = scalar(source, spec["system"], "system");
+  if (*rule.converter == Converter::kCoding && rule.system.empty()) fail(source, spec, "'coding' needs a system");
+  if (spec["repeat"]) rule.repeat = spec["repeat"].as<bool>();
+  return rule;
+}
+
+std::unique_ptr<CompiledMap> compileMap(const YAML::Node& root, const std::string& source) {
+  if (!root.IsMap()) fail(source, root, "a mapping file must be a YAML mapping with messages and resources");
+  checkKeys(source, root, {"name", "messages", "default_timezone", "assigning_authorities", "code_systems", "resources"},
+            "the mapping file");
+  auto map = std::make_unique<CompiledMap>();
+  map->name = root["name"] ? scalar(source, root["name"], "name") : source;
+  const YAML::Node messages = root["messages"];
+  if (!messages || !messages.IsSequence() || messages.size() == 0) fail(source, root, "'messages' must list message types like [ADT^A01]");
+  for (const auto& m : messages) {
+    const std::string text = scalar(source, m, "message type");
+    const std::size_t hat = text.find('^');
+    if (hat == std::string::npos || hat == 0 || hat + 1 == text.size()) fail(source, m, "'" + text + "' is not TYPE^TRIGGER like ADT^A01");
+    map->messages.emplace_back(text.substr(0, hat), text.substr(hat + 1));
+  }
+  if (root["default_timezone"]) {
+    map->settings.default_timezone = scalar(source, root["default_timezone"], "default_timezone");
+    const std::string& tz = map->settings.default_timezone;
+    if (!(tz == "Z" || (tz.size() == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':'))) {
+      fail(source, root["default_timezone"], "default_timezone must be like +01:00 or Z");
+    }
+  }
+  map->settings.assigning_authorities = stringMap(source, root["assigning_authorities"], "assigning_authorities");
+  map->settings.code_systems = stringMap(source, root["code_systems"], "code_systems");
+
+  const YAML::Node resources = root["resources"];
+  if (!resources || !resources.IsMap()) fail(source, root, "'resources' must map names to resource definitions");
+  const fhir::TypeModel& model = fhir::TypeModel::r4();
+  for (const auto& item : resources) {
+    ResourceRule resource;
+    resource.key = item.first.as<std::string>();
+    const YAML::Node& spec = item.second;
+    if (!spec.IsMap()) fail(source, item.first, "resource '" + resource.key + "' must be a mapping");
+    checkKeys(source, spec, {"type", "request", "when_segment", "fields"}, "resource '" + resource.key + "'");
+    const std::string type = spec["type"] ? scalar(source, spec["type"], "type") : "";
+    resource.type = model.find(type);
+    if (!resource.type || !resource.type->isResource()) fail(source, spec, "'" + type + "' is not a FHIR R4 resource type");
+    if (spec["request"]) {
+      const std::string request = scalar(source, spec["request"], "request");
+      if (request == "update") resource.request = RequestKind::kUpdate;
+      else if (request == "create") resource.request = RequestKind::kCreate;
+      else if (request == "post") resource.request = RequestKind::kPost;
+      else fail(source, spec["request"], "request must be update, create or post");
+    }
+    if (spec["when_segment"]) resource.when_segment = scalar(source, spec["when_segment"], "when_segment");
+    const YAML::Node fields = spec["fields"];
+    if (!fields || !fields.IsMap()) fail(source, spec, "resource '" + resource.key + "' needs 'fields'");
+    for (const auto& field : fields) {
+      const std::string path = field.first.as<std::string>();
+      if (field.second.IsSequence()) {
+        for (const auto& one : field.second) resource.fields.push_back(compileField(source, resource, path, one, one));
+      } else {
+        resource.fields.push_back(compileField(source, resource, path, field.second, field.first));
+      }
+    }
+    map->resources.push_back(std::move(resource));
+  }
+  // References must name resources of this file.
+  for (const auto& resource : map->resources) {
+    for (const auto& field : resource.fields) {
+      if (field.reference_key.empty()) continue;
+      const bool found = std::any_of(map->resources.begin(), map->resources.end(),
+                                     [&](const ResourceRule& r) { return r.key == field.reference_key; });
+      if (!found) fail(source, root["resources"], field.fhir_path + " refers to '" + field.reference_key + "', which is not a resource of this file");
+    }
+  }
+  return map;
+}
+
+// ---- mapping
+
+// Name-based UUID (RFC 9562 version 8, "custom"): two FNV-1a 64-bit hashes of the name.
+std::string nameUuid(std::string_view name) {
+  auto fnv = [&](std::uint64_t seed) {
+    std::uint64_t h = seed;
+    for (unsigned char c : name) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+    return h;
+  };
+  std::uint64_t hi = fnv(0xcbf29ce484222325ULL);
+  std::uint64_t lo = fnv(0x84222325cbf29ce4ULL ^ hi);
+  hi = (hi & ~0xF000ULL) | 0x8000ULL;                        // version 8
+  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
+  char buffer[37];
+  std::snprintf(buffer, sizeof buffer, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+  return buffer;
+}
+
+std::string percentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '/' || c == '|') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+struct KeyIdentifier {
+  std::string system;
+  std::string value;
+};
+
+// The identifier a resource is matched on: the first CX mapped to its top-level `identifier`.
+std::optional<KeyIdentifier> keyIdentifier(const ResourceRule& resource, const hl7v2::Message& message,
+                                           const MapSettings& settings) {
+  for (const auto& field : resource.fields) {
+    if (field.steps.size() != 1 || field.steps[0].property != "identifier" || field.converter != Converter::kCX) continue;
+    hl7v2::Location at = *field.from;
+    auto get = [&](int comp, int sub) {
+      hl7v2::Location l = at;
+      l.component = comp;
+      l.subcomponent = sub;
+      return message.get(l);
+    };
+    std::string value = get(1, 0);
+    if (value.empty()) continue;
+    return KeyIdentifier{identifierSystem(settings, get(4, 1), get(4, 2), get(5, 0)), value};
+  }
+  return std::nullopt;
+}
+
+class BundleBuilder {
+ public:
+  BundleBuilder(const CompiledMap& map, const hl7v2::Message& message, MapResult& result)
+      : map_(map), message_(message), result_(result), doc_(*result.bundle),
+        context_{doc_, message, map.settings} {}
+
+  void build() {
+    const fhir::TypeModel& model = fhir::TypeModel::r4();
+    fhir::Node* bundle = doc_.createRoot(model.find("Bundle"));
+    doc_.addPrimitive(bundle, "type", "transaction");
+    // Pass 1: which resources exist and their fullUrls (references may point forward).
+    std::vector<const ResourceRule*> produced;
+    for (const auto& resource : map_.resources) {
+      if (!resource.when_segment.empty() && !message_.findSegment(resource.when_segment)) continue;
+      auto key = keyIdentifier(resource, message_, map_.settings);
+      std::string name = std::string(resource.type->name) + "|";
+      if (key) {
+        name += key->system + "|" + key->value;
+      } else {
+        name += message_.get("MSH-3") + "|" + message_.get("MSH-4") + "|" + message_.controlId() + "|" + resource.key;
+      }
+      full_urls_[resource.key] = "urn:uuid:" + nameUuid(name);
+      keys_[resource.key] = key;
+      produced.push_back(&resource);
+    }
+    for (const ResourceRule* resource : produced) buildEntry(bundle, *resource);
+  }
+
+ private:
+  void buildEntry(fhir::Node* bundle, const ResourceRule& rule) {
+    fhir::Node* entry = doc_.addChild(bundle, "entry");
+    doc_.addPrimitive(entry, "fullUrl", full_urls_[rule.key]);
+    fhir::Node* resource = doc_.addResource(entry, "resource", rule.type);
+    for (const auto& field : rule.fields) applyField(resource, field);
+    fhir::Node* request = doc_.addChild(entry, "request");
+    const auto& key = keys_[rule.key];
+    const std::string type(rule.type->name);
+    const std::string match = key ? "identifier=" + percentEncode(key->system.empty() ? key->value : key->system + "|" + key->value) : "";
+    if (key && rule.request == RequestKind::kUpdate) {
+      doc_.addPrimitive(request, "method", "PUT");
+      doc_.addPrimitive(request, "url", type + "?" + match);
+    } else {
+      doc_.addPrimitive(request, "method", "POST");
+      doc_.addPrimitive(request, "url", type);
+      if (key && rule.request == RequestKind::kCreate) doc_.addPrimitive(request, "ifNoneExist", match);
+    }
+  }
+
+  void issue(const FieldRule& field, std::string message) {
+    result_.issues.push_back(MapIssue{MapIssue::Severity::kWarning, field.from_text, field.fhir_path, std::move(message)});
+  }
+
+  // Walks to the parent of the leaf, reusing nodes except at the repetition anchor.
+  fhir::Node* parentFor(fhir::Node* resource, const FieldRule& field) {
+    fhir::Node* node = resource;
+    for (std::size_t i = 0; i + 1 < field.steps.size(); ++i) {
+      const PathStep& step = field.steps[i];
+      fhir::Node* existing = static_cast<int>(i) == field.anchor_step ? nullptr : node->child(step.element->name);
+      node = existing ? existing : doc_.addChild(node, step.element, step.type);
+    }
+    return node;
+  }
+
+  // Adds the leaf, or nullptr when a non-repeating leaf is already set (the first source wins).
+  fhir::Node* addLeaf(fhir::Node* parent, const FieldRule& field) {
+    const PathStep& leaf = field.steps.back();
+    if (!leaf.element->repeats() && parent->child(leaf.element->name)) return nullptr;
+    return doc_.addChild(parent, leaf.element, leaf.type);
+  }
+
+  std::optional<std::string> primitiveValue(const FieldRule& field, const hl7v2::Location& at) {
+    std::string raw = message_.get(at);
+    if (raw.empty()) raw = field.default_value;
+    if (raw.empty()) return std::nullopt;
+    std::string value = raw;
+    if (field.has_map) {
+      auto it = field.value_map.find(raw);
+      if (it == field.value_map.end()) {
+        issue(field, "value '" + raw + "' of " + at.toString() + " is not in the map for " + field.fhir_path + "; left out");
+        return std::nullopt;
+      }
+      value = it->second;
+    }
+    switch (*field.converter) {
+      case Converter::kDTM: {
+        auto converted = v2DateTimeToFhir(value, map_.settings.default_timezone);
+        if (!converted) issue(field, "'" + value + "' at " + at.toString() + " is not a v2 date/time (YYYYMMDDHHMMSS+ZZZZ); left out");
+        return converted;
+      }
+      case Converter::kDate: {
+        auto converted = v2DateToFhir(value);
+        if (!converted) issue(field, "'" + value + "' at " + at.toString() + " is not a v2 date (YYYYMMDD); left out");
+        return converted;
+      }
+      case Converter::kBoolean:
+        if (value == "Y" || value == "true") return std::string("true");
+        if (value == "N" || value == "false") return std::string("false");
+        issue(field, "'" + value + "' at " + at.toString() + " is not Y or N; left out");
+        return std::nullopt;
+      default:
+        return value;
+    }
+  }
+
+  void applyField(fhir::Node* resource, const FieldRule& field) {
+    if (!field.reference_key.empty()) {
+      auto it = full_urls_.find(field.reference_key);
+      if (it == full_urls_.end()) return;  // the referenced resource was not produced for this message
+      fhir::Node* reference = addLeaf(parentFor(resource, field), field);
+      if (reference) doc_.addPrimitive(reference, "reference", it->second);
+      return;
+    }
+    if (!field.constant.empty()) {
+      if (fhir::Node* leaf = addLeaf(parentFor(resource, field), field)) doc_.setValue(leaf, field.constant);
+      return;
+    }
+    const hl7v2::Location& from = *field.from;
+    int repetitions = from.repetition > 0 ? 1 : message_.repetitionCount(from);
+    if (!field.repeat || field.anchor_step < 0) repetitions = std::min(repetitions, 1);
+    if (repetitions == 0 && !field.default_value.empty()) repetitions = 1;
+    for (int r = 1; r <= repetitions; ++r) {
+      hl7v2::Location at = from;
+      if (from.repetition == 0) at.repetition = r;
+      if (message_.isExplicitNull(at)) continue;  // "" deletes in v2; nothing to send in a create/update
+      const std::string_view complex_type = fhirTypeOf(*field.converter);
+      if (*field.converter == Converter::kCoding) {
+        auto code = primitiveValue(field, at);
+        if (!code) continue;
+        fhir::Node* coding = addLeaf(parentFor(resource, field), field);
+        if (!coding) continue;
+        doc_.addPrimitive(coding, "system", field.system);
+        doc_.addPrimitive(coding, "code", *code);
+      } else if (!complex_type.empty()) {
+        if (message_.raw(at).empty()) continue;
+        fhir::Node* parent = parentFor(resource, field);
+        fhir::Node* leaf = addLeaf(parent, field);
+        if (leaf && !fillComplex(*field.converter, context_, leaf, at)) doc_.removeChild(parent, leaf);
+      } else {
+        auto value = primitiveValue(field, at);
+        if (!value) continue;
+        if (fhir::Node* leaf = addLeaf(parentFor(resource, field), field)) doc_.setValue(leaf, *value);
+      }
+    }
+  }
+
+  const CompiledMap& map_;
+  const hl7v2::Message& message_;
+  MapResult& result_;
+  fhir::Document& doc_;
+  ConversionContext context_;
+  std::map<std::string, std::string> full_urls_;
+  std::map<std::string, std::optional<KeyIdentifier>> keys_;
+};
+
+}  // namespace
+
+MapSet::MapSet() = default;
+MapSet::~MapSet() = default;
+
+std::shared_ptr<const MapSet> MapSet::fromYaml(std::string_view yaml, std::string source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    throw MapConfigError(source_name + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  }
+  std::shared_ptr<MapSet> set(new MapSet());
+  set->maps_.push_back(compileMap(root, source_name));
+  return set;
+}
+
+std::shared_ptr<const MapSet> MapSet::loadDirectory(const std::filesystem::path& folder) {
+  if (!std::filesystem::is_directory(folder)) throw MapConfigError(folder.string() + ": mapping folder does not exist");
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    const auto ext = entry.path().extension();
+    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw MapConfigError(folder.string() + ": no *.yaml mapping files");
+  std::shared_ptr<MapSet> set(new MapSet());
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto one = fromYaml(text.str(), file.string());
+    for (auto& map : const_cast<MapSet&>(*one).maps_) {
+      for (const auto& [type, trigger] : map->messages) {
+        if (set->handles(type, trigger)) throw MapConfigError(file.string() + ": " + type + "^" + trigger + " is already mapped by another file");
+      }
+      set->maps_.push_back(std::move(map));
+    }
+  }
+  return set;
+}
+
+bool MapSet::handles(std::string_view message_type, std::string_view trigger_event) const {
+  for (const auto& map : maps_) {
+    for (const auto& [type, trigger] : map->messages) {
+      if (type == message_type && trigger == trigger_event) return true;
+    }
+  }
+  return false;
+}
+
+tl::expected<MapResult, hl7v2::Error> MapSet::map(const hl7v2::Message& message) const {
+  const std::string type = message.messageType();
+  const std::string trigger = message.triggerEvent();
+  const CompiledMap* chosen = nullptr;
+  bool type_known = false;
+  for (const auto& map : maps_) {
+    for (const auto& [t, e] : map->messages) {
+      type_known = type_known || t == type;
+      if (t == type && e == trigger) chosen = map.get();
+    }
+  }
+  if (!chosen) {
+    hl7v2::Error error;
+    error.code = type_known ? hl7v2::ErrorCode::kUnsupportedEventCode : hl7v2::ErrorCode::kUnsupportedMessageType;
+    error.location = *hl7v2::parseLocation(type_known ? "MSH-9.2" : "MSH-9.1");
+    error.location.segment_index = 0;
+    error.message = "no mapping handles " + type + "^" + trigger;
+    return tl::unexpected(error);
+  }
+  MapResult result;
+  result.bundle = std::make_unique<fhir::Document>();
+  BundleBuilder(*chosen, message, result).build();
+  return result;
+}
+
+}  // namespace medicus::mappers

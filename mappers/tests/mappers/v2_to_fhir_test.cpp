@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include <rapidjson/document.h>
+
+#include "medicus/fhir/format.h"
+#include "medicus/hl7v2/charset.h"
+#include "medicus/mappers/v2_to_fhir.h"
+
+using namespace medicus;
+using namespace medicus::mappers;
+
+namespace {
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::shared_ptr<const MapSet> shippedMaps() {
+  static auto maps = MapSet::loadDirectory(std::string(MEDICUS_MAPPERS_DIR) + "/maps");
+  return maps;
+}
+
+hl7v2::Message parseFile(const std::string& path) {
+  const std::string bytes = readFile(path);
+  auto decoded = hl7v2::decodeToUtf8(bytes, hl7v2::CharsetPolicy{});
+  REQUIRE(decoded);
+  auto message = hl7v2::parseMessage(decoded->utf8);
+  REQUIRE(message);
+  return std::move(*message);
+}
+
+std::string mapToJson(const hl7v2::Message& message, std::vector<MapIssue>* issues = nullptr) {
+  auto result = shippedMaps()->map(message);
+  REQUIRE(result);
+  if (issues) *issues = result->issues;
+  return fhir::writeJson(*result->bundle->root(), fhir::WriteOptions{true});
+}
+
+void requireSameJson(const std::string& actual, const std::string& expected) {
+  rapidjson::Document a, e;
+  a.Parse(actual.c_str());
+  e.Parse(expected.c_str());
+  REQUIRE_FALSE(a.HasParseError());
+  REQUIRE_FALSE(e.HasParseError());
+  INFO("actual:\n" << actual);
+  CHECK(a == e);
+}
+
+hl7v2::Message parseText(const std::string& text) {
+  auto message = hl7v2::parseMessage(text);
+  REQUIRE(message);
+  return std::move(*message);
+}
+}  // namespace
+
+TEST_CASE("Mapping cases: each .hl7 gives its .expected.json", "[mappers]") {
+  const std::string dir = std::string(MEDICUS_MAPPERS_DIR) + "/tests/mappers/cases/";
+  for (const char* name : {"adt_a01"}) {
+    DYNAMIC_SECTION(name) {
+      hl7v2::Message message = parseFile(dir + name + ".hl7");
+      const std::string actual = mapToJson(message);
+      // To review a changed mapping: MEDICUS_WRITE_ACTUAL=1 writes <case>.actual.json beside the case.
+      if (std::getenv("MEDICUS_WRITE_ACTUAL")) std::ofstream(dir + name + ".actual.json") << actual;
+      requireSameJson(actual, readFile(dir + name + ".expected.json"));
+    }
+  }
+}
+
+TEST_CASE("Mapping: the same message twice gives the same Bundle", "[mappers]") {
+  const std::string path = std::string(MEDICUS_MAPPERS_DIR) + "/tests/mappers/cases/adt_a01.hl7";
+  CHECK(mapToJson(parseFile(path)) == mapToJson(parseFile(path)));
+}
+
+TEST_CASE("Mapping: A04 and A08 use their status; no PV1 means no Encounter", "[mappers]") {
+  const std::string a04 = mapToJson(parseText(
+      "MSH|^~\\&|A|B|C|D|1||ADT^A04|7|P|2.5\rPID|1||1^^^HOSP||Doe^J\rPV1|1|O\r"));
+  CHECK(a04.find("\"arrived\"") != std::string::npos);
+  CHECK(a04.find("\"AMB\"") != std::string::npos);
+  const std::string a08 = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A08|8|P|2.5\rPID|1||1^^^HOSP||Doe^J\r"));
+  CHECK(a08.find("Encounter") == std::string::npos);
+  CHECK(a08.find("\"url\": \"Patient?identifier=https://hospital.example.org/fhir/sid/patient-id|1\"") != std::string::npos);
+}
+
+TEST_CASE("Mapping: unmapped codes and bad dates are reported, not guessed", "[mappers]") {
+  std::vector<MapIssue> issues;
+  const std::string json = mapToJson(
+      parseText("MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|2.5\rPID|1||1^^^HOSP||Doe^J||19701301|X\r"), &issues);
+  REQUIRE(issues.size() == 2);
+  CHECK(issues[0].fhir_path == "Patient.gender");
+  CHECK(issues[0].v2_location == "PID-8");
+  CHECK(issues[1].fhir_path == "Patient.birthDate");
+  CHECK(json.find("gender") == std::string::npos);
+  CHECK(json.find("birthDate") == std::string::npos);
+}
+
+TEST_CASE("Mapping: unsupported message type and event give 200 / 201", "[mappers]") {
+  auto oru = shippedMaps()->map(parseText("MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r"));
+  REQUIRE_FALSE(oru);
+  CHECK(oru.error().code == hl7v2::ErrorCode::kUnsupportedMessageType);
+  auto a99 = shippedMaps()->map(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A99|1|P|2.5\r"));
+  REQUIRE_FALSE(a99);
+  CHECK(a99.error().code == hl7v2::ErrorCode::kUnsupportedEventCode);
+  CHECK(a99.error().location.toString() == "MSH-9.2");
+}
+
+TEST_CASE("Mapping files: mistakes are reported with file and line", "[mappers][config]") {
+  auto error_of = [](const std::string& yaml) {
+    try {
+      MapSet::fromYaml(yaml, "test.yaml");
+    } catch (const MapConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string head = "messages: [ADT^A01]\nresources:\n  patient:\n    type: Patient\n    fields:\n";
+  CHECK(error_of(head + "      nmae: { from: PID-5, as: XPN }\n") ==
+        "test.yaml:6: 'nmae' is not an element of Patient in FHIR R4 (path Patient.nmae)");
+  CHECK(error_of(head + "      name: { from: PID-5, as: XAD }\n").find("test.yaml:6: XAD gives a Address but Patient.name is a HumanName") == 0);
+  CHECK(error_of(head + "      name: { from: PID5, as: XPN }\n").find("test.yaml:6: 'PID5' is not a v2 location") == 0);
+  CHECK(error_of(head + "      name: { from: PID-5, as: FOO }\n").find("unknown converter 'FOO'") != std::string::npos);
+  CHECK(error_of(head + "      name: { from: PID-5, as: XPN, mpa: {} }\n").find("unknown key 'mpa'") != std::string::npos);
+  CHECK(error_of(head + "      generalPractitioner: { reference: doctor }\n").find("refers to 'doctor'") != std::string::npos);
+  CHECK(error_of("messages: [ADT]\nresources: {}\n").find("test.yaml:1: 'ADT' is not TYPE^TRIGGER") == 0);
+  CHECK(error_of("messages: [ADT^A01\n").find("test.yaml:") == 0);
+  CHECK(error_of(head + "      name: { from: PID-5, as: XPN }\n") == "no error");
+}
