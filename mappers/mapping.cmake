@@ -13,6 +13,7 @@ medicus_add_test_binary(mappers_tests
   SOURCES
     ${CMAKE_CURRENT_SOURCE_DIR}/tests/mappers/converters_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/tests/mappers/v2_to_fhir_test.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/tests/mappers/shared_data_test.cpp
   LIBS medicus::mappers RapidJSON)
 if(TARGET mappers_tests)
   target_include_directories(mappers_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers)
