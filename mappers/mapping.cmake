@@ -19,3 +19,10 @@ if(TARGET mappers_tests)
   target_include_directories(mappers_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers)
   target_compile_definitions(mappers_tests PRIVATE MEDICUS_MAPPERS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
 endif()
+
+medicus_add_benchmark(mapping_bench
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/bench/mapping_bench.cpp
+  LIBS medicus::mappers)
+if(TARGET mapping_bench)
+  target_compile_definitions(mapping_bench PRIVATE MEDICUS_MAPPERS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+endif()

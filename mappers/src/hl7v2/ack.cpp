@@ -80,6 +80,7 @@ AckError AckError::fromError(const Error& error, ErrorSeverity severity) {
 }
 
 std::string buildAck(const Message& original, const AckParams& params) {
+  if (original.segmentCount() == 0) return buildAckWithoutOriginal(params);  // default-constructed
   const Delimiters& d = original.delimiters();
   const SegmentView msh = original.segment(0);
   Er7Writer writer(d);

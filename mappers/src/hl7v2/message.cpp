@@ -164,6 +164,7 @@ std::string_view SegmentView::text() const { return message_->spanText(message_-
 // ---- Message
 
 SegmentView Message::segment(std::size_t index) const {
+  // Callers check index < segmentCount(); parseMessage guarantees segment 0 (MSH).
   return SegmentView(this, static_cast<int>(index), static_cast<int>(segments_[index].occurrence));
 }
 

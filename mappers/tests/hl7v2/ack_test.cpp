@@ -99,3 +99,9 @@ TEST_CASE("ACK: enhanced mode plans per MSH-15/MSH-16", "[hl7v2][ack]") {
   CHECK(commit.get("MSA-1") == "CA");
   CHECK(commit.get("MSH-15").empty());  // ACKs are not acknowledged
 }
+
+TEST_CASE("ACK: a default-constructed message gives the no-original ACK", "[hl7v2][ack]") {
+  Message empty;
+  AckParams params{AckCode::kAR, "ACK5", "1"};
+  CHECK(buildAck(empty, params) == buildAckWithoutOriginal(params));
+}
