@@ -31,6 +31,7 @@ struct FieldRule {
   std::optional<Converter> converter;
   std::map<std::string, std::string> value_map;
   bool has_map = false;
+  bool warn_unmapped = true;  // `unmapped: ignore` lets the next source of the element decide
   std::string default_value;
   std::string system;
   std::string constant;
@@ -92,7 +93,7 @@ void checkKeys(const std::string& source, const YAML::Node& node, std::initializ
 FieldRule compileField(const std::string& source, const ResourceRule& resource, const std::string& path,
                        const YAML::Node& spec, const YAML::Node& at) {
   if (!spec.IsMap()) fail(source, at, "the mapping of '" + path + "' must be { from: ..., as: ... }");
-  checkKeys(source, spec, {"from", "as", "map", "default", "system", "value", "reference", "repeat"},
+  checkKeys(source, spec, {"from", "as", "map", "unmapped", "default", "system", "value", "reference", "repeat"},
             "the mapping of '" + path + "'");
   FieldRule rule;
   rule.fhir_path = std::string(resource.type->name) + "." + path;
@@ -143,6 +144,11 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   if (spec["map"]) {
     rule.value_map = stringMap(source, spec["map"], "map");
     rule.has_map = true;
+  }
+  if (spec["unmapped"]) {
+    const std::string unmapped = scalar(source, spec["unmapped"], "unmapped");
+    if (unmapped != "warn" && unmapped != "ignore") fail(source, spec["unmapped"], "unmapped must be warn or ignore");
+    rule.warn_unmapped = unmapped == "warn";
   }
   if (spec["default"]) rule.default_value = scalar(source, spec["default"], "default");
   if (spec["system"]) rule.system = scalar(source, spec["system"], "system");
@@ -358,8 +364,11 @@ class BundleBuilder {
     std::string value = raw;
     if (field.has_map) {
       auto it = field.value_map.find(raw);
+      if (it == field.value_map.end()) it = field.value_map.find("*");  // any other non-empty value
       if (it == field.value_map.end()) {
-        issue(field, "value '" + raw + "' of " + at.toString() + " is not in the map for " + field.fhir_path + "; left out");
+        if (field.warn_unmapped) {
+          issue(field, "value '" + raw + "' of " + at.toString() + " is not in the map for " + field.fhir_path + "; left out");
+        }
         return std::nullopt;
       }
       value = it->second;

@@ -128,3 +128,19 @@ TEST_CASE("Mapping files: mistakes are reported with file and line", "[mappers][
   CHECK(error_of("messages: [ADT^A01\n").find("test.yaml:") == 0);
   CHECK(error_of(head + "      name: { from: PID-5, as: XPN }\n") == "no error");
 }
+
+TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge date", "[mappers]") {
+  auto status_of = [](const std::string& trigger, const std::string& pv1_45) {
+    std::string pv1 = "PV1|1|I";
+    for (int f = 3; f <= 45; ++f) pv1 += "|" + std::string(f == 45 ? pv1_45 : "");
+    const std::string json = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^" + trigger + "|1|P|2.5\rPID|1||1^^^HOSP\r" + pv1 + "\r"));
+    const std::size_t at = json.find("\"status\": \"");
+    return at == std::string::npos ? std::string() : json.substr(at + 11, json.find('"', at + 11) - at - 11);
+  };
+  CHECK(status_of("A01", "") == "in-progress");
+  CHECK(status_of("A03", "202403151230") == "finished");
+  CHECK(status_of("A05", "") == "planned");
+  CHECK(status_of("A11", "") == "cancelled");
+  CHECK(status_of("A08", "") == "in-progress");
+  CHECK(status_of("A08", "202403151230") == "finished");  // an update after discharge
+}
