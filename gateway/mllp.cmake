@@ -1,0 +1,23 @@
+# medicus::gateway_mllp: MLLP listeners (TCP/TLS), the HL7 v2 intake pipeline, delivery to FHIR
+# upstreams and the intake metrics. Needs medicus::hl7v2 and medicus::gateway_store.
+if(NOT TARGET medicus::hl7v2 OR NOT TARGET medicus::gateway_store OR NOT TARGET medicus::gateway_core)
+  return()
+endif()
+
+add_library(gateway_mllp STATIC
+  src/mllp/mllp_message_handler.cpp
+  src/mllp/intake_metrics.cpp
+  src/mllp/mllp_server.cpp)
+add_library(medicus::gateway_mllp ALIAS gateway_mllp)
+target_include_directories(gateway_mllp PUBLIC include PRIVATE src)
+target_link_libraries(gateway_mllp
+  PUBLIC medicus::gateway_store medicus::hl7v2 tl::expected
+  PRIVATE medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto prometheus-cpp::core Threads::Threads)
+target_compile_definitions(gateway_mllp PRIVATE BOOST_ASIO_NO_DEPRECATED)
+
+medicus_add_test_binary(gateway_mllp_tests
+  SOURCES tests/mllp/mllp_message_handler_test.cpp tests/mllp/mllp_server_test.cpp
+  LIBS medicus::gateway_mllp medicus::gateway_core Boost::headers Threads::Threads)
+if(TARGET gateway_mllp_tests)
+  target_include_directories(gateway_mllp_tests PRIVATE src)
+endif()

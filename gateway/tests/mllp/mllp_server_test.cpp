@@ -1,0 +1,228 @@
+// MllpServer over real TCP on 127.0.0.1 (port 0) with a real SQLite store in a temp folder.
+#include "mllp/mllp_server.h"
+
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "medicus/gateway/store/sqlite_message_store.h"
+#include "mllp_test_support.h"
+
+using namespace medicus::gateway;
+using namespace medicus::gateway::mllp;
+using namespace medicus::gateway::mllp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A real store whose insert completions are held until the test releases them: shows that no ACK
+// leaves before the store's completion (= the commit).
+class GatedStore final : public store::MessageStore {
+ public:
+  explicit GatedStore(store::MessageStore& inner) : inner_(inner) {}
+  void insert(store::InboundMessage message, InsertCompletion done) override {
+    inner_.insert(std::move(message), [this, done = std::move(done)](auto result) {
+      std::unique_lock lock(mutex_);
+      ++arrived_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return open_; });
+      lock.unlock();
+      done(std::move(result));
+    });
+  }
+  void waitForCommit() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return arrived_ > 0; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  tl::expected<std::vector<store::DeliveryTask>, store::StoreError> claimDue(store::UnixMillis n, size_t m) override {
+    return inner_.claimDue(n, m);
+  }
+  tl::expected<void, store::StoreError> markDelivered(int64_t id) override { return inner_.markDelivered(id); }
+  tl::expected<store::FailureOutcome, store::StoreError> markFailed(int64_t id, std::string e, store::UnixMillis n,
+                                                                    const store::RetryPolicy& p) override {
+    return inner_.markFailed(id, std::move(e), n, p);
+  }
+  tl::expected<uint64_t, store::StoreError> requeueDeadLetters(store::UnixMillis n) override {
+    return inner_.requeueDeadLetters(n);
+  }
+  tl::expected<void, store::StoreError> requeue(int64_t id, store::UnixMillis n) override {
+    return inner_.requeue(id, n);
+  }
+  tl::expected<store::QueueStats, store::StoreError> stats() override { return inner_.stats(); }
+  tl::expected<std::optional<store::MessageRecord>, store::StoreError> find(int64_t id) override {
+    return inner_.find(id);
+  }
+
+ private:
+  store::MessageStore& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int arrived_ = 0;
+  bool open_ = false;
+};
+
+MllpListenerConfig listenerConfig() {
+  MllpListenerConfig c;
+  c.policy.listener_name = "mllp-test";
+  c.policy.route = "fhir";
+  c.max_message_bytes = 64 * 1024;
+  c.read_timeout = 300ms;
+  c.idle_timeout = 2s;
+  c.write_timeout = 2s;
+  return c;
+}
+
+std::unique_ptr<store::SqliteMessageStore> openStore(const TempDir& dir) {
+  auto s = store::SqliteMessageStore::open({.file = dir.path / "messages.db"});
+  REQUIRE(s);
+  return std::move(*s);
+}
+
+}  // namespace
+
+TEST_CASE("AA only after the store committed the message", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  GatedStore gated(*sqlite);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, gated, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"), 300ms);
+  REQUIRE(client.connected());
+  REQUIRE(client.sendMessage(adtMessage("G1")));
+  gated.waitForCommit();
+  // Committed but the completion is held: no ACK may arrive.
+  CHECK_FALSE(client.receiveFrame());
+  CHECK_FALSE(client.closed());
+  CHECK(sqlite->stats()->messages == 1);
+  gated.open();
+  client.setTimeout(5s);
+  auto ack = client.receiveFrame();
+  REQUIRE(ack);
+  CHECK(msaCode(*ack) == "AA");
+  CHECK(metrics.messageCount("mllp-test", "accepted") == 1);
+}
+
+TEST_CASE("a repeated message is acknowledged again but stored once", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"));
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(client.sendMessage(adtMessage("D1")));
+    auto ack = client.receiveFrame();
+    REQUIRE(ack);
+    CHECK(msaCode(*ack) == "AA");
+  }
+  CHECK(sqlite->stats()->messages == 1);
+  CHECK(sqlite->stats()->pending == 1);
+  CHECK(metrics.messageCount("mllp-test", "duplicate") == 1);
+}
+
+TEST_CASE("AR with 207 when the store is unavailable", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  sqlite->close();
+  MllpTestClient client(server.port("mllp-test"));
+  REQUIRE(client.sendMessage(adtMessage("S1")));
+  auto ack = client.receiveFrame();
+  REQUIRE(ack);
+  CHECK(msaCode(*ack) == "AR");
+  CHECK(ack->find("207") != std::string::npos);
+  CHECK(metrics.messageCount("mllp-test", "store_failed") == 1);
+}
+
+TEST_CASE("garbage between frames is skipped and counted; the next frame is answered", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"));
+  REQUIRE(client.sendRaw("GET / HTTP/1.1\r\n\r\n"));
+  REQUIRE(client.sendMessage(adtMessage("B1")));
+  auto ack = client.receiveFrame();
+  REQUIRE(ack);
+  CHECK(msaCode(*ack) == "AA");
+  CHECK(metrics.frameErrorCount("mllp-test", "garbage") == 1);
+  // A frame that is not HL7 at all: AE, connection stays usable.
+  REQUIRE(client.sendMessage("hello"));
+  auto ae = client.receiveFrame();
+  REQUIRE(ae);
+  CHECK(msaCode(*ae) == "AE");
+  REQUIRE(client.sendMessage(adtMessage("B2")));
+  CHECK(msaCode(client.receiveFrame().value_or("")) == "AA");
+}
+
+TEST_CASE("an oversized frame is answered AR and the connection closed", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"));
+  std::string big = adtMessage("O1") + "NTE|1||" + std::string(100 * 1024, 'x') + "\r";
+  client.sendMessage(big);  // the server may close before all is sent
+  auto ack = client.receiveFrame();
+  REQUIRE(ack);
+  CHECK(msaCode(*ack) == "AR");
+  CHECK_FALSE(client.receiveFrame());
+  CHECK(client.closed());
+  CHECK(sqlite->stats()->messages == 0);
+  CHECK(metrics.frameErrorCount("mllp-test", "too_large") == 1);
+}
+
+TEST_CASE("a slow client with an unfinished frame is disconnected after read_timeout", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"), 5s);
+  auto started = std::chrono::steady_clock::now();
+  std::string frame = medicus::hl7v2::encodeMllpFrame(adtMessage("T1"));
+  REQUIRE(client.sendRaw(frame.substr(0, 40)));  // and then nothing
+  CHECK_FALSE(client.receiveFrame());
+  CHECK(client.closed());
+  auto waited = std::chrono::steady_clock::now() - started;
+  CHECK(waited >= 250ms);
+  CHECK(waited < 3s);
+  CHECK(sqlite->stats()->messages == 0);
+}
+
+TEST_CASE("many concurrent connections all get AA and every message is stored", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics, {}, 2);
+  server.start();
+  constexpr int kConnections = 8, kPerConnection = 50;
+  std::atomic<int> acked{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kConnections; ++c) {
+    threads.emplace_back([&, c] {
+      MllpTestClient client(server.port("mllp-test"));
+      for (int i = 0; i < kPerConnection; ++i) {
+        client.sendMessage(adtMessage("M" + std::to_string(c) + "-" + std::to_string(i), "P" + std::to_string(c)));
+        auto ack = client.receiveFrame();
+        if (ack && msaCode(*ack) == "AA") ++acked;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(acked == kConnections * kPerConnection);
+  CHECK(sqlite->stats()->messages == static_cast<uint64_t>(kConnections * kPerConnection));
+  CHECK(sqlite->commitCount() < static_cast<uint64_t>(kConnections * kPerConnection));
+}
