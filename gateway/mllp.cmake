@@ -21,3 +21,10 @@ medicus_add_test_binary(gateway_mllp_tests
 if(TARGET gateway_mllp_tests)
   target_include_directories(gateway_mllp_tests PRIVATE src)
 endif()
+
+medicus_add_benchmark(mllp_bench
+  SOURCES bench/mllp_bench.cpp
+  LIBS medicus::gateway_mllp medicus::gateway_core SQLite::SQLite3 Threads::Threads)
+if(TARGET mllp_bench)
+  target_include_directories(mllp_bench PRIVATE src)
+endif()

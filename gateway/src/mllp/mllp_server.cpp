@@ -33,29 +33,43 @@ namespace {
 
 using InsertOutcome = tl::expected<store::InsertResult, store::StoreError>;
 
-// Hands the message to the store and resumes the coroutine on its own executor after the commit.
+// Stores several messages (the frames of one read, e.g. from a sender that pipelines) in the same
+// group commit and resumes the coroutine once every one of them is answered; results keep their order.
 template <class Token>
-auto asyncStore(store::MessageStore& message_store, store::InboundMessage message, std::atomic<int64_t>& pending,
-                Token&& token) {
-  return asio::async_initiate<Token, void(InsertOutcome)>(
-      [&message_store, &pending](auto handler, store::InboundMessage m) {
+auto asyncStoreAll(store::MessageStore& message_store, std::vector<store::InboundMessage> messages,
+                   std::atomic<int64_t>& pending, Token&& token) {
+  return asio::async_initiate<Token, void(std::vector<InsertOutcome>)>(
+      [&message_store, &pending](auto handler, std::vector<store::InboundMessage> batch) {
+        struct Shared {
+          decltype(handler) resume;
+          std::vector<std::optional<InsertOutcome>> results;
+          std::atomic<size_t> remaining;
+          Shared(decltype(handler) h, size_t n) : resume(std::move(h)), results(n), remaining(n) {}
+        };
         auto executor = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto shared = std::make_shared<Shared>(std::move(handler), batch.size());
         pending.fetch_add(1);
-        message_store.insert(std::move(m), [shared, executor, &pending](InsertOutcome result) mutable {
-          {
-            // Give up the handler and the work guard here, on the store thread, before `pending` drops:
-            // once it is zero the io_context may be destroyed.
+        for (size_t i = 0; i < batch.size(); ++i) {
+          message_store.insert(std::move(batch[i]), [shared, executor, i, &pending](InsertOutcome result) mutable {
+            shared->results[i] = std::move(result);
+            auto local_shared = std::move(shared);
             auto local_executor = std::move(executor);
-            auto local_handler = std::move(shared);
-            asio::post(local_executor, [local_handler, result = std::move(result)]() mutable {
-              std::move (*local_handler)(std::move(result));
-            });
-          }
-          pending.fetch_sub(1);
-        });
+            if (local_shared->remaining.fetch_sub(1) != 1) return;
+            {
+              asio::post(local_executor, [local_shared]() mutable {
+                std::vector<InsertOutcome> out;
+                out.reserve(local_shared->results.size());
+                for (auto& r : local_shared->results) out.push_back(std::move(*r));
+                std::move(local_shared->resume)(std::move(out));
+              });
+              local_shared.reset();
+              local_executor = {};
+            }
+            pending.fetch_sub(1);
+          });
+        }
       },
-      token, std::move(message));
+      token, std::move(messages));
 }
 
 }  // namespace
@@ -184,45 +198,68 @@ struct MllpServer::Impl {
     const auto& config = listener.config;
     const std::string& name = config.policy.listener_name;
     hl7v2::MllpDecoder decoder({.max_frame_bytes = config.max_message_bytes});
-    std::array<char, 16 * 1024> buffer;
+    std::array<char, 64 * 1024> buffer;
     bool in_frame = false;
     for (;;) {
+      // Every frame that arrived with this read: refused ones are answered without the store, the
+      // others are stored together (one commit) and answered in their order after it.
+      std::vector<FrameDecision> decisions;
+      bool close_after_reply = false;
       while (auto item = decoder.next()) {
         if (!*item) {
           const auto& error = item->error();
           if (error.kind == hl7v2::MllpError::Kind::kFrameTooLarge) {
             metrics.countFrameError(name, "too_large");
             info("mllp " + name + ": " + error.describe() + "; answered AR and closed the connection");
-            std::string ack = listener.handler->internalErrorAck(
+            FrameDecision refused;
+            refused.outcome = MllpOutcome::kRejected;
+            refused.immediate_reply = listener.handler->internalErrorAck(
                 "message larger than " + std::to_string(config.max_message_bytes) +
                 " bytes (max_message_bytes of listener " + name + "); not accepted");
-            state.deadline.expires_after(config.write_timeout);
-            co_await asio::async_write(stream, asio::buffer(ack), kUseTuple);
-            co_return;
+            refused.log_detail = "frame too large";
+            decisions.push_back(std::move(refused));
+            close_after_reply = true;
+            break;
           }
           metrics.countFrameError(name, error.kind == hl7v2::MllpError::Kind::kGarbageBetweenFrames ? "garbage"
                                                                                                       : "restarted");
           continue;
         }
-        std::string reply;
-        FrameDecision decision = listener.handler->examine(**item);
-        MllpOutcome outcome = decision.outcome;
-        if (decision.to_store) {
-          state.deadline.expires_at(Clock::time_point::max());  // the store answers (or fails) on its own
-          InsertOutcome stored =
-              co_await asyncStore(message_store, std::move(*decision.to_store), pending_stores, asio::use_awaitable);
-          if (!stored) info("mllp " + name + ": store failed, answered AR 207: " + stored.error().message);
-          reply = listener.handler->ackAfterStore(decision, stored, outcome);
-        } else {
-          reply = std::move(decision.immediate_reply);
-          info("mllp " + name + ": " + std::string(outcomeLabel(outcome)) + ": " + decision.log_detail);
+        decisions.push_back(listener.handler->examine(**item));
+      }
+      if (!decisions.empty()) {
+        std::vector<store::InboundMessage> to_store;
+        std::vector<bool> via_store;
+        for (auto& d : decisions) {
+          via_store.push_back(d.to_store.has_value());
+          if (d.to_store) to_store.push_back(std::move(*d.to_store));
         }
-        metrics.countMessage(name, outcomeLabel(outcome));
-        if (!reply.empty()) {
+        std::vector<InsertOutcome> stored;
+        if (!to_store.empty()) {
+          state.deadline.expires_at(Clock::time_point::max());  // the store answers (or fails) on its own
+          stored = co_await asyncStoreAll(message_store, std::move(to_store), pending_stores, asio::use_awaitable);
+        }
+        std::string replies;
+        size_t next_stored = 0;
+        for (size_t i = 0; i < decisions.size(); ++i) {
+          FrameDecision& d = decisions[i];
+          MllpOutcome outcome = d.outcome;
+          if (via_store[i]) {
+            const InsertOutcome& result = stored[next_stored++];
+            if (!result) info("mllp " + name + ": store failed, answered AR 207: " + result.error().message);
+            replies += listener.handler->ackAfterStore(d, result, outcome);
+          } else {
+            replies += d.immediate_reply;
+            info("mllp " + name + ": " + std::string(outcomeLabel(outcome)) + ": " + d.log_detail);
+          }
+          metrics.countMessage(name, outcomeLabel(outcome));
+        }
+        if (!replies.empty()) {
           state.deadline.expires_after(config.write_timeout);
-          auto [ec, n] = co_await asio::async_write(stream, asio::buffer(reply), kUseTuple);
+          auto [ec, n] = co_await asio::async_write(stream, asio::buffer(replies), kUseTuple);
           if (ec) co_return;
         }
+        if (close_after_reply) co_return;
       }
       // Idle between frames; inside a frame the whole frame must arrive within read_timeout.
       if (!decoder.insideFrame()) {

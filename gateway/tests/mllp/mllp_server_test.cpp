@@ -226,3 +226,27 @@ TEST_CASE("many concurrent connections all get AA and every message is stored", 
   CHECK(sqlite->stats()->messages == static_cast<uint64_t>(kConnections * kPerConnection));
   CHECK(sqlite->commitCount() < static_cast<uint64_t>(kConnections * kPerConnection));
 }
+
+TEST_CASE("frames sent back to back are stored in one commit and answered in their order", "[mllp][server]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server({listenerConfig()}, *sqlite, metrics);
+  server.start();
+  MllpTestClient client(server.port("mllp-test"));
+  std::string burst;
+  for (int i = 0; i < 20; ++i) burst += medicus::hl7v2::encodeMllpFrame(adtMessage("W" + std::to_string(i)));
+  burst += medicus::hl7v2::encodeMllpFrame("not hl7");  // refused in the middle of stored ones
+  burst += medicus::hl7v2::encodeMllpFrame(adtMessage("W0"));  // a repeat inside the same burst
+  REQUIRE(client.sendRaw(burst));
+  for (int i = 0; i < 20; ++i) {
+    auto ack = client.receiveFrame();
+    REQUIRE(ack);
+    CHECK(msaCode(*ack) == "AA");
+    CHECK(ack->find("|W" + std::to_string(i) + "\r") != std::string::npos);  // MSA-2 in order
+  }
+  CHECK(msaCode(client.receiveFrame().value_or("")) == "AE");
+  CHECK(msaCode(client.receiveFrame().value_or("")) == "AA");
+  CHECK(sqlite->stats()->messages == 20);
+  CHECK(metrics.messageCount("mllp-test", "duplicate") == 1);
+}
