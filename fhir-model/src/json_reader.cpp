@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "medicus/fhir/format.h"
+#include "source_issues.h"
 #include <cstring>
 
 namespace medicus::fhir {
@@ -136,7 +137,7 @@ class TreeBuilder {
 class FhirWalker {
  public:
   FhirWalker(Document& doc, Issues& issues, const ParseOptions& options, std::string_view source)
-      : doc_(doc), issues_(issues), options_(options), source_(source), model_(TypeModel::r4()) {}
+      : doc_(doc), issues_(issues, source), options_(options), model_(TypeModel::r4()) {}
 
   Node* walkRoot(const JVal* value) {
     if (value->kind != JVal::Object) {
@@ -155,16 +156,7 @@ class FhirWalker {
  private:
   void report(Severity severity, IssueType type, uint32_t offset, std::string expression, std::string message,
               std::string rule) {
-    Issue issue;
-    issue.severity = severity;
-    issue.type = type;
-    issue.message = std::move(message);
-    issue.expression = std::move(expression);
-    // The line index is built only when there is something to report.
-    if (!lines_) lines_ = std::make_unique<LineIndex>(source_);
-    issue.position = lines_->positionOf(offset);
-    issue.rule_id = std::move(rule);
-    issues_.push_back(std::move(issue));
+    issues_.report(severity, type, offset, std::move(expression), std::move(message), std::move(rule));
   }
 
   // The resource type named by "resourceType" in an object, or nullptr (reported).
@@ -415,10 +407,8 @@ class FhirWalker {
   }
 
   Document& doc_;
-  Issues& issues_;
+  SourceIssues issues_;
   const ParseOptions& options_;
-  std::string_view source_;
-  std::unique_ptr<LineIndex> lines_;
   const TypeModel& model_;
   // Per nesting level: for each element of the type, its value member and its "_x" member.
   struct Slots {
@@ -437,7 +427,7 @@ class FhirWalker {
 class DirectBuilder {
  public:
   DirectBuilder(Document& doc, Issues& issues, const ParseOptions& options, std::string_view source, const char* base)
-      : doc_(doc), issues_(issues), options_(options), source_(source), base_(base), model_(TypeModel::r4()) {}
+      : doc_(doc), issues_(issues, source), options_(options), base_(base), model_(TypeModel::r4()) {}
 
   rapidjson::InsituStringStream* stream = nullptr;
   uint32_t bom = 0;
@@ -557,15 +547,7 @@ class DirectBuilder {
 
   void report(Severity severity, IssueType type, uint32_t offset, std::string expression, std::string message,
               std::string rule) {
-    Issue issue;
-    issue.severity = severity;
-    issue.type = type;
-    issue.message = std::move(message);
-    issue.expression = std::move(expression);
-    if (!lines_) lines_ = std::make_unique<LineIndex>(source_);
-    issue.position = lines_->positionOf(offset);
-    issue.rule_id = std::move(rule);
-    issues_.push_back(std::move(issue));
+    issues_.report(severity, type, offset, std::move(expression), std::move(message), std::move(rule));
   }
 
   static Node* firstChildOf(Node* parent, const ElementInfo* element) {
@@ -919,12 +901,10 @@ class DirectBuilder {
   static std::string maxText(const ElementInfo* e) { return e->max == kUnbounded ? "*" : std::to_string(e->max); }
 
   Document& doc_;
-  Issues& issues_;
+  SourceIssues issues_;
   const ParseOptions& options_;
-  std::string_view source_;
   const char* base_;
   const TypeModel& model_;
-  std::unique_ptr<LineIndex> lines_;
   std::vector<Frame> frames_;
   std::vector<std::pair<Node*, const ElementInfo*>> pending_null_checks_;
 };

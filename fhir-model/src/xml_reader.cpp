@@ -6,6 +6,7 @@
 #include <string>
 
 #include "medicus/fhir/format.h"
+#include "source_issues.h"
 
 namespace medicus::fhir {
 namespace {
@@ -88,8 +89,8 @@ std::string_view localName(std::string_view qname) {
 
 class XmlWalker {
  public:
-  XmlWalker(Document& doc, Issues& issues, const ParseOptions& options, const LineIndex& lines, std::string_view source)
-      : doc_(doc), issues_(issues), options_(options), lines_(lines), source_(source), model_(TypeModel::r4()) {}
+  XmlWalker(Document& doc, Issues& issues, const ParseOptions& options, std::string_view source)
+      : doc_(doc), issues_(issues, source), options_(options), source_(source), model_(TypeModel::r4()) {}
 
   Node* walkRoot(pugi::xml_node element) {
     std::string_view name = localName(element.name());
@@ -134,14 +135,7 @@ class XmlWalker {
 
   void report(Severity severity, IssueType type, uint32_t offset, std::string expression, std::string message,
               std::string rule) {
-    Issue issue;
-    issue.severity = severity;
-    issue.type = type;
-    issue.message = std::move(message);
-    issue.expression = std::move(expression);
-    issue.position = lines_.positionOf(offset);
-    issue.rule_id = std::move(rule);
-    issues_.push_back(std::move(issue));
+    issues_.report(severity, type, offset, std::move(expression), std::move(message), std::move(rule));
   }
 
   void walkElement(Node* node, pugi::xml_node element, const TypeInfo* type, uint32_t depth) {
@@ -286,9 +280,8 @@ class XmlWalker {
   }
 
   Document& doc_;
-  Issues& issues_;
+  SourceIssues issues_;
   const ParseOptions& options_;
-  const LineIndex& lines_;
   std::string_view source_;
   const TypeModel& model_;
 };
@@ -307,12 +300,10 @@ ParseResult parseXml(std::string_view text, const ParseOptions& options) {
                              "", {}, "xml.too-large"});
     return result;
   }
-  auto doc = std::make_unique<Document>();
-  doc->adoptSource(std::string(text));
-  std::string_view source = doc->sourceText();
-  LineIndex lines(source);
+  auto doc = std::make_unique<Document>(text.size() * 3 + 4096);
+  std::string_view source = doc->copySource(text);
   if (size_t bad = invalidUtf8Offset(source); bad != std::string_view::npos) {
-    fatal("The XML is not valid UTF-8 (FHIR XML must be UTF-8)", "xml.encoding", lines.positionOf(bad));
+    fatal("The XML is not valid UTF-8 (FHIR XML must be UTF-8)", "xml.encoding", LineIndex(source).positionOf(bad));
     return result;
   }
   pugi::xml_document xml;
@@ -321,7 +312,7 @@ ParseResult parseXml(std::string_view text, const ParseOptions& options) {
   pugi::xml_parse_result parsed = xml.load_buffer(source.data(), source.size(), flags, pugi::encoding_utf8);
   if (!parsed) {
     fatal(std::string("Invalid XML: ") + parsed.description(), "xml.syntax",
-          lines.positionOf(static_cast<size_t>(std::max<ptrdiff_t>(parsed.offset, 0))));
+          LineIndex(source).positionOf(static_cast<size_t>(std::max<ptrdiff_t>(parsed.offset, 0))));
     return result;
   }
   for (pugi::xml_node n : xml.children()) {
@@ -335,7 +326,7 @@ ParseResult parseXml(std::string_view text, const ParseOptions& options) {
     fatal("The XML has no root element", "xml.syntax");
     return result;
   }
-  XmlWalker walker(*doc, result.issues, options, lines, source);
+  XmlWalker walker(*doc, result.issues, options, source);
   if (walker.walkRoot(root) != nullptr) result.document = std::move(doc);
   return result;
 }

@@ -18,21 +18,7 @@ class XmlWriter {
     out_ += r.type()->name;
     if (with_namespace) out_ += " xmlns=\"http://hl7.org/fhir\"";
     attributes(r);
-    if (!hasElementChildren(r)) {
-      out_ += "/>";
-      newline();
-      return;
-    }
-    out_ += '>';
-    newline();
-    ++depth_;
-    children(r);
-    --depth_;
-    indent();
-    out_ += "</";
-    out_ += r.type()->name;
-    out_ += '>';
-    newline();
+    contentAndClose(r, r.type()->name);
   }
 
  private:
@@ -107,6 +93,11 @@ class XmlWriter {
       return;
     }
     attributes(n);
+    contentAndClose(n, name);
+  }
+
+  // After the start tag's attributes: "/>" for an empty element, else the children and the end tag.
+  void contentAndClose(const Node& n, std::string_view name) {
     if (!hasElementChildren(n)) {
       out_ += "/>";
       newline();
