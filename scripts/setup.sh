@@ -11,7 +11,7 @@ debian_packages=(
   libboost1.81-dev rapidjson-dev libpugixml-dev libssl-dev zlib1g-dev
   catch2 prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libpq-dev libexpected-dev
   # set-up and tests: npm for the definitions and the upstream FHIR server, real peers for end-to-end runs
-  nodejs npm openssl sqlite3 postgresql nginx wrk ca-certificates
+  nodejs npm openssl sqlite3 postgresql nginx wrk ca-certificates python3
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
