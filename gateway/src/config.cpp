@@ -563,6 +563,7 @@ tl::expected<std::shared_ptr<const GatewayConfig>, ConfigErrors> loadConfigText(
     }
     config->routes.push_back(std::move(route));
   });
+  top.get("hl7v2");  // HL7 v2 intake (MLLP listeners, store, delivery): read by gateway/src/mllp/intake_config.cpp
   top.finish();
   if (!loader.errors().empty()) return tl::unexpected(std::move(loader.errors()));
   return std::shared_ptr<const GatewayConfig>(std::move(config));

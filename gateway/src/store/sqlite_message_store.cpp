@@ -174,7 +174,8 @@ struct WriterStatements {
         select_due(db,
                    "SELECT d.message_id, d.route, m.sender, m.control_id, m.message_type, d.patient_key, m.body, "
                    "d.attempts, m.received_at FROM deliveries d JOIN messages m ON m.id = d.message_id "
-                   "WHERE d.state = 0 AND d.next_attempt_at <= ?1 AND (d.patient_key = '' OR NOT EXISTS ("
+                   "WHERE d.state = 0 AND d.next_attempt_at <= ?1 AND (?3 = '' OR d.route = ?3) "
+                   "AND (d.patient_key = '' OR NOT EXISTS ("
                    "  SELECT 1 FROM deliveries o WHERE o.state IN (0, 1) AND o.route = d.route "
                    "  AND o.patient_key = d.patient_key AND o.message_id < d.message_id)) "
                    "ORDER BY d.message_id LIMIT ?2"),
@@ -370,12 +371,13 @@ void SqliteMessageStore::insert(InboundMessage message, InsertCompletion done) {
 }
 
 
-tl::expected<std::vector<DeliveryTask>, StoreError> SqliteMessageStore::claimDue(UnixMillis now, size_t max) {
+tl::expected<std::vector<DeliveryTask>, StoreError> SqliteMessageStore::claimDue(UnixMillis now, size_t max,
+                                                                                 std::string_view route) {
   using Tasks = std::vector<DeliveryTask>;
-  return impl_->writeAndWait<Tasks>([now, max](WriterStatements& s) -> tl::expected<Tasks, StoreError> {
+  return impl_->writeAndWait<Tasks>([now, max, route = std::string(route)](WriterStatements& s) -> tl::expected<Tasks, StoreError> {
     Tasks tasks;
     auto& due = s.select_due.reset();
-    due.bind(now).bind(static_cast<int64_t>(max));
+    due.bind(now).bind(static_cast<int64_t>(max)).bind(route);
     while (due.step()) {
       DeliveryTask t;
       t.message_id = due.integer(0);

@@ -41,8 +41,9 @@ class GatedStore final : public store::MessageStore {
     open_ = true;
     changed_.notify_all();
   }
-  tl::expected<std::vector<store::DeliveryTask>, store::StoreError> claimDue(store::UnixMillis n, size_t m) override {
-    return inner_.claimDue(n, m);
+  tl::expected<std::vector<store::DeliveryTask>, store::StoreError> claimDue(store::UnixMillis n, size_t m,
+                                                                             std::string_view r) override {
+    return inner_.claimDue(n, m, r);
   }
   tl::expected<void, store::StoreError> markDelivered(int64_t id) override { return inner_.markDelivered(id); }
   tl::expected<store::FailureOutcome, store::StoreError> markFailed(int64_t id, std::string e, store::UnixMillis n,

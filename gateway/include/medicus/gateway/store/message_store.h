@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -113,8 +114,10 @@ class MessageStore {
   // Blocking form of insert() (CLI, tests, benchmarks).
   tl::expected<InsertResult, StoreError> insertAndWait(InboundMessage message);
 
-  // Marks up to `max` due messages in flight and returns them, oldest first, at most one per patient.
-  virtual tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max) = 0;
+  // Marks up to `max` due messages of `route` (any route when empty) in flight and returns them,
+  // oldest first, at most one per patient.
+  virtual tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max,
+                                                                       std::string_view route = {}) = 0;
   virtual tl::expected<void, StoreError> markDelivered(int64_t message_id) = 0;
   virtual tl::expected<FailureOutcome, StoreError> markFailed(int64_t message_id, std::string error,
                                                               UnixMillis now, const RetryPolicy& policy) = 0;

@@ -31,7 +31,8 @@ class SqliteMessageStore final : public MessageStore {
 
   // medicus::gateway::store::MessageStore
   void insert(InboundMessage message, InsertCompletion done) override;
-  tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max) override;
+  tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max,
+                                                               std::string_view route = {}) override;
   tl::expected<void, StoreError> markDelivered(int64_t message_id) override;
   tl::expected<FailureOutcome, StoreError> markFailed(int64_t message_id, std::string error, UnixMillis now,
                                                       const RetryPolicy& policy) override;
