@@ -359,19 +359,30 @@ class BundleBuilder {
 
   std::optional<std::string> primitiveValue(const FieldRule& field, const hl7v2::Location& at) {
     std::string raw = message_.get(at);
-    if (raw.empty()) raw = field.default_value;
+    const bool from_default = raw.empty();
+    if (from_default) raw = field.default_value;
     if (raw.empty()) return std::nullopt;
     std::string value = raw;
     if (field.has_map) {
       auto it = field.value_map.find(raw);
       if (it == field.value_map.end()) it = field.value_map.find("*");  // any other non-empty value
-      if (it == field.value_map.end()) {
+      if (it != field.value_map.end()) {
+        value = it->second;
+      } else if (from_default) {
+        value = raw;  // a default that is not a key is already the FHIR value
+      } else if (!field.default_value.empty()) {
+        if (field.warn_unmapped) {
+          issue(field, "value '" + raw + "' of " + at.toString() + " is not in the map for " + field.fhir_path +
+                           "; the default '" + field.default_value + "' is used");
+        }
+        auto fallback = field.value_map.find(field.default_value);
+        value = fallback == field.value_map.end() ? field.default_value : fallback->second;
+      } else {
         if (field.warn_unmapped) {
           issue(field, "value '" + raw + "' of " + at.toString() + " is not in the map for " + field.fhir_path + "; left out");
         }
         return std::nullopt;
       }
-      value = it->second;
     }
     switch (*field.converter) {
       case Converter::kDTM: {

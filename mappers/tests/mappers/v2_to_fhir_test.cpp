@@ -144,3 +144,20 @@ TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge d
   CHECK(status_of("A08", "") == "in-progress");
   CHECK(status_of("A08", "202403151230") == "finished");  // an update after discharge
 }
+
+TEST_CASE("Mapping: an unmapped class falls back to the default, with a warning", "[mappers]") {
+  std::vector<MapIssue> issues;
+  const std::string json =
+      mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A28|1|P|2.5\rPID|1||1^^^HOSP\rPV1||N\r"), &issues);
+  CHECK(json.find("\"code\": \"AMB\"") != std::string::npos);  // Encounter.class is required in R4
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].fhir_path == "Encounter.class");
+  CHECK(issues[0].message.find("default 'AMB'") != std::string::npos);
+}
+
+TEST_CASE("Mapping: an empty class takes the default silently", "[mappers]") {
+  std::vector<MapIssue> issues;
+  const std::string json = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||1^^^HOSP\rPV1|1\r"), &issues);
+  CHECK(json.find("\"code\": \"AMB\"") != std::string::npos);
+  CHECK(issues.empty());
+}
