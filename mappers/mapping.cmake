@@ -26,3 +26,7 @@ medicus_add_benchmark(mapping_bench
 if(TARGET mapping_bench)
   target_compile_definitions(mapping_bench PRIVATE MEDICUS_MAPPERS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
 endif()
+
+medicus_add_fuzz_target(v2_mapping_fuzz ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/v2_mapping_fuzz.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/v2_mapping_fuzz LIBS medicus::mappers)
+target_compile_definitions(v2_mapping_fuzz PRIVATE MEDICUS_MAPPERS_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
