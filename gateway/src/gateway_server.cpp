@@ -581,7 +581,12 @@ struct GatewayServer::Impl {
       entry.busy = true;
       auto started = Clock::now();
       if (head_error) {
-        if (head_error == http::error::header_limit) {
+        if (head_error == http::error::body_limit) {
+          // Beast checks Content-Length against body_limit while reading the head.
+          metrics.countRequest("-", "-", 413, 0);
+          co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, 11));
+        } else if (head_error == http::error::header_limit) {
+          metrics.countRequest("-", "-", 431, 0);
           // (Reply built before co_await: g++ 12 rejects braced lists in a co_await expression.)
           Response reply = outcomeReply(431, {makeIssue(fhir::IssueType::TooLong,
                                                         "the request head is larger than max_header_bytes (" +
@@ -592,6 +597,7 @@ struct GatewayServer::Impl {
         } else if (head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
                    head_error != asio::error::operation_aborted && head_error != asio::error::connection_reset &&
                    head_error != asio::error::eof && head_error != asio::ssl::error::stream_truncated) {
+          metrics.countRequest("-", "-", 400, 0);
           Response reply = outcomeReply(400, {makeIssue(fhir::IssueType::Structure,
                                                         "malformed HTTP request: " + head_error.message(),
                                                         "gateway.bad-http")},
@@ -608,6 +614,7 @@ struct GatewayServer::Impl {
 
       auto& head = parser.get();
       if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
+        metrics.countRequest("-", std::string(head.method_string()), 413, 0);
         co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
         co_return;
       }
@@ -620,7 +627,10 @@ struct GatewayServer::Impl {
       lowest.expires_after(limits.body_timeout);
       auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
       if (body_error) {
-        if (body_error == http::error::body_limit) co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+        if (body_error == http::error::body_limit) {
+          metrics.countRequest("-", std::string(head.method_string()), 413, 0);
+          co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+        }
         co_return;
       }
       Request req = parser.release();

@@ -140,8 +140,13 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
         co_return failed;
       }
     }
-    UpstreamResult result = connection->tls ? co_await roundTrip(*connection->tls, *connection, config, request)
-                                            : co_await roundTrip(*connection->plain, *connection, config, request);
+    // (No co_await inside ?: — g++ 12 destroys the temporaries of both arms.)
+    UpstreamResult result;
+    if (connection->tls) {
+      result = co_await roundTrip(*connection->tls, *connection, config, request);
+    } else {
+      result = co_await roundTrip(*connection->plain, *connection, config, request);
+    }
     if (result.error == UpstreamResult::Error::Connect && reused) continue;
     if (result.error == UpstreamResult::Error::None && result.response.keep_alive()) {
       auto& idle = t_idle[key];

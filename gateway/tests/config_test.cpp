@@ -63,7 +63,7 @@ TEST_CASE("unknown keys are errors with position and a did-you-mean hint") {
   CHECK_THAT(e.message, Catch::Contains("unknown key 'prot'") && Catch::Contains("did you mean 'port'"));
 }
 
-TEST_CASE("all errors are collected, each with its line") {
+TEST_CASE("all errors are collected / each with its line") {
   auto config = load(R"(listeners:
   - name: main
     protocol: htps
@@ -88,7 +88,7 @@ routes:
   CHECK_THAT(text, Catch::Contains("upstream 'fihr', which is not defined; did you mean 'fhir'?"));
 }
 
-TEST_CASE("https listeners need tls, mTLS needs a CA; relative paths resolve against the config folder") {
+TEST_CASE("https listeners need tls / mTLS needs a CA / relative paths resolve against the config folder") {
   auto missing = load(R"(listeners:
   - { name: secure, protocol: https, port: 0 }
 upstreams: [{ name: u, endpoints: [http://127.0.0.1:1/] }]

@@ -14,7 +14,7 @@ TEST_CASE("media types and _format values map to JSON or XML") {
   CHECK_FALSE(formatOfMediaType(""));
 }
 
-TEST_CASE("_format overrides Accept; wildcards take the fallback; nothing acceptable is 406") {
+TEST_CASE("_format overrides Accept / wildcards take the fallback / nothing acceptable is 406") {
   CHECK(negotiateReplyFormat("xml", "application/fhir+json", WireFormat::Json).format == WireFormat::Xml);
   CHECK(negotiateReplyFormat("", "application/fhir+xml", WireFormat::Json).format == WireFormat::Xml);
   CHECK(negotiateReplyFormat("", "text/html, application/fhir+xml;q=0.9", WireFormat::Json).format == WireFormat::Xml);

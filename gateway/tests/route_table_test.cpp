@@ -22,7 +22,7 @@ GatewayConfig makeConfig() {
 }
 }  // namespace
 
-TEST_CASE("routes match by prefix, resource type, client and method, first match wins") {
+TEST_CASE("routes match by prefix / resource type / client and method / first match wins") {
   GatewayConfig config = makeConfig();
   auto kis = selectRoute(config, "POST", "/fhir/Patient", "kis.example");
   REQUIRE(kis.outcome == RouteSelection::Outcome::Matched);

@@ -13,7 +13,7 @@ TEST_CASE("URLs under the upstream base are rewritten to the gateway base") {
   CHECK_FALSE(rewriter.rewrite("urn:uuid:1234"));
 }
 
-TEST_CASE("Bundle link, fullUrl and response.location are rewritten, nested Bundles too") {
+TEST_CASE("Bundle link / fullUrl and response.location are rewritten / nested Bundles too") {
   UrlRewriter rewriter("http://up:1/fhir", "https://gw/fhir");
   auto parsed = medicus::fhir::parseJson(R"({"resourceType":"Bundle","type":"searchset",
     "link":[{"relation":"self","url":"http://up:1/fhir/Patient?name=x"}],

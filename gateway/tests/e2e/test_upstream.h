@@ -1,0 +1,39 @@
+#pragma once
+// A real upstream FHIR server for end-to-end tests: scripts/e2e/fhir-server.mjs (@medplum/fhir-router
+// with its in-memory repository) started as a child process on 127.0.0.1 with port 0.
+#include <string>
+#include <vector>
+
+namespace medicus::gateway::test {
+
+class NodeFhirServer {
+ public:
+  // Empty when node or the npm packages are missing (then tests SKIP with this reason).
+  static std::string unavailableReason();
+
+  // Starts the server and waits (bounded) for its "listening <port>" line. Throws on failure.
+  explicit NodeFhirServer(std::vector<std::string> extra_args = {});
+  ~NodeFhirServer();
+  NodeFhirServer(const NodeFhirServer&) = delete;
+  NodeFhirServer& operator=(const NodeFhirServer&) = delete;
+
+  int port() const { return port_; }
+  std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+};
+
+// Runs a command line (through /bin/sh) and returns its exit status; for openssl.
+int runCommand(const std::string& command);
+// A fresh temporary directory, removed by the caller's TempDir.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::string path;
+};
+// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
+int unusedPort();
+
+}  // namespace medicus::gateway::test
