@@ -3,6 +3,7 @@
 // compile() resolves functions and type names on this tree; the evaluator walks it.
 #include <cstdint>
 #include <memory>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,7 +83,12 @@ struct AstNode {
   FunctionId function = FunctionId::Unknown;
   TypeRef type;  // is/as/ofType target
   std::vector<std::unique_ptr<AstNode>> children;  // operands / target + arguments
+  // matches()/replaceMatches() with a literal pattern: compiled once by compile().
+  std::shared_ptr<const std::regex> regex;
 };
+
+// FHIRPath regexes run in single-line mode ('.' also matches a line break): rewrites for ECMAScript.
+std::string singleLineRegex(const std::string& pattern);
 
 using AstPtr = std::unique_ptr<AstNode>;
 

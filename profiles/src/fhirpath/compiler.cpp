@@ -280,6 +280,18 @@ class Checker {
       if (!t) return t;
       if (i == 1) select_type = *t;
     }
+    if ((spec->id == FunctionId::Matches || spec->id == FunctionId::MatchesFull || spec->id == FunctionId::ReplaceMatches) &&
+        node.children[1]->kind == NodeKind::Literal && node.children[1]->has_value &&
+        node.children[1]->value.index() == 1) {
+      const auto& pattern = std::get<std::string>(node.children[1]->value);
+      if (!pattern.empty() && pattern.size() <= 1000) {
+        try {
+          node.regex = std::make_shared<const std::regex>(detail::singleLineRegex(pattern), std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          return semantic(node, "invalid regular expression '" + pattern + "'");
+        }
+      }
+    }
     // String functions on inputs that can only be complex types are type errors.
     switch (spec->id) {
       case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString: case FunctionId::Upper:

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <regex>
 #include <unordered_set>
 
@@ -519,7 +520,109 @@ class Evaluator {
     return {};
   }
 
+  // One pass over XHTML: rejects active content (script/object/embed/iframe/form/applet elements,
+  // on* event attributes, javascript: URLs) without copying the text.
+  static bool narrativeIsSafe(std::string_view text) {
+    auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); };
+    auto startsWithNoCase = [&](size_t pos, std::string_view word) {
+      if (pos + word.size() > text.size()) return false;
+      for (size_t k = 0; k < word.size(); ++k)
+        if (lower(text[pos + k]) != word[k]) return false;
+      return true;
+    };
+    bool in_tag = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      char c = text[i];
+      if (c == '<') {
+        in_tag = true;
+        size_t name = i + 1;
+        for (std::string_view bad : {"script", "object", "embed", "iframe", "form", "applet"})
+          if (startsWithNoCase(name, bad)) {
+            char after = name + bad.size() < text.size() ? text[name + bad.size()] : '>';
+            if (after == '>' || after == ' ' || after == '/' || after == '\t' || after == '\n') return false;
+          }
+      } else if (c == '>') {
+        in_tag = false;
+      } else if (in_tag && (c == ' ' || c == '\t' || c == '\n' || c == '\r') && startsWithNoCase(i + 1, "on")) {
+        size_t j = i + 3;
+        while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
+        if (j > i + 3 && j < text.size() && text[j] == '=') return false;
+      } else if ((c == 'j' || c == 'J') && startsWithNoCase(i, "javascript:")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Paths made only of element names (`id`, `code.coding`) can be counted without building
+  // collections: count()/exists()/empty() on them run on every element in invariants such as ele-1.
+  static bool isNavigationChain(const AstNode* t) {
+    if (!t) return false;
+    if (t->kind == NodeKind::Identifier) return !t->name.empty() && !std::isupper(static_cast<unsigned char>(t->name[0]));
+    if (t->kind == NodeKind::Member) return isNavigationChain(t->children[0].get());
+    if (t->kind == NodeKind::Function) return t->function == FunctionId::Children && !t->children[0];
+    return false;
+  }
+
+  // Calls f(node) for each node reached from n; f(nullptr) for a primitive's `value`.
+  static void forEachReached(const AstNode* t, const fhir::Node* n, const std::function<void(const fhir::Node*)>& f) {
+    auto step = [&](const fhir::Node* from, const std::string& name) {
+      if (!from) return;
+      if (from->isPrimitive() && name == "value") {
+        if (from->hasValue()) f(nullptr);
+        return;
+      }
+      for (const fhir::Node* c : from->children(name)) f(c);
+    };
+    if (t->kind == NodeKind::Identifier) {
+      step(n, t->name);
+    } else if (t->kind == NodeKind::Function) {
+      for (const fhir::Node* c : n->children()) f(c);
+    } else {
+      forEachReached(t->children[0].get(), n, [&](const fhir::Node* m) { step(m, t->name); });
+    }
+  }
+
+  // Count for the common one- and two-step paths without std::function.
+  static size_t countReached(const AstNode* t, const fhir::Node* n) {
+    auto stepCount = [](const fhir::Node* from, const std::string& name) -> size_t {
+      if (from->isPrimitive() && name == "value") return from->hasValue() ? 1 : 0;
+      size_t k = 0;
+      for (auto it = from->children(name).begin(), end = from->children(name).end(); it != end; ++it) ++k;
+      return k;
+    };
+    if (t->kind == NodeKind::Identifier) return stepCount(n, t->name);
+    if (t->kind == NodeKind::Function) {
+      size_t k = 0;
+      for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) ++k;
+      return k;
+    }
+    size_t k = 0;
+    forEachReached(t, n, [&](const fhir::Node*) { ++k; });
+    return k;
+  }
+
+  std::optional<size_t> countWithoutCollecting(const AstNode* target, const Collection& focus) const {
+    if (!isNavigationChain(target)) return std::nullopt;
+    size_t count = 0;
+    for (const Item& item : focus) {
+      if (!item.node) {
+        if (item.value.index() == 6) return std::nullopt;
+        continue;
+      }
+      count += countReached(target, item.node);
+    }
+    return count;
+  }
+
   Result function(const AstNode& node, const Collection& focus, const Frame& frame) {
+    if ((node.function == FunctionId::Count || node.function == FunctionId::Empty ||
+         (node.function == FunctionId::Exists && node.children.size() == 1))) {
+      if (auto n = countWithoutCollecting(node.children[0].get(), focus)) {
+        if (node.function == FunctionId::Count) return one(SystemValue{static_cast<int64_t>(*n)});
+        return boolResult(node.function == FunctionId::Empty ? *n == 0 : *n > 0);
+      }
+    }
     Collection input_storage;
     const Collection* input_ptr = &focus;
     if (node.children[0]) {
@@ -829,12 +932,17 @@ class Evaluator {
       case FunctionId::HtmlChecks: {
         // Narrative rules (http://hl7.org/fhir/R4/narrative.html#rules): no active content.
         for (const Item& item : input) {
-          auto v = toSystemValue(item);
-          if (!v || v->index() != 1) continue;
-          std::string lower = std::get<std::string>(*v);
-          std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          for (const char* bad : {"<script", "<object", "<embed", "<iframe", "<form", "<applet", "javascript:", " onclick=", " onload=", " onerror=", " onmouseover="})
-            if (lower.find(bad) != std::string::npos) return boolResult(false);
+          std::string_view text;
+          std::string storage;
+          if (item.node && item.node->isPrimitive()) {
+            text = item.node->value();
+          } else if (auto v = toSystemValue(item); v && v->index() == 1) {
+            storage = std::get<std::string>(*v);
+            text = storage;
+          } else {
+            continue;
+          }
+          if (!narrativeIsSafe(text)) return boolResult(false);
         }
         return boolResult(true);
       }
@@ -1045,25 +1153,6 @@ class Evaluator {
     return mathFunction(node, v, focus, frame);
   }
 
-  // FHIRPath regexes run in single-line mode: '.' also matches a line break.
-  static std::string singleLine(const std::string& pattern) {
-    std::string out;
-    bool in_class = false;
-    for (size_t i = 0; i < pattern.size(); ++i) {
-      char c = pattern[i];
-      if (c == '\\' && i + 1 < pattern.size()) {
-        out.push_back(c);
-        out.push_back(pattern[++i]);
-        continue;
-      }
-      if (c == '[') in_class = true;
-      if (c == ']') in_class = false;
-      if (c == '.' && !in_class) out += "[\\s\\S]";
-      else out.push_back(c);
-    }
-    return out;
-  }
-
   static std::optional<Quantity> parseQuantityText(const std::string& s) {
     size_t sp = s.find(' ');
     std::string number = sp == std::string::npos ? s : s.substr(0, sp);
@@ -1155,12 +1244,15 @@ class Evaluator {
         if (!pattern) return tl::unexpected(pattern.error());
         if (!*pattern) return Collection{};
         if ((*pattern)->size() > 1000) return error(node, "regular expression too long");
-        std::regex re;
-        try {
-          re = std::regex(singleLine(**pattern), std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          return error(node, "invalid regular expression '" + **pattern + "'");
+        std::shared_ptr<const std::regex> compiled = node.regex;
+        if (!compiled) {
+          try {
+            compiled = std::make_shared<const std::regex>(detail::singleLineRegex(**pattern), std::regex::ECMAScript);
+          } catch (const std::regex_error&) {
+            return error(node, "invalid regular expression '" + **pattern + "'");
+          }
         }
+        const std::regex& re = *compiled;
         if (node.function == FunctionId::Matches || node.function == FunctionId::MatchesFull) {
           try {
             return boolResult(node.function == FunctionId::Matches ? std::regex_search(s, re) : std::regex_match(s, re));

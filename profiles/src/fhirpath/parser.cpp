@@ -576,6 +576,24 @@ class Parser {
 
 }  // namespace
 
+std::string singleLineRegex(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out.push_back(c);
+      out.push_back(pattern[++i]);
+      continue;
+    }
+    if (c == '[') in_class = true;
+    if (c == ']') in_class = false;
+    if (c == '.' && !in_class) out += "[\\s\\S]";
+    else out.push_back(c);
+  }
+  return out;
+}
+
 tl::expected<AstPtr, Diagnostic> parseExpression(std::string_view text, uint32_t max_depth) {
   Parser parser(text, max_depth);
   return parser.parseAll();

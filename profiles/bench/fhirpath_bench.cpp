@@ -1,0 +1,225 @@
+// fhirpath_bench: evaluates every invariant (constraint expression) of the R4 core StructureDefinitions
+// on every applicable element of every resource of the R4 examples corpus, beside the cost of parsing
+// the same corpus in the same run. Target: invariants cost less than parsing.
+//
+//   fhirpath_bench [EXAMPLES_DIR] [ITERATIONS]
+// EXAMPLES_DIR defaults to $MEDICUS_TESTDATA/fhir-r4-examples/json; the core package is read from
+// $MEDICUS_FHIR_PACKAGES (default ~/.fhir/packages)/hl7.fhir.r4.core#4.0.1/package.
+//
+// Applicability: a node gets the constraints of its element definition path (Patient.contact,
+// Observation.value[x], ...) and those of its type's root (HumanName, Patient, ...). Each expression
+// is compiled once per (path, context type) before timing.
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "medicus/fhir/format.h"
+#include "medicus/fhirpath/fhirpath.h"
+
+namespace fs = std::filesystem;
+namespace fp = medicus::fhirpath;
+namespace fhir = medicus::fhir;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string readFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct Invariant {
+  std::string key;
+  std::string expression;
+};
+
+// Constraints by element path, from the snapshots of the core StructureDefinitions.
+std::map<std::string, std::vector<Invariant>> loadInvariants(const fs::path& package_dir, size_t& definitions) {
+  std::map<std::string, std::vector<Invariant>> by_path;
+  for (const auto& entry : fs::directory_iterator(package_dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("StructureDefinition-", 0) != 0 || entry.path().extension() != ".json") continue;
+    rapidjson::Document doc;
+    std::string text = readFile(entry.path());
+    if (doc.Parse(text.c_str(), text.size()).HasParseError() || !doc.IsObject()) continue;
+    auto derivation = doc.FindMember("derivation");
+    if (derivation == doc.MemberEnd() || std::string_view(derivation->value.GetString()) != "specialization") continue;
+    auto snapshot = doc.FindMember("snapshot");
+    if (snapshot == doc.MemberEnd()) continue;
+    ++definitions;
+    for (const auto& element : snapshot->value["element"].GetArray()) {
+      auto constraints = element.FindMember("constraint");
+      if (constraints == element.MemberEnd()) continue;
+      std::string path = element["path"].GetString();
+      auto& list = by_path[path];
+      for (const auto& c : constraints->value.GetArray()) {
+        auto expr = c.FindMember("expression");
+        if (expr == c.MemberEnd()) continue;
+        std::string key = c["key"].GetString();
+        if (std::none_of(list.begin(), list.end(), [&](const Invariant& i) { return i.key == key; }))
+          list.push_back({key, expr->value.GetString()});
+      }
+    }
+  }
+  return by_path;
+}
+
+struct CompiledSet {
+  std::vector<fp::Expression> expressions;
+};
+
+struct Counts {
+  size_t evaluations = 0, true_results = 0, false_results = 0, errors = 0;
+  bool operator==(const Counts& o) const {
+    return evaluations == o.evaluations && true_results == o.true_results && false_results == o.false_results && errors == o.errors;
+  }
+};
+
+class InvariantRunner {
+ public:
+  explicit InvariantRunner(const std::map<std::string, std::vector<Invariant>>& invariants) : invariants_(invariants) {}
+
+  // Compiles lazily (first pass); later passes only look up.
+  // Keyed by definition (element, or the type itself for type-level invariants) and actual type.
+  const CompiledSet* setFor(const void* definition, std::string_view path, const fhir::TypeInfo* type) {
+    auto cache_key = std::make_pair(definition, type);
+    auto it = cache_.find(cache_key);
+    if (it != cache_.end()) return it->second.get();
+    auto set = std::make_unique<CompiledSet>();
+    auto inv = invariants_.find(std::string(path));
+    if (inv != invariants_.end()) {
+      for (const Invariant& i : inv->second) {
+        fp::CompileOptions options;
+        options.root_type = std::string(type->name);
+        auto e = fp::compile(i.expression, options);
+        if (!e) {
+          options.root_type.clear();  // fall back to an untyped context
+          e = fp::compile(i.expression, options);
+        }
+        if (e) set->expressions.push_back(std::move(*e));
+        else ++compile_failures_;
+        ++compiled_;
+      }
+    }
+    const CompiledSet* raw = set.get();
+    cache_.emplace(cache_key, std::move(set));
+    return raw;
+  }
+
+  void run(const fhir::Node* node, Counts& counts) {
+    const fhir::TypeInfo* type = node->type();
+    if (node->element()) evaluate(setFor(node->element(), node->element()->path, type), node, counts);
+    evaluate(setFor(type, type->name, type), node, counts);
+    for (const fhir::Node* child : node->children()) run(child, counts);
+  }
+
+  size_t compiled() const { return compiled_; }
+  size_t compileFailures() const { return compile_failures_; }
+
+ private:
+  void evaluate(const CompiledSet* set, const fhir::Node* node, Counts& counts) {
+    if (!set || set->expressions.empty()) return;
+    fp::EvaluationContext ctx;
+    ctx.context = node;
+    for (const fp::Expression& e : set->expressions) {
+      ++counts.evaluations;
+      auto r = e.evaluateBoolean(ctx);
+      if (!r) ++counts.errors;
+      else if (*r) ++counts.true_results;
+      else ++counts.false_results;
+    }
+  }
+
+  const std::map<std::string, std::vector<Invariant>>& invariants_;
+  struct PairHash {
+    size_t operator()(const std::pair<const void*, const void*>& p) const {
+      return std::hash<const void*>()(p.first) * 31 + std::hash<const void*>()(p.second);
+    }
+  };
+  std::unordered_map<std::pair<const void*, const void*>, std::unique_ptr<CompiledSet>, PairHash> cache_;
+  size_t compiled_ = 0, compile_failures_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* testdata = std::getenv("MEDICUS_TESTDATA");
+  fs::path examples = argc > 1 ? fs::path(argv[1]) : fs::path(testdata ? testdata : MEDICUS_TESTDATA_DEFAULT) / "fhir-r4-examples" / "json";
+  int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
+  const char* packages = std::getenv("MEDICUS_FHIR_PACKAGES");
+  fs::path package_dir = fs::path(packages ? packages : MEDICUS_FHIR_PACKAGES_DEFAULT) / "hl7.fhir.r4.core#4.0.1" / "package";
+  if (!fs::is_directory(examples) || !fs::is_directory(package_dir)) {
+    std::fprintf(stderr, "fhirpath_bench: need %s and %s\n", examples.c_str(), package_dir.c_str());
+    return 2;
+  }
+  size_t definitions = 0;
+  auto invariants = loadInvariants(package_dir, definitions);
+  size_t invariant_count = 0;
+  for (const auto& [path, list] : invariants) invariant_count += list.size();
+
+  std::vector<std::string> texts;
+  size_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(examples)) {
+    if (entry.path().extension() != ".json") continue;
+    texts.push_back(readFile(entry.path()));
+    bytes += texts.back().size();
+  }
+  std::sort(texts.begin(), texts.end());
+
+  // Baseline: parsing the corpus.
+  std::vector<std::unique_ptr<fhir::Document>> documents;
+  double parse_seconds = 1e9;
+  for (int it = 0; it < iterations; ++it) {
+    std::vector<std::unique_ptr<fhir::Document>> parsed;
+    parsed.reserve(texts.size());
+    auto start = Clock::now();
+    for (const auto& t : texts) parsed.push_back(fhir::parseJson(t).document);
+    parse_seconds = std::min(parse_seconds, std::chrono::duration<double>(Clock::now() - start).count());
+    documents = std::move(parsed);
+  }
+  size_t resources = static_cast<size_t>(std::count_if(documents.begin(), documents.end(), [](const auto& d) { return d != nullptr; }));
+
+  // Warm-up pass compiles every applicable expression once and gives the reference counts.
+  InvariantRunner runner(invariants);
+  Counts reference;
+  auto compile_start = Clock::now();
+  for (const auto& d : documents)
+    if (d) runner.run(d->root(), reference);
+  double first_pass_seconds = std::chrono::duration<double>(Clock::now() - compile_start).count();
+
+  double eval_seconds = 1e9;
+  for (int it = 0; it < iterations; ++it) {
+    Counts counts;
+    auto start = Clock::now();
+    for (const auto& d : documents)
+      if (d) runner.run(d->root(), counts);
+    eval_seconds = std::min(eval_seconds, std::chrono::duration<double>(Clock::now() - start).count());
+    if (!(counts == reference)) {
+      std::fprintf(stderr, "fhirpath_bench: results differ between passes (not deterministic)\n");
+      return 1;
+    }
+  }
+
+  std::printf("corpus: %zu files, %.1f MB, %zu resources parsed; %zu core definitions with %zu invariants on %zu paths\n",
+              texts.size(), static_cast<double>(bytes) / 1e6, resources, definitions, invariant_count, invariants.size());
+  std::printf("compiled: %zu expressions for (path, type) pairs, %zu failed to compile; first pass incl. compile %.3f s\n",
+              runner.compiled(), runner.compileFailures(), first_pass_seconds);
+  std::printf("evaluations per pass: %zu (true %zu, false %zu, error %zu)\n", reference.evaluations, reference.true_results,
+              reference.false_results, reference.errors);
+  std::printf("parse (JSON -> tree):       %8.3f ms  (%.1f MB/s)\n", parse_seconds * 1e3, static_cast<double>(bytes) / 1e6 / parse_seconds);
+  std::printf("invariants (all, compiled): %8.3f ms  (%.0f evaluations/s)\n", eval_seconds * 1e3,
+              static_cast<double>(reference.evaluations) / eval_seconds);
+  std::printf("ratio invariants/parse: %.2f (target < 1.00) -- best of %d iterations\n", eval_seconds / parse_seconds, iterations);
+  return 0;
+}
