@@ -27,3 +27,5 @@ medicus_add_test_binary(profiles_tests
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
   LIBS medicus::profiles)
 target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+
+medicus_add_benchmark(profiles_bench SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/bench/profiles_bench.cpp LIBS medicus::profiles)

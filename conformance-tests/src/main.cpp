@@ -11,6 +11,8 @@
 namespace medicus::conformance {
 int runRoundtrip(const CommonOptions& options, int argc, char** argv);
 int runFhirpath(const CommonOptions& options, int argc, char** argv);
+int runValidator(const CommonOptions& options, int argc, char** argv);
+int runExamples(const CommonOptions& options, int argc, char** argv);
 }  // namespace medicus::conformance
 
 namespace {
@@ -26,6 +28,8 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"roundtrip", "JSON->XML->JSON and XML->JSON->XML round trips of every resource", medicus::conformance::runRoundtrip},
     {"fhirpath", "the official FHIRPath R4 test suite (tests-fhir-r4.xml)", medicus::conformance::runFhirpath},
+    {"validator", "FHIR validator test cases vs the Java reference validator's expected error counts", medicus::conformance::runValidator},
+    {"examples", "validate every example resource of a folder against core and its meta.profile (--package PKG...)", medicus::conformance::runExamples},
 };
 
 void usage(std::FILE* out) {

@@ -1,0 +1,176 @@
+// medicus-conformance validator: the FHIR validator test cases (fhir-test-cases/validator, R4 subset)
+// against the Java reference validator's expected outcomes. A case passes when our number of
+// fatal+error issues equals the reference's, for the base validation and, when the case has one, the
+// validation against its profile. Exit 0 when agreement >= --target and every disagreement is listed
+// with a reason in --known; otherwise 1.
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "known_issues.h"
+#include "medicus/fhir/format.h"
+#include "medicus/profiles/validator.h"
+#include "suite_report.h"
+
+namespace medicus::conformance {
+namespace {
+namespace fs = std::filesystem;
+
+std::optional<std::string> slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string str(const rapidjson::Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+}
+long num(const rapidjson::Value& v, const char* key) {
+  if (!v.IsObject()) return 0;
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsInt() ? it->value.GetInt() : 0;
+}
+
+std::string summarize(const fhir::Issues& issues, size_t max = 4) {
+  std::string out;
+  size_t shown = 0;
+  for (const auto& i : issues) {
+    if (i.severity != fhir::Severity::Error && i.severity != fhir::Severity::Fatal) continue;
+    if (shown++ == max) { out += " ..."; break; }
+    out += " [" + fhir::formatIssue(i) + "]";
+  }
+  return out;
+}
+}  // namespace
+
+int runValidator(const CommonOptions& options, int argc, char** argv) {
+  double target = 0.9;
+  std::string known_file;
+  std::string only;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--target" && i + 1 < argc) target = std::atof(argv[++i]);
+    else if (a == "--known" && i + 1 < argc) known_file = argv[++i];
+    else if (a == "--case" && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "validator: unknown option %s (use --target F, --known FILE, --case NAME)\n", argv[i]);
+      return 2;
+    }
+  }
+  fs::path dir = options.data_dir;
+  auto index_text = slurp(dir / "cases.json");
+  if (!index_text) {
+    std::fprintf(stderr, "validator: %s/cases.json not found\n", options.data_dir.c_str());
+    return 2;
+  }
+  rapidjson::Document index;
+  index.Parse(index_text->c_str());
+  if (index.HasParseError() || !index.IsObject() || !index.HasMember("cases") || !index["cases"].IsArray()) {
+    std::fprintf(stderr, "validator: cases.json is not in the expected format\n");
+    return 2;
+  }
+  KnownIssues known = known_file.empty() ? KnownIssues() : KnownIssues::load(known_file);
+  SuiteReport report("validator");
+  report.setProgress(options.verbose ? 25 : 0);
+  size_t known_failures = 0, unlisted_failures = 0;
+  std::vector<std::string> unlisted;
+
+  auto record = [&](const std::string& module, const std::string& id, long expected, const fhir::Issues& issues) {
+    long actual = static_cast<long>(fhir::countAtLeast(issues, fhir::Severity::Error));
+    if (actual == expected) {
+      report.pass(module, id);
+      return;
+    }
+    std::string why = "expected " + std::to_string(expected) + " errors, got " + std::to_string(actual) + summarize(issues);
+    if (auto reason = known.reasonFor(id)) {
+      ++known_failures;
+      why += " (known: " + *reason + ")";
+    } else {
+      ++unlisted_failures;
+      unlisted.push_back(id);
+    }
+    report.fail(module, id, why);
+  };
+
+  for (const auto& c : index["cases"].GetArray()) {
+    std::string name = str(c, "name"), file = str(c, "file"), module = str(c, "module");
+    if (!only.empty() && name != only) continue;
+    std::string id = name + "@" + file;
+    profiles::PackageRegistry registry;
+    if (auto core = registry.loadCore(); !core) {
+      std::fprintf(stderr, "validator: %s\n", core.error().c_str());
+      return 2;
+    }
+    bool inputs_ok = true;
+    if (c.HasMember("inputs") && c["inputs"].IsArray()) {
+      for (const auto& in : c["inputs"].GetArray()) {
+        if (!in.IsString() || file == in.GetString()) continue;
+        auto text = slurp(dir / in.GetString());
+        if (!text) { inputs_ok = false; continue; }
+        (void)registry.addResourceText(std::move(*text), in.GetString());
+      }
+    }
+    auto text = slurp(dir / file);
+    if (!text || !inputs_ok) {
+      report.skip(module, id, "input files missing");
+      continue;
+    }
+    profiles::ProfileStore store(registry);
+    profiles::Terminology terminology(registry);
+    profiles::Validator validator(store, terminology);
+    fhir::ParseResult parsed = fhir::parse(*text);
+    const rapidjson::Value& expected = c["expected"];
+    auto validateWith = [&](const std::vector<std::string>& profile_urls) {
+      fhir::Issues issues = parsed.issues;
+      if (parsed.document) {
+        profiles::ValidationOptions vo;
+        vo.profiles = profile_urls;
+        validator.validate(*parsed.document, vo, issues);
+      }
+      return issues;
+    };
+    if (expected.HasMember("base")) {
+      const auto& base = expected["base"];
+      record(module, id + "#base", num(base, "fatal") + num(base, "error") + num(base, "errorCount"), validateWith({}));
+    }
+    if (expected.HasMember("profile")) {
+      const auto& prof = expected["profile"];
+      std::string source = str(prof, "source");
+      std::string url;
+      if (auto src = slurp(dir / source)) {
+        fhir::ParseResult sd = fhir::parse(*src);
+        if (sd.document && sd.document->root()->child("url") && sd.document->root()->child("url")->hasValue()) {
+          url = std::string(sd.document->root()->child("url")->value());
+        }
+      }
+      if (url.empty()) {
+        report.skip(module, id + "#profile", "profile source " + source + " has no url");
+      } else {
+        record(module, id + "#profile", num(prof, "fatal") + num(prof, "error") + num(prof, "errorCount"),
+               validateWith({url}));
+      }
+    }
+  }
+  report.print(stdout);
+  if (!options.report_file.empty()) report.writeJson(options.report_file);
+  size_t compared = report.passed() + report.failed();
+  double agreement = compared ? static_cast<double>(report.passed()) / static_cast<double>(compared) : 0.0;
+  std::printf("agreement with the Java reference validator: %.1f%% (target %.1f%%); %zu known disagreements, %zu not listed\n",
+              agreement * 100.0, target * 100.0, known_failures, unlisted_failures);
+  if (!unlisted.empty() && options.verbose) {
+    for (const auto& u : unlisted) std::printf("  not listed: %s\n", u.c_str());
+  }
+  return agreement >= target && unlisted_failures == 0 ? 0 : 1;
+}
+
+}  // namespace medicus::conformance
