@@ -7,8 +7,8 @@
 // $MEDICUS_FHIR_PACKAGES (default ~/.fhir/packages)/hl7.fhir.r4.core#4.0.1/package.
 //
 // Applicability: a node gets the constraints of its element definition path (Patient.contact,
-// Observation.value[x], ...) and those of its type's root (HumanName, Patient, ...). Each expression
-// is compiled once per (path, context type) before timing.
+// Observation.value[x], ...) and those of its type's root (HumanName, Patient, ...), each constraint
+// key once. Each expression is compiled once per (element, context type) before timing.
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -91,26 +91,34 @@ class InvariantRunner {
   explicit InvariantRunner(const std::map<std::string, std::vector<Invariant>>& invariants) : invariants_(invariants) {}
 
   // Compiles lazily (first pass); later passes only look up.
-  // Keyed by definition (element, or the type itself for type-level invariants) and actual type.
-  const CompiledSet* setFor(const void* definition, std::string_view path, const fhir::TypeInfo* type) {
-    auto cache_key = std::make_pair(definition, type);
+  // The invariants of one node: those of its element definition path plus those of its type's root,
+  // each constraint key once (ele-1 sits on both). Compiled on first use, keyed by (element, type).
+  const CompiledSet* setFor(const fhir::ElementInfo* element, const fhir::TypeInfo* type) {
+    auto cache_key = std::make_pair(static_cast<const void*>(element), static_cast<const void*>(type));
     auto it = cache_.find(cache_key);
     if (it != cache_.end()) return it->second.get();
     auto set = std::make_unique<CompiledSet>();
-    auto inv = invariants_.find(std::string(path));
-    if (inv != invariants_.end()) {
-      for (const Invariant& i : inv->second) {
-        fp::CompileOptions options;
-        options.root_type = std::string(type->name);
-        auto e = fp::compile(i.expression, options);
-        if (!e) {
-          options.root_type.clear();  // fall back to an untyped context
-          e = fp::compile(i.expression, options);
-        }
-        if (e) set->expressions.push_back(std::move(*e));
-        else ++compile_failures_;
-        ++compiled_;
+    std::vector<const Invariant*> applicable;
+    auto add = [&](std::string_view path) {
+      auto inv = invariants_.find(std::string(path));
+      if (inv == invariants_.end()) return;
+      for (const Invariant& i : inv->second)
+        if (std::none_of(applicable.begin(), applicable.end(), [&](const Invariant* a) { return a->key == i.key; }))
+          applicable.push_back(&i);
+    };
+    if (element) add(element->path);
+    add(type->name);
+    for (const Invariant* i : applicable) {
+      fp::CompileOptions options;
+      options.root_type = std::string(type->name);
+      auto e = fp::compile(i->expression, options);
+      if (!e) {
+        options.root_type.clear();  // fall back to an untyped context
+        e = fp::compile(i->expression, options);
       }
+      if (e) set->expressions.push_back(std::move(*e));
+      else ++compile_failures_;
+      ++compiled_;
     }
     const CompiledSet* raw = set.get();
     cache_.emplace(cache_key, std::move(set));
@@ -118,9 +126,7 @@ class InvariantRunner {
   }
 
   void run(const fhir::Node* node, Counts& counts) {
-    const fhir::TypeInfo* type = node->type();
-    if (node->element()) evaluate(setFor(node->element(), node->element()->path, type), node, counts);
-    evaluate(setFor(type, type->name, type), node, counts);
+    evaluate(setFor(node->element(), node->type()), node, counts);
     for (const fhir::Node* child : node->children()) run(child, counts);
   }
 

@@ -66,8 +66,22 @@ class Evaluator {
  public:
   Evaluator(const Expression::Impl& impl, const EvaluationContext& ctx) : impl_(impl), ctx_(ctx) {
     context_ = ctx.context;
-    resource_ = ctx.resource ? ctx.resource : (context_ ? context_->enclosingResource() : nullptr);
-    root_resource_ = ctx.root_resource ? ctx.root_resource : outermostResource(resource_ ? resource_ : context_);
+  }
+
+  // %resource and %rootResource are found on first use: most invariants never ask.
+  const fhir::Node* resource() {
+    if (!resource_resolved_) {
+      resource_ = ctx_.resource ? ctx_.resource : (context_ ? context_->enclosingResource() : nullptr);
+      resource_resolved_ = true;
+    }
+    return resource_;
+  }
+  const fhir::Node* rootResource() {
+    if (!root_resource_resolved_) {
+      root_resource_ = ctx_.root_resource ? ctx_.root_resource : outermostResource(resource() ? resource() : context_);
+      root_resource_resolved_ = true;
+    }
+    return root_resource_;
   }
 
   Result run() {
@@ -202,7 +216,7 @@ class Evaluator {
     }
   }
 
-  const fhir::Node* resolveReference(const Item& item) const {
+  const fhir::Node* resolveReference(const Item& item) {
     std::string ref;
     if (item.node && !item.node->isPrimitive()) {
       const fhir::Node* r = item.node->child("reference");
@@ -214,7 +228,7 @@ class Evaluator {
       ref = std::get<std::string>(*v);
     }
     if (ref.empty()) return nullptr;
-    const fhir::Node* from = item.node ? item.node->enclosingResource() : resource_;
+    const fhir::Node* from = item.node ? item.node->enclosingResource() : resource();
     if (ref[0] == '#') {
       // Contained resources live in the outermost resource that is not itself contained.
       const fhir::Node* container = from;
@@ -347,9 +361,9 @@ class Evaluator {
     if (n == "context") {
       if (context_) c.emplace_back(context_);
     } else if (n == "resource") {
-      if (resource_) c.emplace_back(resource_);
+      if (resource()) c.emplace_back(resource());
     } else if (n == "rootResource") {
-      if (root_resource_) c.emplace_back(root_resource_);
+      if (rootResource()) c.emplace_back(rootResource());
     } else if (n == "ucum") {
       c.emplace_back(SystemValue{std::string("http://unitsofmeasure.org")});
     } else if (n == "sct") {
@@ -1615,6 +1629,8 @@ class Evaluator {
   const fhir::Node* context_ = nullptr;
   const fhir::Node* resource_ = nullptr;
   const fhir::Node* root_resource_ = nullptr;
+  bool resource_resolved_ = false;
+  bool root_resource_resolved_ = false;
   std::optional<Temporal> now_;
   uint32_t depth_ = 0;
   std::vector<std::pair<std::string, Collection>> defined_;
