@@ -181,3 +181,9 @@ TEST_CASE("the shipped sample configs load") {
     if (!config) FAIL(allErrors(config.error()));
   }
 }
+
+TEST_CASE("the hl7v2 section belongs to the MLLP intake and is not an unknown key") {
+  std::string yaml = std::string(kMinimal) + "hl7v2:\n  listeners: []\n";
+  REQUIRE(load(yaml));
+  CHECK_FALSE(load(std::string(kMinimal) + "hl7: {}\n"));
+}
