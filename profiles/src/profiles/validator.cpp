@@ -176,7 +176,7 @@ class ValidationRun {
         if (!full_url.empty() && !full_url.starts_with("urn:")) {
           std::string tail = "/" + std::string(resource->type()->name) + "/" + std::string(id);
           if (!full_url.ends_with(tail) && full_url.find(tail + "/_history/") == std::string_view::npos) {
-            report(Severity::Error, IssueType::Invalid, *entry,
+            report(Severity::Warning, IssueType::Invalid, *entry,
                    "entry fullUrl '" + std::string(full_url) + "' does not match the resource id '" +
                        std::string(resource->type()->name) + "/" + std::string(id) + "'",
                    "Bundle.entry.fullUrl:id-match");
@@ -730,6 +730,22 @@ class ValidationRun {
     for (const Discriminator& d : slicing.discriminators) {
       collectPath(item, d.path, values);
       SliceTarget target = sliceTarget(profile, slice, d.path);
+      if (!target.expected && s.types.size() == 1 && s.types[0].profiles.size() == 1 &&
+          (d.type == DiscriminatorType::Value || d.type == DiscriminatorType::Pattern)) {
+        // The slice names a type profile (extension slices): the fixed value lives in that profile,
+        // e.g. Extension.url fixed to the extension's canonical.
+        auto type_profile = store_.profile(s.types[0].profiles[0]);
+        if (type_profile) {
+          SliceTarget inner = sliceTarget(**type_profile, 0, d.path);
+          if (inner.expected) target = inner;
+          else if (d.path == "url" && (*type_profile)->type == "Extension") {
+            url_scratch_.SetString(s.types[0].profiles[0].c_str(),
+                                   static_cast<rapidjson::SizeType>(s.types[0].profiles[0].size()));
+            target.expected = &url_scratch_;
+            target.exact = true;
+          }
+        }
+      }
       switch (d.type) {
         case DiscriminatorType::Value:
         case DiscriminatorType::Pattern: {
@@ -756,6 +772,15 @@ class ValidationRun {
             }
             if (s.types.size() == 1 && d.path == "$this" && !s.types[0].profiles.empty()) {
               if (!conformsToProfiles(item, s.types[0].profiles, depth)) return false;
+              break;
+            }
+            if (e && (!e->children.empty() || !e->slices.empty())) {
+              // The discriminating values sit below the path (bp: code.coding:SBPCode.code fixed):
+              // the value must meet that element of the slice.
+              uint32_t element_index = static_cast<uint32_t>(e - profile.elements.data());
+              bool any = false;
+              for (const Node* v : values) any = any || conforms(*v, profile, element_index, depth);
+              if (!any) return false;
               break;
             }
             continue;  // nothing to compare: the discriminator does not separate this slice
@@ -829,6 +854,7 @@ class ValidationRun {
   std::unordered_map<std::string, const Node*> by_type_id_;
   std::unordered_set<std::string> unchecked_;
   std::unordered_set<std::string> seen_versions_;
+  rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };
 
 void Validator::validate(const fhir::Document& document, const ValidationOptions& options, fhir::Issues& issues) const {
