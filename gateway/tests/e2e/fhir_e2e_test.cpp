@@ -312,6 +312,10 @@ TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects r
   std::string yaml = configYaml(upstream.baseUrl(), "", "",
                                 "  - name: kis-only\n"
                                 "    match: { path_prefix: /kis, clients: [kis.example] }\n"
+                                "    forward: { upstream: fhir }\n"
+                                "  - name: secure\n"
+                                "    match: { path_prefix: /secure }\n"
+                                "    stages: [{ require-client: { clients: [kis.example] } }]\n"
                                 "    forward: { upstream: fhir }\n");
   yaml.replace(yaml.find("listeners:\n"), 11,
                "listeners:\n"
@@ -341,6 +345,15 @@ TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects r
   REQUIRE(created.ok);
   CHECK(created.status == 201);
   CHECK_THAT(created.header("location"), Catch::StartsWith("https://127.0.0.1:" + std::to_string(mtls_port) + "/kis/Patient/"));
+
+  // The require-client stage answers 403 with an OperationOutcome; its outcomes are counted.
+  HttpReply forbidden = httpRequest(gateway.port, "GET", "/secure/Patient", {}, "", tls);
+  CHECK(forbidden.status == 403);
+  CHECK_THAT(forbidden.body, Catch::Contains("needs a client certificate"));
+  CHECK(httpRequest(mtls_port, "GET", "/secure/Patient", {}, "", with_cert).status == 200);
+  std::string metrics = gateway.server.metricsText();
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_messages_total{outcome=\"respond\",stage=\"require-client\"} 1"));
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_messages_total{outcome=\"continue\",stage=\"require-client\"} 1"));
 }
 
 TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old one") {
