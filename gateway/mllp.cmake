@@ -9,6 +9,7 @@ add_library(gateway_mllp STATIC
   src/mllp/intake_metrics.cpp
   src/mllp/mllp_server.cpp
   src/mllp/intake_config.cpp
+  src/mllp/hl7v2_intake.cpp
   src/delivery/v2_fhir_mapper.cpp
   src/delivery/delivery_worker.cpp)
 add_library(medicus::gateway_mllp ALIAS gateway_mllp)
@@ -17,6 +18,8 @@ target_link_libraries(gateway_mllp
   PUBLIC medicus::gateway_store medicus::hl7v2 tl::expected
   PRIVATE medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto prometheus-cpp::core Threads::Threads)
 target_compile_definitions(gateway_mllp PRIVATE BOOST_ASIO_NO_DEPRECATED)
+# Lets medicus-gateway (serve, replay) know the intake is linked in.
+target_compile_definitions(gateway_mllp INTERFACE MEDICUS_HAVE_HL7V2_INTAKE)
 target_link_libraries(gateway_mllp PRIVATE yaml-cpp)
 # The v2 -> FHIR mapping, when its module is built; without it the delivery sends nothing.
 if(TARGET medicus::mappers)
@@ -26,7 +29,7 @@ endif()
 
 medicus_add_test_binary(gateway_mllp_tests
   SOURCES tests/mllp/mllp_message_handler_test.cpp tests/mllp/mllp_server_test.cpp
-          tests/mllp/delivery_worker_test.cpp
+          tests/mllp/delivery_worker_test.cpp tests/mllp/intake_config_test.cpp
   LIBS medicus::gateway_mllp medicus::gateway_core Boost::headers Threads::Threads)
 if(TARGET gateway_mllp_tests)
   target_include_directories(gateway_mllp_tests PRIVATE src)

@@ -10,6 +10,7 @@ int runConvert(const Args& args);
 int runFhirpath(const Args& args);
 int runServe(const Args& args);
 int runCheckConfig(const Args& args);
+int runReplay(const Args& args);
 int runValidate(const Args& args);
 }  // namespace medicus::gateway::cli
 
@@ -22,6 +23,7 @@ constexpr Command kCommands[] = {
     {"fhirpath", "evaluate a FHIRPath expression on a FHIR resource, print the result as typed JSON", medicus::gateway::cli::runFhirpath},
     {"serve", "run the FHIR gateway (HTTP/HTTPS listeners, routes, upstreams)", medicus::gateway::cli::runServe},
     {"validate", "validate FHIR resources against R4 core, meta.profile and given profiles (packages, snapshots, terminology)", medicus::gateway::cli::runValidate},
+    {"replay", "put stored HL7v2 messages back into the delivery queue (dead letters, or one by id)", medicus::gateway::cli::runReplay},
     {"check-config", "check a gateway config file and print every error with file:line:column", medicus::gateway::cli::runCheckConfig},
 };
 

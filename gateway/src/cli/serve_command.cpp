@@ -10,6 +10,9 @@
 #include "cli/command.h"
 #include "medicus/gateway/config.h"
 #include "medicus/gateway/gateway_server.h"
+#ifdef MEDICUS_HAVE_HL7V2_INTAKE
+#include "mllp/hl7v2_intake.h"
+#endif
 
 namespace medicus::gateway::cli {
 namespace {
@@ -76,6 +79,10 @@ int runServe(const Args& args) {
   try {
     GatewayServer server(*config, logLine);
     server.start();
+#ifdef MEDICUS_HAVE_HL7V2_INTAKE
+    // The HL7 v2 intake (MLLP listeners, store, delivery) of the config's hl7v2: section, if any.
+    auto intake = config_path.empty() ? nullptr : mllp::Hl7v2Intake::start(config_path, **config, logLine);
+#endif
     server.runUntilSignalled(config_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "medicus-gateway serve: cannot start: %s\n", e.what());

@@ -315,7 +315,7 @@ tl::expected<std::unique_ptr<SqliteMessageStore>, StoreError> SqliteMessageStore
     // A crash left these in flight; this process is the only owner of the file, so nobody else is
     // delivering them. The upstream may have received some: the Bundles are idempotent (conditional
     // create/update with deterministic ids), so sending them again is safe.
-    exec(impl->writer, "UPDATE deliveries SET state = 0 WHERE state = 1");
+    if (options.recover_in_flight) exec(impl->writer, "UPDATE deliveries SET state = 0 WHERE state = 1");
     impl->reader = openConnection(options.file, options.synchronous_full);
     impl->statements = std::make_unique<WriterStatements>(impl->writer);
   } catch (const std::exception& e) {

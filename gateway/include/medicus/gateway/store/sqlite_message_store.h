@@ -16,12 +16,15 @@ struct SqliteStoreOptions {
   std::filesystem::path file;         // created with its tables when missing
   size_t max_batch = 2048;            // writes per transaction at most
   bool synchronous_full = true;       // false only for benchmarks' baselines (NORMAL)
+  // Put deliveries left in flight by a previous run back to pending. Only the owning gateway process
+  // does this; a second process (the replay command) must not, the gateway may be delivering them.
+  bool recover_in_flight = true;
 };
 
 class SqliteMessageStore final : public MessageStore {
  public:
   // Opens (or creates) the database and starts the writer thread. In-flight deliveries of a previous
-  // run (crash) go back to pending: this store has a single owner process.
+  // run (crash) go back to pending when `recover_in_flight`: the store has a single owner process.
   static tl::expected<std::unique_ptr<SqliteMessageStore>, StoreError> open(const SqliteStoreOptions& options);
   ~SqliteMessageStore() override;  // finishes queued writes, then closes
 
