@@ -703,6 +703,14 @@ class ValidationRun {
       } else {
         for (uint32_t c : current->children) if (profile.elements[c].name == seg) next = &profile.elements[c];
       }
+      if (next && !next->slices.empty() && pos < path.size() && !(next->fixed || next->pattern)) {
+        // The value may be fixed inside a slice below (bp: component code.coding:SBPCode.code).
+        std::string_view remaining = path.substr(pos);
+        for (uint32_t s : next->slices) {
+          SliceTarget inner = sliceTarget(profile, s, remaining);
+          if (inner.expected) return inner;
+        }
+      }
       if (inherited) {  // walk into the inherited pattern as well
         const rapidjson::Value* v = inherited->IsObject() ? member(*inherited, std::string(seg).c_str()) : nullptr;
         if (v && v->IsArray()) v = v->Empty() ? nullptr : &(*v)[0];
