@@ -388,6 +388,15 @@ class Evaluator {
         if (matchesType(item, node.type, true)) out.push_back(item);
       return out;
     }
+    // The R4 core invariants apply the function form as() to collections (dom-3:
+    // `%resource.descendants().as(canonical)`); it filters like ofType() there. The operators and is()
+    // keep the singleton rule.
+    if (input.size() > 1 && id == FunctionId::As && node.kind == NodeKind::Function) {
+      Collection out;
+      for (const Item& item : input)
+        if (matchesType(item, node.type, true)) out.push_back(item);
+      return out;
+    }
     if (input.size() > 1) return error(node, "'" + std::string(id == FunctionId::Is ? "is" : "as") + "' needs a single item, got " + std::to_string(input.size()));
     bool match = matchesType(input[0], node.type, id != FunctionId::Is);
     if (id == FunctionId::Is) return boolResult(match);
