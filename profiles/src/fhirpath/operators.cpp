@@ -75,6 +75,21 @@ std::optional<Decimal> toDecimal(const SystemValue& v) {
   return std::nullopt;
 }
 
+// The text of a String value or of a FHIR primitive that converts to String; nullopt otherwise.
+std::optional<std::string_view> stringView(const Item& item) {
+  if (!item.node) {
+    if (const auto* s = std::get_if<std::string>(&item.value)) return std::string_view(*s);
+    return std::nullopt;
+  }
+  const fhir::TypeInfo* t = item.node->type();
+  if (!t || !t->isPrimitive() || !item.node->hasValue()) return std::nullopt;
+  std::string_view n = t->name;
+  if (n == "boolean" || n == "integer" || n == "positiveInt" || n == "unsignedInt" || n == "integer64" || n == "decimal" ||
+      n == "date" || n == "dateTime" || n == "instant" || n == "time")
+    return std::nullopt;
+  return item.node->value();
+}
+
 }  // namespace
 
 std::string normalizeWhitespaceLower(std::string_view s) {
@@ -151,6 +166,10 @@ std::optional<bool> itemsEqual(const Item& a, const Item& b) {
   }
   if (a.node && b.node && a.node->isPrimitive() && b.node->isPrimitive() && a.node->hasChildren() != b.node->hasChildren()) {
     // fall through to value comparison
+  }
+  // Strings (and string-like FHIR primitives: code, uri, id, ...) compare without copying.
+  if (auto sa = stringView(a)) {
+    if (auto sb = stringView(b)) return *sa == *sb;
   }
   auto va = toSystemValue(a), vb = toSystemValue(b);
   if (!va || !vb) return std::nullopt;
