@@ -123,9 +123,16 @@ struct DeliveryWorker::Impl {
         co_await pause(route.config.poll_interval);
         continue;
       }
+      // One task per patient in a batch, so they may be recorded together: one commit for the batch.
+      std::vector<int64_t> delivered;
       for (const auto& task : *tasks) {
-        if (stopping) co_return;  // the claimed rest goes back to pending at the next start
-        co_await deliverOne(route, runtime, task);
+        if (stopping) break;  // the claimed rest goes back to pending at the next start
+        if (co_await deliverOne(route, runtime, task)) delivered.push_back(task.message_id);
+      }
+      if (!delivered.empty()) {
+        if (auto done = message_store.markAllDelivered(delivered); !done) {
+          info("delivery " + name + ": delivered but not recorded (they will be sent again): " + done.error().message);
+        }
       }
     }
   }
@@ -180,12 +187,13 @@ struct DeliveryWorker::Impl {
     co_return c;
   }
 
-  asio::awaitable<void> deliverOne(const DeliveryRoute& route, UpstreamRuntime& runtime,
+  // True when the upstream took it (the caller records it); failures are recorded here.
+  asio::awaitable<bool> deliverOne(const DeliveryRoute& route, UpstreamRuntime& runtime,
                                    const store::DeliveryTask& task) {
     auto bundle = route.mapper(task);
     if (!bundle) {
       fail(route, task, bundle.error().message, /*permanent=*/true);
-      co_return;
+      co_return false;
     }
     const UpstreamEndpoint& endpoint = runtime.config->endpoints.front();
     http::request<http::string_body> request{http::verb::post, endpoint.base_path.empty() ? "/" : endpoint.base_path + "/", 11};
@@ -221,20 +229,18 @@ struct DeliveryWorker::Impl {
     }
     if (!result.error.empty()) {
       fail(route, task, "upstream " + runtime.config->name + " (" + endpoint.url() + "): " + result.error, false);
-      co_return;
+      co_return false;
     }
     unsigned status = result.status;
     if (status >= 200 && status < 300) {
-      if (auto done = message_store.markDelivered(task.message_id); !done) {
-        info("delivery " + route.config.name + ": delivered but not recorded: " + done.error().message);
-      }
       metrics.countDelivery(route.config.name, "delivered");
-      co_return;
+      co_return true;
     }
     std::string body = result.body.substr(0, 300);
     bool transient = status >= 500 || status == 408 || status == 429;
     fail(route, task, "upstream " + runtime.config->name + " answered HTTP " + std::to_string(status) + ": " + body,
          !transient);
+    co_return false;
   }
 };
 

@@ -410,6 +410,15 @@ tl::expected<void, StoreError> SqliteMessageStore::markDelivered(int64_t message
   return {};
 }
 
+tl::expected<void, StoreError> SqliteMessageStore::markAllDelivered(const std::vector<int64_t>& message_ids) {
+  auto done = impl_->writeAndWait<bool>([message_ids](WriterStatements& s) -> tl::expected<bool, StoreError> {
+    for (int64_t id : message_ids) s.set_delivered.reset().bind(id).run();
+    return true;
+  });
+  if (!done) return tl::unexpected(done.error());
+  return {};
+}
+
 tl::expected<FailureOutcome, StoreError> SqliteMessageStore::markFailed(int64_t message_id, std::string error,
                                                                          UnixMillis now, const RetryPolicy& policy) {
   return impl_->writeAndWait<FailureOutcome>(

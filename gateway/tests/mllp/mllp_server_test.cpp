@@ -46,6 +46,9 @@ class GatedStore final : public store::MessageStore {
     return inner_.claimDue(n, m, r);
   }
   tl::expected<void, store::StoreError> markDelivered(int64_t id) override { return inner_.markDelivered(id); }
+  tl::expected<void, store::StoreError> markAllDelivered(const std::vector<int64_t>& ids) override {
+    return inner_.markAllDelivered(ids);
+  }
   tl::expected<store::FailureOutcome, store::StoreError> markFailed(int64_t id, std::string e, store::UnixMillis n,
                                                                     const store::RetryPolicy& p) override {
     return inner_.markFailed(id, std::move(e), n, p);

@@ -119,6 +119,8 @@ class MessageStore {
   virtual tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max,
                                                                        std::string_view route = {}) = 0;
   virtual tl::expected<void, StoreError> markDelivered(int64_t message_id) = 0;
+  // Several at once, in one commit (the delivery worker records a whole claimed batch).
+  virtual tl::expected<void, StoreError> markAllDelivered(const std::vector<int64_t>& message_ids) = 0;
   virtual tl::expected<FailureOutcome, StoreError> markFailed(int64_t message_id, std::string error,
                                                               UnixMillis now, const RetryPolicy& policy) = 0;
   // Dead letters back to pending (attempts reset, due now). Returns how many.
