@@ -41,3 +41,13 @@ medicus_add_benchmark(mllp_bench
 if(TARGET mllp_bench)
   target_include_directories(mllp_bench PRIVATE src)
 endif()
+
+# Crash test (kill -9 during a 10,000-message MLLP load, restart, nothing lost); needs python3 and the
+# medicus-gateway executable with the mapping module. About 15 s.
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(MEDICUS_BUILD_TESTS AND Python3_Interpreter_FOUND AND TARGET medicus::mappers)
+  add_test(NAME mllp_crash_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/mllp/crash/mllp_crash_test.sh $<TARGET_FILE:medicus-gateway>
+            ${PROJECT_SOURCE_DIR}/mappers/maps 10000)
+  set_tests_properties(mllp_crash_test PROPERTIES TIMEOUT 300 RUN_SERIAL ON)
+endif()

@@ -173,6 +173,8 @@ struct DeliveryWorker::Impl {
       error = "cannot connect: " + connect_error.message();
       co_return nullptr;
     }
+    boost::system::error_code ignored;
+    c->lowest().socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     if (c->tls) {
       std::string sni = runtime.config->tls.server_name.empty() ? endpoint.host : runtime.config->tls.server_name;
       SSL_set_tlsext_host_name(c->tls->native_handle(), sni.c_str());
