@@ -227,3 +227,30 @@ TEST_CASE("a store in a folder that does not exist reports why", "[store]") {
   REQUIRE_FALSE(store);
   CHECK(store.error().message.find("messages.db") != std::string::npos);
 }
+
+TEST_CASE("claims are per route; a batch is recorded as delivered in one commit", "[store]") {
+  TempDir dir;
+  auto store = openStore(dir.path / "messages.db");
+  auto a = *store->insertAndWait(message("R1", "PA"));
+  auto other = message("R2", "PB");
+  other.route = "archive";
+  auto b = *store->insertAndWait(std::move(other));
+  auto c = *store->insertAndWait(message("R3", "PC"));
+  auto fhir = store->claimDue(5000, 10, "fhir");
+  REQUIRE(fhir->size() == 2);
+  CHECK((*fhir)[0].message_id == a.id);
+  CHECK((*fhir)[1].message_id == c.id);
+  auto commits = store->commitCount();
+  REQUIRE(store->markAllDelivered({a.id, c.id}));
+  CHECK(store->commitCount() == commits + 1);
+  CHECK(store->stats()->delivered == 2);
+  auto archive = store->claimDue(5000, 10, "archive");
+  REQUIRE(archive->size() == 1);
+  CHECK((*archive)[0].message_id == b.id);
+  // A message stored without a route is kept but never queued.
+  auto unrouted = message("R4");
+  unrouted.route.clear();
+  auto d = *store->insertAndWait(std::move(unrouted));
+  CHECK(store->claimDue(5000, 10)->empty());
+  CHECK((*store->find(d.id))->message.control_id == "R4");
+}
