@@ -1,6 +1,12 @@
 // MllpServer over real TCP on 127.0.0.1 (port 0) with a real SQLite store in a temp folder.
 #include "mllp/mllp_server.h"
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
@@ -253,4 +259,42 @@ TEST_CASE("frames sent back to back are stored in one commit and answered in the
   CHECK(msaCode(client.receiveFrame().value_or("")) == "AA");
   CHECK(sqlite->stats()->messages == 20);
   CHECK(metrics.messageCount("mllp-test", "duplicate") == 1);
+}
+
+TEST_CASE("MLLP over TLS: handshake, AA after the commit; a plain client gets nothing", "[mllp][server][tls]") {
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  auto config = listenerConfig();
+  ServerTlsConfig tls;
+  tls.certificate_file = (dir.path / "mllp.crt").string();
+  tls.private_key_file = (dir.path / "mllp.key").string();
+  tls.self_signed_if_missing = true;
+  config.tls = tls;
+  MllpServer server({config}, *sqlite, metrics);
+  server.start();
+  uint16_t port = server.port("mllp-test");
+
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ssl::context context(asio::ssl::context::tls_client);
+  context.load_verify_file(tls.certificate_file);
+  context.set_verify_mode(asio::ssl::verify_peer);
+  asio::ssl::stream<asio::ip::tcp::socket> stream(io, context);
+  stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+  stream.handshake(asio::ssl::stream_base::client);
+  std::string frame = medicus::hl7v2::encodeMllpFrame(adtMessage("TLS1"));
+  asio::write(stream, asio::buffer(frame));
+  std::string reply;
+  boost::system::error_code ec;
+  asio::read_until(stream, asio::dynamic_buffer(reply), std::string("\x1c\x0d"), ec);
+  REQUIRE_FALSE(ec);
+  CHECK(msaCode(reply.substr(1)) == "AA");
+  CHECK(sqlite->stats()->messages == 1);
+
+  // Plain MLLP on the TLS port: the handshake fails, nothing is stored.
+  MllpTestClient plain(port, 2s);
+  plain.sendMessage(adtMessage("PLAIN1"));
+  CHECK_FALSE(plain.receiveFrame());
+  CHECK(sqlite->stats()->messages == 1);
 }
