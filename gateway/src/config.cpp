@@ -563,7 +563,6 @@ tl::expected<std::shared_ptr<const GatewayConfig>, ConfigErrors> loadConfigText(
     }
     config->routes.push_back(std::move(route));
   });
-  top.get("hl7v2");  // HL7 v2 intake (MLLP listeners, store, delivery): read by gateway/src/mllp/intake_config.cpp
   // The HL7 v2 intake (MLLP listeners, store, delivery; issue 6) reads its own `hl7v2:` section
   // from the same file and checks it itself.
   top.get("hl7v2");
