@@ -267,6 +267,23 @@ tl::expected<void, StoreError> PostgresMessageStore::markDelivered(int64_t messa
   return {};
 }
 
+tl::expected<void, StoreError> PostgresMessageStore::markAllDelivered(const std::vector<int64_t>& message_ids) {
+  if (message_ids.empty()) return {};
+  // One statement, one commit: the ids as a PostgreSQL array literal of integers.
+  std::string array = "{";
+  for (size_t i = 0; i < message_ids.size(); ++i) {
+    if (i) array += ',';
+    array += std::to_string(message_ids[i]);
+  }
+  array += '}';
+  std::lock_guard lock(impl_->reader_mutex);
+  Result r = exec(impl_->reader,
+                  "UPDATE " + impl_->options.table + " SET state = 2, lease_until = NULL WHERE id = ANY($1::bigint[])",
+                  {array});
+  if (!r.ok()) return tl::unexpected(unavailable(impl_->reader, "marking delivered"));
+  return {};
+}
+
 tl::expected<FailureOutcome, StoreError> PostgresMessageStore::markFailed(int64_t message_id, std::string error,
                                                                           UnixMillis now, const RetryPolicy& policy) {
   std::lock_guard lock(impl_->reader_mutex);

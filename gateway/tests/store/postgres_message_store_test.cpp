@@ -135,6 +135,9 @@ TEST_CASE("delivery: one message per patient at a time, oldest first", "[postgre
   auto next = store->claimDue(2000, 10);
   REQUIRE(next->size() == 1);
   CHECK((*next)[0].message_id == a2->id);
+  REQUIRE(store->markAllDelivered({a2->id, b1->id}));
+  CHECK(store->stats()->delivered == 3);
+  CHECK(store->claimDue(2000, 10)->empty());
 }
 
 TEST_CASE("failures back off, then dead-letter; replay re-queues", "[postgres]") {

@@ -35,6 +35,7 @@ class PostgresMessageStore final : public MessageStore {
   tl::expected<std::vector<DeliveryTask>, StoreError> claimDue(UnixMillis now, size_t max,
                                                                std::string_view route = {}) override;
   tl::expected<void, StoreError> markDelivered(int64_t message_id) override;
+  tl::expected<void, StoreError> markAllDelivered(const std::vector<int64_t>& message_ids) override;
   tl::expected<FailureOutcome, StoreError> markFailed(int64_t message_id, std::string error, UnixMillis now,
                                                       const RetryPolicy& policy) override;
   tl::expected<uint64_t, StoreError> requeueDeadLetters(UnixMillis now) override;
