@@ -10,12 +10,13 @@ add_library(gateway_mllp STATIC
   src/mllp/mllp_server.cpp
   src/mllp/intake_config.cpp
   src/mllp/hl7v2_intake.cpp
+  src/mllp/intake_store.cpp
   src/delivery/v2_fhir_mapper.cpp
   src/delivery/delivery_worker.cpp)
 add_library(medicus::gateway_mllp ALIAS gateway_mllp)
 target_include_directories(gateway_mllp PUBLIC include PRIVATE src)
 target_link_libraries(gateway_mllp
-  PUBLIC medicus::gateway_store medicus::hl7v2 tl::expected
+  PUBLIC medicus::gateway_store medicus::gateway_store_postgres medicus::hl7v2 tl::expected
   PRIVATE medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto prometheus-cpp::core Threads::Threads)
 target_compile_definitions(gateway_mllp PRIVATE BOOST_ASIO_NO_DEPRECATED)
 # Lets medicus-gateway (serve, replay) know the intake is linked in.

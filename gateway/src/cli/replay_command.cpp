@@ -65,7 +65,7 @@ int runReplay(const Args& args) {
     std::fprintf(stderr, "replay: %s has no hl7v2: section, so there is no message store\n", config_path.c_str());
     return kExitUsage;
   }
-  auto opened = store::SqliteMessageStore::open({.file = (*intake)->store_file, .recover_in_flight = false});
+  auto opened = mllp::openIntakeStore(**intake, /*recover_in_flight=*/false);
   if (!opened) {
     std::fprintf(stderr, "replay: %s\n", opened.error().message.c_str());
     return kExitUsage;

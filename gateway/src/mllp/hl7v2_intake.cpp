@@ -11,7 +11,7 @@ namespace medicus::gateway::mllp {
 
 struct Hl7v2Intake::Impl {
   IntakeMetrics metrics;
-  std::unique_ptr<store::SqliteMessageStore> store;
+  std::unique_ptr<store::MessageStore> store;
   std::unique_ptr<delivery::DeliveryWorker> delivery;
   std::unique_ptr<MllpServer> server;
   ~Impl() {
@@ -35,9 +35,7 @@ std::unique_ptr<Hl7v2Intake> Hl7v2Intake::start(const std::string& config_path, 
   if (!*config) return nullptr;
   IntakeConfig& c = **config;
   auto impl = std::make_unique<Impl>();
-  std::filesystem::path store_file(c.store_file);
-  if (store_file.has_parent_path()) std::filesystem::create_directories(store_file.parent_path());
-  auto opened = store::SqliteMessageStore::open({.file = store_file});
+  auto opened = openIntakeStore(c, /*recover_in_flight=*/true);
   if (!opened) throw std::runtime_error("hl7v2 store: " + opened.error().message);
   impl->store = std::move(*opened);
 

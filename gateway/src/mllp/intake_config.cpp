@@ -213,10 +213,16 @@ tl::expected<std::optional<IntakeConfig>, ConfigErrors> loadIntakeConfigText(con
   IntakeConfig config;
   if (r.mapping(section, "hl7v2", {"store", "listeners", "delivery", "threads"})) {
     YAML::Node store = section["store"];
-    if (store.IsDefined() && r.mapping(store, "hl7v2 store", {"file"})) {
+    if (store.IsDefined() && r.mapping(store, "hl7v2 store", {"file", "postgres"})) {
       if (auto f = r.scalar(store, "file")) config.store_file = r.resolve(*f);
+      if (auto d = r.scalar(store, "postgres")) config.store_postgres_dsn = *d;
+      if (!config.store_file.empty() && !config.store_postgres_dsn.empty()) {
+        r.error(store, "the store is either 'file: ...' (SQLite) or 'postgres: \"<connection string>\"', not both");
+      }
     }
-    if (config.store_file.empty()) r.error(section, "hl7v2 needs 'store: { file: medicus-data/messages.db }'");
+    if (config.store_file.empty() && config.store_postgres_dsn.empty()) {
+      r.error(section, "hl7v2 needs 'store: { file: medicus-data/messages.db }' or 'store: { postgres: \"host=... dbname=...\" }'");
+    }
     r.integer(section, "threads", config.threads, 1, 64);
     std::set<std::string> names;
     if (YAML::Node ls = section["listeners"]; ls.IsDefined() && !ls.IsNull()) {

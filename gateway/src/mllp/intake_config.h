@@ -3,7 +3,7 @@
 // The gateway's loadConfig() leaves this section to us; errors come back the same way (file:line:column).
 //
 //   hl7v2:
-//     store: { file: medicus-data/messages.db }
+//     store: { file: medicus-data/messages.db }          # or { postgres: "host=db dbname=medicus user=gw" }
 //     listeners:
 //       - name: mllp-main
 //         address: 0.0.0.0
@@ -48,11 +48,17 @@ struct DeliveryRouteConfig {
 };
 
 struct IntakeConfig {
-  std::string store_file;
+  std::string store_file;          // SQLite file (one gateway instance), or
+  std::string store_postgres_dsn;  // PostgreSQL connection string (several instances share the queue)
   std::vector<MllpListenerConfig> listeners;
   std::vector<DeliveryRouteConfig> routes;
   unsigned threads = 2;
 };
+
+// The store the config names (SQLite file or PostgreSQL). `recover_in_flight`: SQLite only — reset
+// in-flight rows of a previous run (the serving process; not `replay` beside a running gateway).
+tl::expected<std::unique_ptr<store::MessageStore>, store::StoreError> openIntakeStore(const IntakeConfig& config,
+                                                                                     bool recover_in_flight);
 
 // nullopt when the file has no `hl7v2:` section. `gateway` (may be null) is used to check upstream names.
 tl::expected<std::optional<IntakeConfig>, ConfigErrors> loadIntakeConfig(const std::string& path,

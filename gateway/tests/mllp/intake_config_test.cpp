@@ -77,3 +77,27 @@ TEST_CASE("a config without hl7v2 has no intake", "[config]") {
   REQUIRE(config);
   CHECK_FALSE(config->has_value());
 }
+
+TEST_CASE("hl7v2 store: a SQLite file or a PostgreSQL connection string, not both", "[config]") {
+  GatewayConfig gateway;
+  auto pg = loadIntakeConfigText("hl7v2:\n  store: { postgres: \"host=127.0.0.1 dbname=medicus\" }\n", "gw.yaml", "/etc", &gateway);
+  REQUIRE(pg);
+  REQUIRE(pg->has_value());
+  CHECK((*pg)->store_postgres_dsn == "host=127.0.0.1 dbname=medicus");
+  CHECK((*pg)->store_file.empty());
+
+  auto both = loadIntakeConfigText("hl7v2:\n  store: { file: m.db, postgres: \"host=x\" }\n", "gw.yaml", "/etc", &gateway);
+  REQUIRE_FALSE(both);
+  CHECK(formatConfigError(both.error().front()).find("gw.yaml:2:") == 0);
+
+  auto none = loadIntakeConfigText("hl7v2:\n  store: {}\n", "gw.yaml", "/etc", &gateway);
+  REQUIRE_FALSE(none);
+}
+
+TEST_CASE("an unreachable PostgreSQL store is a clear error", "[config]") {
+  IntakeConfig config;
+  config.store_postgres_dsn = "host=127.0.0.1 port=1 connect_timeout=2 dbname=none";
+  auto store = openIntakeStore(config, true);
+  REQUIRE_FALSE(store);
+  CHECK(store.error().message.find("postgres") != std::string::npos);
+}
