@@ -139,6 +139,15 @@ struct GatewayServer::Impl {
   LogSink log;
   std::atomic<std::shared_ptr<const Runtime>> runtime;
   GatewayMetrics metrics;
+  std::mutex metrics_sources_mutex;
+  std::vector<std::function<std::string()>> metrics_sources;  // appended to /metrics
+
+  std::string renderMetrics() {
+    std::string text = metrics.renderText();
+    std::lock_guard lock(metrics_sources_mutex);
+    for (const auto& source : metrics_sources) text += source();
+    return text;
+  }
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<std::unique_ptr<SessionRegistry>> registries;  // one per context, used only on its thread
@@ -314,7 +323,7 @@ struct GatewayServer::Impl {
                             "application/json", version, keep_alive);
       }
       if (path == "/metrics") {
-        co_return textReply(200, metrics.renderText(), "text/plain; version=0.0.4; charset=utf-8", version, keep_alive);
+        co_return textReply(200, renderMetrics(), "text/plain; version=0.0.4; charset=utf-8", version, keep_alive);
       }
     }
 
@@ -927,6 +936,11 @@ void GatewayServer::runUntilSignalled(const std::string& config_path) {
   signal_thread.join();
 }
 
-std::string GatewayServer::metricsText() const { return impl_->metrics.renderText(); }
+std::string GatewayServer::metricsText() const { return impl_->renderMetrics(); }
+
+void GatewayServer::addMetricsSource(std::function<std::string()> source) {
+  std::lock_guard lock(impl_->metrics_sources_mutex);
+  impl_->metrics_sources.push_back(std::move(source));
+}
 
 }  // namespace medicus::gateway

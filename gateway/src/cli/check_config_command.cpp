@@ -5,6 +5,9 @@
 
 #include "cli/command.h"
 #include "medicus/gateway/config.h"
+#ifdef MEDICUS_HAVE_HL7V2_INTAKE
+#include "mllp/intake_config.h"
+#endif
 
 namespace medicus::gateway::cli {
 
@@ -26,8 +29,22 @@ int runCheckConfig(const Args& args) {
     return kExitInputErrors;
   }
   const GatewayConfig& c = **config;
-  std::printf("%s: ok (%zu listeners, %zu upstreams, %zu routes)\n", std::string(args[0]).c_str(), c.listeners.size(),
-              c.upstreams.size(), c.routes.size());
+  std::string hl7v2_summary;
+#ifdef MEDICUS_HAVE_HL7V2_INTAKE
+  // The hl7v2: section (MLLP listeners, store, delivery) is read by the intake, as `serve` does.
+  auto intake = mllp::loadIntakeConfig(std::string(args[0]), &c);
+  if (!intake) {
+    for (const auto& error : intake.error()) std::fprintf(stderr, "%s\n", formatConfigError(error).c_str());
+    std::fprintf(stderr, "%zu error(s)\n", intake.error().size());
+    return kExitInputErrors;
+  }
+  if (*intake) {
+    hl7v2_summary = ", " + std::to_string((**intake).listeners.size()) + " MLLP listeners, " +
+                    std::to_string((**intake).routes.size()) + " delivery routes";
+  }
+#endif
+  std::printf("%s: ok (%zu listeners, %zu upstreams, %zu routes%s)\n", std::string(args[0]).c_str(),
+              c.listeners.size(), c.upstreams.size(), c.routes.size(), hl7v2_summary.c_str());
   return kExitOk;
 }
 

@@ -82,6 +82,7 @@ int runServe(const Args& args) {
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
     // The HL7 v2 intake (MLLP listeners, store, delivery) of the config's hl7v2: section, if any.
     auto intake = config_path.empty() ? nullptr : mllp::Hl7v2Intake::start(config_path, **config, logLine);
+    if (intake) server.addMetricsSource([&intake] { return intake->metricsText(); });
 #endif
     server.runUntilSignalled(config_path);
   } catch (const std::exception& e) {

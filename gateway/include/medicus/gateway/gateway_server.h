@@ -45,6 +45,8 @@ class GatewayServer {
   void runUntilSignalled(const std::string& config_path);
 
   std::string metricsText() const;
+  // More Prometheus text appended to /metrics (e.g. the HL7 v2 intake's). Thread-safe.
+  void addMetricsSource(std::function<std::string()> source);
 
  private:
   struct Impl;
