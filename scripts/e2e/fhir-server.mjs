@@ -3,8 +3,9 @@
 // JSON only (application/fhir+json), like many platform FHIR services, so the gateway's XML
 // conversion is exercised both ways.
 //
-//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N]
-// Listens on 127.0.0.1 (port 0 = any free port) and prints one line "listening <port>" when ready.
+//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS]
+// Listens on 127.0.0.1 unless --listen says otherwise (containers); port 0 = any free port. Prints one
+// line "listening <port>" when ready.
 // --delay-ms makes every response slow (for the gateway's upstream timeout tests).
 import http from 'node:http';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
@@ -19,6 +20,7 @@ const option = (name, fallback) => {
 const port = Number(option('--port', '0'));
 const base = option('--base', '/fhir').replace(/\/$/, '');
 const delayMs = Number(option('--delay-ms', '0'));
+const listenAddress = option('--listen', '127.0.0.1');
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -138,7 +140,7 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.listen(port, '127.0.0.1', () => {
+server.listen(port, listenAddress, () => {
   console.log(`listening ${server.address().port}`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
