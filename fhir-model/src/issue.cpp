@@ -67,9 +67,24 @@ std::string formatIssue(const Issue& issue) {
 
 LineIndex::LineIndex(std::string_view text) : text_(text) {
   line_starts_.push_back(0);
+  block_continuations_.reserve(text.size() / kBlock + 2);
+  uint32_t continuations = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n') line_starts_.push_back(static_cast<uint32_t>(i + 1));
+    if (i % kBlock == 0) block_continuations_.push_back(continuations);
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') line_starts_.push_back(static_cast<uint32_t>(i + 1));
+    continuations += (c & 0xC0) == 0x80;
   }
+  block_continuations_.push_back(continuations);
+}
+
+size_t LineIndex::continuationBytesBefore(size_t offset) const {
+  size_t block = offset / kBlock;
+  size_t count = block_continuations_[block];
+  for (size_t i = block * kBlock; i < offset; ++i) {
+    count += (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80;
+  }
+  return count;
 }
 
 SourcePosition LineIndex::positionOf(size_t offset) const {
@@ -77,12 +92,9 @@ SourcePosition LineIndex::positionOf(size_t offset) const {
   auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), static_cast<uint32_t>(offset));
   size_t line = static_cast<size_t>(it - line_starts_.begin());
   size_t start = line_starts_[line - 1];
-  uint32_t column = 1;
-  for (size_t i = start; i < offset; ++i) {
-    // Count code points: skip UTF-8 continuation bytes.
-    if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++column;
-  }
-  return {static_cast<uint32_t>(line), column};
+  // Code points = bytes minus UTF-8 continuation bytes.
+  size_t column = (offset - start) - (continuationBytesBefore(offset) - continuationBytesBefore(start)) + 1;
+  return {static_cast<uint32_t>(line), static_cast<uint32_t>(column)};
 }
 
 }  // namespace medicus::fhir

@@ -22,7 +22,7 @@ std::string Node::jsonName() const {
 Node* Node::child(std::string_view child_name) const {
   const ElementInfo* e = type_->findElement(child_name);
   if (e == nullptr) return nullptr;
-  for (Node* c = first_child_; c != nullptr; c = c->next_sibling_) {
+  for (Node* c = first_child_; c != nullptr && c->element_->index <= e->index; c = c->next_sibling_) {
     if (c->element_ == e) return c;
   }
   return nullptr;
@@ -32,15 +32,6 @@ Node::ChildRange Node::children(std::string_view child_name) const {
   const ElementInfo* e = type_->findElement(child_name);
   if (e == nullptr) return {nullptr, nullptr};
   return {first_child_, e};
-}
-
-uint32_t Node::indexInElement() const {
-  if (parent_ == nullptr) return 0;
-  uint32_t index = 0;
-  for (Node* c = parent_->first_child_; c != nullptr && c != this; c = c->next_sibling_) {
-    if (c->element_ == element_) ++index;
-  }
-  return index;
 }
 
 const Node* Node::enclosingResource() const {
@@ -104,14 +95,22 @@ Node* Document::addChild(Node* parent, const ElementInfo* element, const TypeInf
   n->element_ = element;
   n->parent_ = parent;
   // Keep children in definition order; appending is the common case (input usually is in order).
+  // New nodes go after every sibling of the same element, so no other index changes.
   if (parent->last_child_ == nullptr) {
     parent->first_child_ = parent->last_child_ = n;
   } else if (parent->last_child_->element_->index <= element->index) {
-    parent->last_child_->next_sibling_ = n;
+    Node* last = parent->last_child_;
+    if (last->element_ == element) n->element_index_ = last->element_index_ + 1;
+    last->next_sibling_ = n;
     parent->last_child_ = n;
   } else {
+    Node* prev = nullptr;
     Node** link = &parent->first_child_;
-    while (*link != nullptr && (*link)->element_->index <= element->index) link = &(*link)->next_sibling_;
+    while (*link != nullptr && (*link)->element_->index <= element->index) {
+      prev = *link;
+      link = &(*link)->next_sibling_;
+    }
+    if (prev != nullptr && prev->element_ == element) n->element_index_ = prev->element_index_ + 1;
     n->next_sibling_ = *link;
     *link = n;
   }
@@ -164,6 +163,9 @@ void Document::removeChild(Node* parent, Node* child) {
     if (c != child) continue;
     (prev ? prev->next_sibling_ : parent->first_child_) = c->next_sibling_;
     if (parent->last_child_ == c) parent->last_child_ = prev;
+    for (Node* after = c->next_sibling_; after != nullptr && after->element_ == c->element_; after = after->next_sibling_) {
+      --after->element_index_;
+    }
     c->parent_ = nullptr;
     c->next_sibling_ = nullptr;
     return;

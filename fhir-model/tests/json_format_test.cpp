@@ -234,3 +234,41 @@ TEST_CASE("a shorter _x array is a warning and is lined up on output", "[json]")
   CHECK(writeJson(*r.document->root()) ==
         R"({"resourceType":"Patient","name":[{"given":[null,"B"],"_given":[{"id":"a"},null]}]})");
 }
+
+TEST_CASE("children of one element are found among many others", "[node]") {
+  std::string json = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+  for (int i = 0; i < 100; ++i) json += std::string(i ? "," : "") + R"({"fullUrl":"urn:uuid:0b9f0c3e-3c33-4a6f-9c84-e0f6f3a2c5d1"})";
+  json += R"(],"signature":{"type":[{"code":"1.2.840.10065.1.12.1.1"}],"when":"2024-01-01T00:00:00Z","who":{"display":"x"}}})";
+  auto r = parseJson(json);
+  REQUIRE(r.ok());
+  const Node* bundle = r.document->root();
+  REQUIRE(bundle->child("type") != nullptr);
+  CHECK(bundle->child("type")->value() == "collection");
+  REQUIRE(bundle->child("signature") != nullptr);
+  CHECK(bundle->child("total") == nullptr);
+  int entries = 0;
+  for (const Node* e : bundle->children("entry")) entries += e->name() == "entry";
+  CHECK(entries == 100);
+  CHECK(bundle->children("link").empty());
+  int signatures = 0;
+  for (const Node* s : bundle->children("signature")) signatures += s != nullptr;
+  CHECK(signatures == 1);
+}
+
+TEST_CASE("element indexes follow insertion and removal", "[node]") {
+  Document doc;
+  Node* p = doc.createRoot(doc.model().find("Patient"));
+  Node* n0 = doc.addChild(p, "name");
+  Node* g = doc.addPrimitive(p, "gender", "male");
+  Node* n1 = doc.addChild(p, "name");  // inserted before gender
+  Node* n2 = doc.addChild(p, "name");
+  CHECK(n0->indexInElement() == 0);
+  CHECK(n1->indexInElement() == 1);
+  CHECK(n2->indexInElement() == 2);
+  CHECK(g->indexInElement() == 0);
+  doc.removeChild(p, n0);
+  CHECK(n1->indexInElement() == 0);
+  CHECK(n2->indexInElement() == 1);
+  doc.addPrimitive(n2, "given", "x");
+  CHECK(pathOf(*n2) == "Patient.name[1]");
+}

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "medicus/fhir/issue.h"
 #include "medicus/fhir/type_model.h"
 
 using namespace medicus::fhir;
@@ -64,4 +65,21 @@ TEST_CASE("primitives carry their JSON kind and attributes", "[type_model]") {
   CHECK(m.find("Element")->findElement("id")->is_xml_attribute);
   CHECK_FALSE(m.find("Patient")->findElement("id")->is_xml_attribute);
   CHECK(m.find("Age")->isA("Quantity"));
+}
+
+TEST_CASE("line index: lines, code-point columns, long single lines", "[issue]") {
+  std::string text = "ab\nMüller x\n";
+  LineIndex index(text);
+  CHECK(index.positionOf(0).line == 1);
+  CHECK(index.positionOf(0).column == 1);
+  CHECK(index.positionOf(3).line == 2);
+  size_t x = text.find('x');
+  CHECK(index.positionOf(x).line == 2);
+  CHECK(index.positionOf(x).column == 8);  // "Müller " is 7 code points (8 bytes)
+  std::string long_line;
+  for (int i = 0; i < 5000; ++i) long_line += "ü";
+  long_line += "z";
+  LineIndex long_index(long_line);
+  CHECK(long_index.positionOf(long_line.size() - 1).column == 5001);
+  CHECK(long_index.positionOf(long_line.size()).column == 5002);
 }

@@ -102,6 +102,40 @@ int main(int argc, char** argv) {
   std::printf("parse only:        %8.1f ms  (%.1f MB/s)\n", parse_best, bytes / 1e3 / parse_best);
   std::printf("parse + validate:  %8.1f ms  (%.2fx parse; validation alone %.2fx parse)\n", validate_best,
               validate_best / parse_best, (validate_best - parse_best) / parse_best);
+
+  // Bundle scaling: entries that reference each other, 1,000 vs 10,000 entries. Linear handling keeps
+  // the time per entry about the same (a ratio near 1); quadratic reference resolution would give ~10.
+  auto bundleOf = [](int n) {
+    std::string json = R"({"resourceType":"Bundle","type":"collection","entry":[)";
+    for (int i = 0; i < n; ++i) {
+      if (i) json += ',';
+      json += R"({"fullUrl":"http://ex.org/Patient/)" + std::to_string(i) + R"(","resource":{"resourceType":"Patient","id":")" +
+              std::to_string(i) + R"(","gender":"male","link":[{"other":{"reference":"Patient/)" + std::to_string((i + 1) % n) +
+              R"("},"type":"seealso"}]}})";
+    }
+    return json + "]}";
+  };
+  double per_entry[2] = {0, 0};
+  const int sizes[2] = {1000, 10000};
+  for (int k = 0; k < 2; ++k) {
+    auto parsed = fhir::parseJson(bundleOf(sizes[k]));
+    if (!parsed.document) return 2;
+    double best = 1e300;
+    for (int round = 0; round < 3; ++round) {
+      auto a = Clock::now();
+      auto issues = validator.validate(*parsed.document);
+      auto b = Clock::now();
+      if (fhir::hasErrors(issues)) {
+        std::fprintf(stderr, "profiles_bench: the generated Bundle has errors; the scaling figure would be meaningless\n");
+        return 1;
+      }
+      best = std::min(best, ms(a, b));
+    }
+    per_entry[k] = best * 1000.0 / sizes[k];
+  }
+  std::printf("bundle scaling:    %.1f us/entry at 1,000 entries, %.1f us/entry at 10,000 (ratio %.2f; linear ~1)\n",
+              per_entry[0], per_entry[1], per_entry[1] / per_entry[0]);
+
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf("peak RSS: %.1f MB\n", usage.ru_maxrss / 1024.0);

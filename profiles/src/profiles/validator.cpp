@@ -531,7 +531,14 @@ class ValidationRun {
         holds = has_value != has_extension;
       } else if (c.compiled) {
         const Node* resource = node.enclosingResource();
-        const Node* root = doc_.root();
+        // %rootResource: the container of a contained resource, else the resource itself; a Bundle
+        // entry is its own root (not the Bundle, which would make per-entry invariants see every entry).
+        const Node* root = resource;
+        while (root != nullptr && root->element() != nullptr && root->element()->name == "contained" &&
+               root->parent() != nullptr && root->parent()->enclosingResource() != nullptr) {
+          root = root->parent()->enclosingResource();
+        }
+        if (root == nullptr) root = doc_.root();
         auto result = c.compiled->holds(node, resource ? *resource : node, *root);
         if (!result) {
           report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +

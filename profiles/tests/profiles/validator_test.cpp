@@ -138,7 +138,9 @@ TEST_CASE("Bundle entries are validated and fullUrl must match the id", "[valida
   CHECK(hasRule(issues, "Patient.gender:binding"));
 }
 
-TEST_CASE("a 10,000-entry Bundle validates in linear time", "[validator][performance]") {
+// Correctness only; its time per entry against a 1,000-entry Bundle (linear handling) is measured by
+// profiles_bench, not asserted here.
+TEST_CASE("a 10,000-entry Bundle with references between entries validates", "[validator]") {
   std::string json = R"({"resourceType":"Bundle","type":"collection","entry":[)";
   for (int i = 0; i < 10000; ++i) {
     if (i) json += ",\n";
@@ -147,12 +149,9 @@ TEST_CASE("a 10,000-entry Bundle validates in linear time", "[validator][perform
             R"("},"type":"seealso"}]}})";
   }
   json += "]}";
-  auto start = std::chrono::steady_clock::now();
   auto issues = fixture().validate(json);
-  auto elapsed = std::chrono::steady_clock::now() - start;
   INFO(describe(issues).substr(0, 2000));
   CHECK(errors(issues) == 0);
-  CHECK(elapsed < std::chrono::seconds(5));
 }
 
 TEST_CASE("invariants are evaluated when the FHIRPath engine is built in", "[validator]") {

@@ -45,14 +45,19 @@ size_t countAtLeast(const Issues& issues, Severity severity);
 std::string formatIssue(const Issue& issue);
 
 // Maps byte offsets of a source text to 1-based line:column (columns count UTF-8 code points).
+// Each lookup is O(log lines + 1 KiB), also on a single-line (minified) document with many issues.
 class LineIndex {
  public:
   explicit LineIndex(std::string_view text);
   SourcePosition positionOf(size_t offset) const;
 
  private:
+  static constexpr size_t kBlock = 1024;
+  size_t continuationBytesBefore(size_t offset) const;
+
   std::string_view text_;
   std::vector<uint32_t> line_starts_;
+  std::vector<uint32_t> block_continuations_;  // UTF-8 continuation bytes before each kBlock boundary
 };
 
 }  // namespace medicus::fhir

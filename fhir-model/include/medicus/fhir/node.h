@@ -41,8 +41,8 @@ class Node {
   bool hasChildren() const { return first_child_ != nullptr; }
   // First child for the element with this definition name ("name", "value"), or nullptr.
   Node* child(std::string_view name) const;
-  // Index of this node among its parent's children of the same element (for paths like name[1]).
-  uint32_t indexInElement() const;
+  // Index of this node among its parent's children of the same element (for paths like name[1]); O(1).
+  uint32_t indexInElement() const { return element_index_; }
   // The nearest resource containing this node (itself if it is a resource).
   const Node* enclosingResource() const;
 
@@ -58,7 +58,13 @@ class Node {
     bool operator!=(const ChildIterator& other) const { return node_ != other.node_; }
     bool operator==(const ChildIterator& other) const { return node_ == other.node_; }
    private:
-    void skip() { while (filter_ && node_ && node_->element_ != filter_) node_ = node_->next_sibling_; }
+    // Children are kept in definition order, so the search for one element stops at the first child of
+    // a later element: finding Bundle.type does not walk 10,000 entries.
+    void skip() {
+      while (filter_ && node_ && node_->element_ != filter_) {
+        node_ = node_->element_->index > filter_->index ? nullptr : node_->next_sibling_;
+      }
+    }
     Node* node_;
     const ElementInfo* filter_;
   };
@@ -83,6 +89,7 @@ class Node {
   Node* next_sibling_ = nullptr;
   std::string_view value_;
   uint32_t source_offset_ = UINT32_MAX;
+  uint32_t element_index_ = 0;  // kept by Document::addChild/removeChild
   bool has_value_ = false;
 };
 
