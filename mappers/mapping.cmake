@@ -2,11 +2,13 @@
 find_package(yaml-cpp REQUIRED)
 add_library(medicus_mappers
   ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers/converters.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers/maps_location.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers/v2_to_fhir.cpp)
 add_library(medicus::mappers ALIAS medicus_mappers)
 target_include_directories(medicus_mappers
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
   PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/mappers)
+target_compile_definitions(medicus_mappers PRIVATE MEDICUS_SHIPPED_MAPS_DIR="${CMAKE_CURRENT_SOURCE_DIR}/maps")
 target_link_libraries(medicus_mappers PUBLIC medicus::hl7v2 medicus::fhir_model tl::expected PRIVATE yaml-cpp)
 
 medicus_add_test_binary(mappers_tests
