@@ -13,6 +13,7 @@ int runRoundtrip(const CommonOptions& options, int argc, char** argv);
 int runFhirpath(const CommonOptions& options, int argc, char** argv);
 int runValidator(const CommonOptions& options, int argc, char** argv);
 int runExamples(const CommonOptions& options, int argc, char** argv);
+int runHl7v2(const CommonOptions& options, int argc, char** argv);
 }  // namespace medicus::conformance
 
 namespace {
@@ -30,6 +31,7 @@ constexpr Subcommand kSubcommands[] = {
     {"fhirpath", "the official FHIRPath R4 test suite (tests-fhir-r4.xml)", medicus::conformance::runFhirpath},
     {"validator", "FHIR validator test cases vs the Java reference validator's expected error counts", medicus::conformance::runValidator},
     {"examples", "validate every example resource of a folder against core and its meta.profile (--package PKG...)", medicus::conformance::runExamples},
+    {"hl7v2", "the shipped HL7 v2 -> FHIR maps vs Microsoft FHIR-Converter's expected Bundles (--map DIR, --known FILE)", medicus::conformance::runHl7v2},
 };
 
 void usage(std::FILE* out) {

@@ -56,9 +56,18 @@ bool fillIdentifier(ConversionContext& c, fhir::Node* node, const Location& at) 
   const std::string type = component(c, at, 5);
   if (!type.empty()) {
     fhir::Node* type_node = c.doc.addChild(node, "type");
-    fhir::Node* coding = c.doc.addChild(type_node, "coding");
-    c.doc.addPrimitive(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203");
-    c.doc.addPrimitive(coding, "code", type);
+    // Table 0203 codes are short upper-case tokens (MR, PI, NNDEU); senders that put free text in CX-5
+    // ("GOOD HEALTH HOSPITAL") get it as type.text instead of an invalid v2-0203 code.
+    const bool table_code = type.size() <= 6 && std::all_of(type.begin(), type.end(), [](char ch) {
+      return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    });
+    if (table_code) {
+      fhir::Node* coding = c.doc.addChild(type_node, "coding");
+      c.doc.addPrimitive(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203");
+      c.doc.addPrimitive(coding, "code", type);
+    } else {
+      c.doc.addPrimitive(type_node, "text", type);
+    }
   }
   addIfValue(c, node, "system", identifierSystem(c.settings, component(c, at, 4, 1), component(c, at, 4, 2), type));
   c.doc.addPrimitive(node, "value", value);

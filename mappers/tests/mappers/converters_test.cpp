@@ -49,6 +49,9 @@ TEST_CASE("Converters: CX to Identifier", "[mappers][converters]") {
   CHECK(convert(Converter::kCX, "PID|||9^^^X&1.2.3&ISO", "identifier") ==
         R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.3","value":"9"}]})");
   CHECK(convert(Converter::kCX, "PID|||^^^HOSP^MR", "identifier").empty());
+  // Free text in CX-5 is not a table 0203 code: kept as type.text (seen in Microsoft's ADT samples).
+  CHECK(convert(Converter::kCX, "PID|||5^^^X^GOOD HEALTH HOSPITAL", "identifier") ==
+        R"({"resourceType":"Patient","identifier":[{"type":{"text":"GOOD HEALTH HOSPITAL"},"value":"5"}]})");
 }
 
 TEST_CASE("Converters: XPN to HumanName, XAD to Address, XTN to ContactPoint", "[mappers][converters]") {
