@@ -15,12 +15,15 @@ add_library(gateway_core STATIC
   src/gateway_metrics.cpp
   src/tls_setup.cpp
   src/upstream_client.cpp
-  src/gateway_server.cpp)
+  src/gateway_server.cpp
+  src/profile_validator_provider.cpp)
 add_library(medicus::gateway_core ALIAS gateway_core)
 target_include_directories(gateway_core PUBLIC include PRIVATE src)
 target_link_libraries(gateway_core
   PUBLIC medicus::fhir_model tl::expected
   PRIVATE Boost::headers OpenSSL::SSL OpenSSL::Crypto yaml-cpp prometheus-cpp::core Threads::Threads)
+# The validate stage's provider (profile_validator_provider.cpp) needs the profile validator.
+target_link_libraries(gateway_core PUBLIC medicus::profiles)
 target_compile_definitions(gateway_core PRIVATE
   MEDICUS_VERSION="${PROJECT_VERSION}"
   BOOST_ASIO_NO_DEPRECATED)
@@ -30,7 +33,7 @@ find_program(MEDICUS_NODE node)
 find_program(MEDICUS_OPENSSL openssl)
 medicus_add_test_binary(gateway_tests
   SOURCES tests/config_test.cpp tests/route_table_test.cpp tests/content_negotiation_test.cpp
-          tests/url_rewriter_test.cpp tests/e2e/fhir_e2e_test.cpp tests/e2e/test_upstream.cpp
+          tests/url_rewriter_test.cpp tests/validate_stage_test.cpp tests/e2e/fhir_e2e_test.cpp tests/e2e/test_upstream.cpp
           tests/e2e/http_test_client.cpp
   LIBS medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto)
 if(TARGET gateway_tests)

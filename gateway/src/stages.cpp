@@ -46,7 +46,7 @@ enum class ValidationMode : uint8_t { Off, Report, Enforce };
 
 // validate: { mode: enforce|report|off, profiles: [canonical URLs], packages: [name#version] }
 // enforce: errors -> 422 + OperationOutcome (http://hl7.org/fhir/R4/http.html#2.21.0.10);
-// report: forward, and add X-Medicus-Validation: "errors=N warnings=M" to the reply.
+// report: forward, and add X-Medicus-Validation: "errors=N; warnings=M" to the reply.
 class ValidateStage final : public Stage {
  public:
   ValidateStage(ValidationMode mode, std::shared_ptr<const ResourceValidator> validator, std::vector<std::string> profiles)
@@ -56,13 +56,13 @@ class ValidateStage final : public Stage {
 
   StageResult onRequest(Exchange& exchange) const override {
     if (mode_ == ValidationMode::Off || !exchange.resource || !exchange.resource->root()) return StageResult::next();
-    fhir::Issues issues = validator_->validate(*exchange.resource->root(), profiles_);
+    fhir::Issues issues = validator_->validate(*exchange.resource, profiles_);
     size_t errors = fhir::countAtLeast(issues, fhir::Severity::Error);
     size_t warnings = fhir::countAtLeast(issues, fhir::Severity::Warning) - errors;
     if (mode_ == ValidationMode::Enforce && errors > 0) return StageResult::respond(422, std::move(issues));
     if (mode_ == ValidationMode::Report) {
       exchange.response_headers.emplace_back("X-Medicus-Validation",
-                                             "errors=" + std::to_string(errors) + " warnings=" + std::to_string(warnings));
+                                             "errors=" + std::to_string(errors) + "; warnings=" + std::to_string(warnings));
     }
     return StageResult::next();
   }

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "medicus/gateway/config.h"
+#include "medicus/gateway/profile_validator_provider.h"
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
 #include "mllp/intake_config.h"
 #endif
@@ -22,6 +23,7 @@ int runCheckConfig(const Args& args) {
     std::fprintf(stdout, "\n");
     return args.size() == 1 ? kExitOk : kExitUsage;
   }
+  installProfileValidatorProvider();  // validate stages: medicus::profiles, packages cached by list
   auto config = loadConfig(std::string(args[0]));
   if (!config) {
     for (const auto& error : config.error()) std::fprintf(stderr, "%s\n", formatConfigError(error).c_str());

@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "medicus/gateway/config.h"
+#include "medicus/gateway/profile_validator_provider.h"
 #include "medicus/gateway/gateway_server.h"
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
 #include "mllp/hl7v2_intake.h"
@@ -69,6 +70,7 @@ int runServe(const Args& args) {
       return kExitUsage;
     }
   }
+  installProfileValidatorProvider();  // validate stages: medicus::profiles, packages cached by list
   auto config = config_path.empty()
                     ? loadConfigText(kDefaultConfig, "<embedded default>", std::filesystem::current_path().string())
                     : loadConfig(config_path);

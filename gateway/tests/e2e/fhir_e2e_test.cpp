@@ -13,6 +13,7 @@
 #include "e2e/test_upstream.h"
 #include "medicus/fhir/format.h"
 #include "medicus/gateway/gateway_server.h"
+#include "medicus/gateway/profile_validator_provider.h"
 
 using namespace medicus::gateway;
 using namespace medicus::gateway::test;
@@ -413,4 +414,55 @@ TEST_CASE("e2e: stop drains a request in flight") {
   CHECK(in_flight.header("connection") == "close");
   gateway.reset();
   CHECK_FALSE(httpRequest(port, "GET", "/fhir/Patient", {}).ok);
+}
+
+TEST_CASE("e2e: validate stage with the profile validator (enforce 422 / report header / transaction entries)") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  installProfileValidatorProvider();
+  auto routeWith = [](const std::string& mode) {
+    return "  - name: checked\n"
+           "    match: { path_prefix: /fhir, methods: [POST, PUT] }\n"
+           "    stages:\n"
+           "      - validate: { mode: " + mode + ", profiles: [http://hl7.org/fhir/StructureDefinition/Patient] }\n"
+           "    forward: { upstream: fhir }\n";
+  };
+  auto enforce = loadConfigText(configYaml(upstream.baseUrl(), "", "", routeWith("enforce")), "e2e.yaml", "/tmp");
+  if (!enforce) {
+    std::string text;
+    for (const auto& e : enforce.error()) text += formatConfigError(e) + "\n";
+    if (text.find("core") != std::string::npos || text.find("package") != std::string::npos) {
+      WARN("SKIPPED: FHIR R4 core package not available: " << text);
+      return;
+    }
+    FAIL(text);
+  }
+  const char* bad_patient = R"({"resourceType":"Patient","gender":"x"})";
+  {
+    RunningGateway gateway(*enforce);
+    HttpReply rejected = httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, bad_patient);
+    REQUIRE(rejected.ok);
+    CHECK(rejected.status == 422);
+    CHECK_THAT(rejected.body, Catch::Contains("OperationOutcome") && Catch::Contains("Patient.gender"));
+
+    HttpReply created = httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson);
+    CHECK(created.status == 201);
+
+    const char* transaction = R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"resource":{"resourceType":"Patient","gender":"female"},"request":{"method":"POST","url":"Patient"}},
+      {"resource":{"resourceType":"Patient","gender":"x"},"request":{"method":"POST","url":"Patient"}}]})";
+    HttpReply tx = httpRequest(gateway.port, "POST", "/fhir", kJson, transaction);
+    CHECK(tx.status == 422);
+    CHECK_THAT(tx.body, Catch::Contains("entry[1]"));
+  }
+  {
+    RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "", routeWith("report"))));
+    HttpReply forwarded = httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, bad_patient);
+    REQUIRE(forwarded.ok);
+    // Forwarded: whatever the upstream answers (its own checks may refuse gender "x"), never the gateway's 422.
+    CHECK(forwarded.status != 422);
+    CHECK(forwarded.status != 502);
+    CHECK_THAT(forwarded.header("x-medicus-validation"), Catch::StartsWith("errors=") && Catch::Contains("; warnings="));
+    CHECK_FALSE(Catch::StartsWith("errors=0;").match(forwarded.header("x-medicus-validation")));
+  }
 }

@@ -12,7 +12,7 @@
 #include "medicus/fhir/issue.h"
 
 namespace medicus::fhir {
-class Node;
+class Document;
 }
 
 namespace medicus::gateway {
@@ -22,7 +22,7 @@ class ResourceValidator {
   virtual ~ResourceValidator() = default;
   // Validates one resource (and, for a Bundle, its entries) against FHIR R4 core and the profiles
   // (canonical URLs) given. Thread-safe; never throws.
-  virtual fhir::Issues validate(const fhir::Node& resource, const std::vector<std::string>& profiles) const = 0;
+  virtual fhir::Issues validate(const fhir::Document& resource, const std::vector<std::string>& profiles) const = 0;
 };
 
 struct ValidatorRequest {

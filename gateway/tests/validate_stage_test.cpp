@@ -1,0 +1,155 @@
+// The validate stage with the medicus::profiles provider, built from YAML as users write it.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "medicus/fhir/format.h"
+#include "medicus/gateway/config.h"
+#include "medicus/gateway/profile_validator_provider.h"
+#include "medicus/gateway/resource_validator.h"
+#include "medicus/profiles/package_registry.h"
+
+using namespace medicus;
+using namespace medicus::gateway;
+
+namespace {
+
+bool coreAvailable() {
+  static const bool available = [] {
+    profiles::PackageRegistry registry;
+    return static_cast<bool>(registry.loadCore());
+  }();
+  return available;
+}
+
+std::string allErrors(const ConfigErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) out += formatConfigError(e) + "\n";
+  return out;
+}
+
+auto loadWithStage(const std::string& stage_yaml) {
+  installProfileValidatorProvider();
+  std::string yaml = "listeners: [{ name: l, port: 0 }]\n"
+                     "upstreams: [{ name: u, endpoints: [http://127.0.0.1:1/] }]\n"
+                     "routes:\n"
+                     "  - name: r\n"
+                     "    stages:\n"
+                     "      - validate: " + stage_yaml + "\n"
+                     "    forward: { upstream: u }\n";
+  return loadConfigText(yaml, "gw.yaml", "/etc/medicus");
+}
+
+struct Run {
+  StageResult result;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Run runStage(const Stage& stage, const std::string& body) {
+  fhir::ParseResult parsed = fhir::parse(body);
+  REQUIRE(parsed.document);
+  Exchange exchange;
+  exchange.method = "POST";
+  exchange.path = "/fhir/Patient";
+  exchange.resource = parsed.document.get();
+  Run run{stage.onRequest(exchange), exchange.response_headers};
+  return run;
+}
+
+// gender "x" breaks the required binding; birthDate is fine.
+const char* kBadPatient = R"({"resourceType":"Patient","gender":"x","birthDate":"1970-01-01"})";
+const char* kGoodPatient = R"({"resourceType":"Patient","gender":"female","birthDate":"1970-01-01"})";
+
+}  // namespace
+
+TEST_CASE("validate stage, enforce: errors answer 422 with the issues and their expressions") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found ($MEDICUS_FHIR_PACKAGES or ~/.fhir/packages)");
+    return;
+  }
+  auto config = loadWithStage("{ mode: enforce }");
+  REQUIRE(config);
+  const Stage& stage = *(*config)->routes[0].stages[0].stage;
+  REQUIRE(stage.needsResource());
+
+  Run bad = runStage(stage, kBadPatient);
+  CHECK(bad.result.action == StageResult::Action::Respond);
+  CHECK(bad.result.http_status == 422);
+  REQUIRE_FALSE(bad.result.issues.empty());
+  CHECK(std::any_of(bad.result.issues.begin(), bad.result.issues.end(), [](const fhir::Issue& i) {
+    return i.severity <= fhir::Severity::Error && i.expression.find("Patient.gender") != std::string::npos;
+  }));
+
+  Run good = runStage(stage, kGoodPatient);
+  CHECK(good.result.action == StageResult::Action::Continue);
+}
+
+TEST_CASE("validate stage, report: forwards and summarises the outcome in a response header") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found");
+    return;
+  }
+  auto config = loadWithStage("{ mode: report }");
+  REQUIRE(config);
+  Run bad = runStage(*(*config)->routes[0].stages[0].stage, kBadPatient);
+  CHECK(bad.result.action == StageResult::Action::Continue);
+  REQUIRE(bad.headers.size() == 1);
+  CHECK(bad.headers[0].first == "X-Medicus-Validation");
+  CHECK_THAT(bad.headers[0].second, Catch::StartsWith("errors=") && !Catch::StartsWith("errors=0;"));
+  CHECK_THAT(bad.headers[0].second, Catch::Contains("; warnings="));
+
+  Run good = runStage(*(*config)->routes[0].stages[0].stage, kGoodPatient);
+  REQUIRE(good.headers.size() == 1);
+  CHECK_THAT(good.headers[0].second, Catch::StartsWith("errors=0;"));
+}
+
+TEST_CASE("validate stage, off: the request is untouched and needs no parsing") {
+  auto config = loadWithStage("{ mode: off }");
+  REQUIRE(config);
+  const Stage& stage = *(*config)->routes[0].stages[0].stage;
+  CHECK_FALSE(stage.needsResource());
+  Run run = runStage(stage, kBadPatient);
+  CHECK(run.result.action == StageResult::Action::Continue);
+  CHECK(run.headers.empty());
+}
+
+TEST_CASE("validate stage: every entry of a transaction Bundle is validated") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found");
+    return;
+  }
+  auto config = loadWithStage("{ mode: enforce }");
+  REQUIRE(config);
+  const char* bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"fullUrl":"urn:uuid:0c3e1b4a-1111-4d2e-9d7a-000000000001","resource":{"resourceType":"Patient","gender":"female"},
+     "request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"urn:uuid:0c3e1b4a-1111-4d2e-9d7a-000000000002","resource":{"resourceType":"Patient","gender":"x"},
+     "request":{"method":"POST","url":"Patient"}}]})";
+  Run run = runStage(*(*config)->routes[0].stages[0].stage, bundle);
+  CHECK(run.result.http_status == 422);
+  CHECK(std::any_of(run.result.issues.begin(), run.result.issues.end(), [](const fhir::Issue& i) {
+    return i.severity <= fhir::Severity::Error && i.expression.find("entry[1]") != std::string::npos &&
+           i.expression.find("gender") != std::string::npos;
+  }));
+  CHECK_FALSE(std::any_of(run.result.issues.begin(), run.result.issues.end(), [](const fhir::Issue& i) {
+    return i.severity <= fhir::Severity::Error && i.expression.find("entry[0]") != std::string::npos;
+  }));
+}
+
+TEST_CASE("validate stage: unknown profiles and packages are config errors at the stage's line") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found");
+    return;
+  }
+  auto unknown_profile = loadWithStage("{ mode: enforce, profiles: [http://example.org/StructureDefinition/nope] }");
+  REQUIRE_FALSE(unknown_profile);
+  CHECK_THAT(allErrors(unknown_profile.error()),
+             Catch::Contains("gw.yaml:6:") && Catch::Contains("http://example.org/StructureDefinition/nope"));
+
+  auto unknown_package = loadWithStage("{ mode: report, packages: [no.such.package#9.9.9] }");
+  REQUIRE_FALSE(unknown_package);
+  CHECK_THAT(allErrors(unknown_package.error()), Catch::Contains("gw.yaml:6:") && Catch::Contains("no.such.package"));
+
+  auto core_profile = loadWithStage("{ mode: enforce, profiles: [http://hl7.org/fhir/StructureDefinition/Patient] }");
+  CHECK(core_profile);
+}
