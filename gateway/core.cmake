@@ -16,7 +16,8 @@ add_library(gateway_core STATIC
   src/tls_setup.cpp
   src/upstream_client.cpp
   src/gateway_server.cpp
-  src/profile_validator_provider.cpp)
+  src/profile_validator_provider.cpp
+  src/validate_operation.cpp)
 add_library(medicus::gateway_core ALIAS gateway_core)
 target_include_directories(gateway_core PUBLIC include PRIVATE src)
 target_link_libraries(gateway_core

@@ -36,6 +36,7 @@
 #include "medicus/fhir/format.h"
 #include "medicus/fhir/operation_outcome.h"
 #include "route_table.h"
+#include "validate_operation.h"
 #include "tls_setup.h"
 #include "upstream_client.h"
 #include "url_rewriter.h"
@@ -387,6 +388,7 @@ struct GatewayServer::Impl {
     bool stages_need_resource = std::any_of(route.stages.begin(), route.stages.end(),
                                             [](const NamedStage& s) { return s.stage->needsResource(); });
     bool convert_request = fhir_body && route.convert_format && *body_format != upstream_config.format;
+    const bool validate_operation = isValidateOperation(method, path);
     std::unique_ptr<fhir::Document> resource;
     if (fhir_body && (stages_need_resource || convert_request)) {
       fhir::ParseOptions options;
@@ -412,6 +414,15 @@ struct GatewayServer::Impl {
     exchange.resource_type = selection.resource_type;
     exchange.client_identity = conn.client_identity;
     exchange.resource = resource.get();
+    ValidateOperationRequest operation;
+    if (validate_operation && resource && stages_need_resource) {
+      // Answered by the route's validate stage; a route without active validation forwards $validate upstream.
+      operation = unwrapValidateRequest(*resource, query, selection.resource_type);
+      if (!operation.issues.empty()) co_return outcomeReply(400, operation.issues, reply.format, version, keep_alive);
+      exchange.resource = operation.resource;
+      exchange.validate_operation = true;
+      exchange.operation_profiles = operation.profiles;
+    }
     for (const auto& named : route.stages) {
       StageResult result;
       try {

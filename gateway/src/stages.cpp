@@ -55,7 +55,14 @@ class ValidateStage final : public Stage {
   bool needsResource() const override { return mode_ != ValidationMode::Off; }
 
   StageResult onRequest(Exchange& exchange) const override {
-    if (mode_ == ValidationMode::Off || !exchange.resource || !exchange.resource->root()) return StageResult::next();
+    if (!validator_ || !exchange.resource || !exchange.resource->root()) return StageResult::next();
+    if (exchange.validate_operation) {
+      // $validate: the outcome is the answer (http://hl7.org/fhir/R4/resource-operation-validate.html).
+      std::vector<std::string> profiles = profiles_;
+      profiles.insert(profiles.end(), exchange.operation_profiles.begin(), exchange.operation_profiles.end());
+      return StageResult::respond(200, validator_->validate(*exchange.resource, profiles));
+    }
+    if (mode_ == ValidationMode::Off) return StageResult::next();
     fhir::Issues issues = validator_->validate(*exchange.resource, profiles_);
     size_t errors = fhir::countAtLeast(issues, fhir::Severity::Error);
     size_t warnings = fhir::countAtLeast(issues, fhir::Severity::Warning) - errors;

@@ -8,6 +8,7 @@
 #include "medicus/gateway/profile_validator_provider.h"
 #include "medicus/gateway/resource_validator.h"
 #include "medicus/profiles/package_registry.h"
+#include "validate_operation.h"
 
 using namespace medicus;
 using namespace medicus::gateway;
@@ -152,4 +153,44 @@ TEST_CASE("validate stage: unknown profiles and packages are config errors at th
 
   auto core_profile = loadWithStage("{ mode: enforce, profiles: [http://hl7.org/fhir/StructureDefinition/Patient] }");
   CHECK(core_profile);
+}
+
+TEST_CASE("$validate: Parameters are unwrapped (resource, profile) and the stage answers 200 whatever its mode") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found");
+    return;
+  }
+  const char* parameters = R"({"resourceType":"Parameters","parameter":[
+    {"name":"resource","resource":{"resourceType":"Patient","gender":"x"}},
+    {"name":"profile","valueUri":"http://hl7.org/fhir/StructureDefinition/Patient"}]})";
+  fhir::ParseResult parsed = fhir::parse(parameters);
+  REQUIRE(parsed.document);
+  ValidateOperationRequest op = unwrapValidateRequest(*parsed.document, "profile=http%3A%2F%2Fexample.org%2FP", "");
+  REQUIRE(op.issues.empty());
+  REQUIRE(op.resource);
+  CHECK(op.resource->root()->name() == "Patient");
+  CHECK(op.profiles == std::vector<std::string>{"http://example.org/P", "http://hl7.org/fhir/StructureDefinition/Patient"});
+
+  auto no_resource = fhir::parse(R"({"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]})");
+  CHECK_FALSE(unwrapValidateRequest(*no_resource.document, "", "").issues.empty());
+  CHECK(unwrapValidateRequest(*no_resource.document, "", "Parameters").resource == no_resource.document.get());
+
+  auto config = loadWithStage("{ mode: report }");
+  REQUIRE(config);
+  Exchange exchange;
+  exchange.method = "POST";
+  exchange.path = "/fhir/Patient/$validate";
+  exchange.resource = op.resource;
+  exchange.validate_operation = true;
+  StageResult result = (*config)->routes[0].stages[0].stage->onRequest(exchange);
+  CHECK(result.action == StageResult::Action::Respond);
+  CHECK(result.http_status == 200);
+  CHECK(std::any_of(result.issues.begin(), result.issues.end(),
+                    [](const fhir::Issue& i) { return i.expression.find("Patient.gender") != std::string::npos; }));
+  CHECK(exchange.response_headers.empty());
+
+  CHECK(isValidateOperation("POST", "/fhir/Patient/$validate"));
+  CHECK(isValidateOperation("POST", "/fhir/$validate"));
+  CHECK_FALSE(isValidateOperation("GET", "/fhir/Patient/$validate"));
+  CHECK_FALSE(isValidateOperation("POST", "/fhir/Patient/$validate-code"));
 }

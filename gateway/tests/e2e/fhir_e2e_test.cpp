@@ -466,3 +466,40 @@ TEST_CASE("e2e: validate stage with the profile validator (enforce 422 / report 
     CHECK_FALSE(Catch::StartsWith("errors=0;").match(forwarded.header("x-medicus-validation")));
   }
 }
+
+TEST_CASE("e2e: $validate is answered by the gateway with the route's profiles") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  installProfileValidatorProvider();
+  std::string route = "  - name: checked\n"
+                      "    match: { path_prefix: /fhir, methods: [POST] }\n"
+                      "    stages:\n"
+                      "      - validate: { mode: enforce }\n"
+                      "    forward: { upstream: fhir }\n";
+  auto config = loadConfigText(configYaml(upstream.baseUrl(), "", "", route), "e2e.yaml", "/tmp");
+  if (!config) {
+    WARN("SKIPPED: FHIR R4 core package not available");
+    return;
+  }
+  RunningGateway gateway(*config);
+  HttpReply bad = httpRequest(gateway.port, "POST", "/fhir/Patient/$validate", kJson, R"({"resourceType":"Patient","gender":"x"})");
+  REQUIRE(bad.ok);
+  CHECK(bad.status == 200);
+  CHECK_THAT(bad.body, Catch::Contains("OperationOutcome") && Catch::Contains("Patient.gender"));
+
+  HttpReply good = httpRequest(gateway.port, "POST", "/fhir/$validate", kJson,
+                               std::string(R"({"resourceType":"Parameters","parameter":[{"name":"resource","resource":)") +
+                                   kPatientJson + "}]}");
+  CHECK(good.status == 200);
+  CHECK_THAT(good.body, Catch::Contains("OperationOutcome"));
+  CHECK_THAT(good.body, !Catch::Contains("\"error\""));
+
+  HttpReply unknown_profile = httpRequest(gateway.port, "POST", "/fhir/Patient/$validate?profile=http://example.org/nope", kJson,
+                                          kPatientJson);
+  CHECK(unknown_profile.status == 200);
+  CHECK_THAT(unknown_profile.body, Catch::Contains("http://example.org/nope"));
+
+  HttpReply empty_parameters = httpRequest(gateway.port, "POST", "/fhir/$validate", kJson,
+                                           R"({"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]})");
+  CHECK(empty_parameters.status == 400);
+}

@@ -35,6 +35,10 @@ struct Exchange {
   // The parsed request body when the request has a FHIR body and some stage asked for it
   // (Stage::needsResource); null otherwise.
   const fhir::Document* resource = nullptr;
+  // POST [base]/$validate or [base]/[type]/$validate: `resource` is the resource to check, and a
+  // validate stage answers 200 + OperationOutcome (whatever its mode) with its profiles plus these.
+  bool validate_operation = false;
+  std::vector<std::string> operation_profiles;
   // Headers a stage adds to the reply sent to the client (e.g. a validation summary in report mode).
   std::vector<std::pair<std::string, std::string>> response_headers;
 };
