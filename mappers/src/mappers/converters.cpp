@@ -206,7 +206,7 @@ std::optional<Converter> converterFromName(std::string_view name) {
       {"CNE", Converter::kCWE},       {"PL", Converter::kPL},          {"XCN", Converter::kXCN},
       {"TS", Converter::kDTM},        {"DTM", Converter::kDTM},        {"date", Converter::kDate},
       {"string", Converter::kString}, {"code", Converter::kCode},      {"coding", Converter::kCoding},
-      {"boolean", Converter::kBoolean}};
+      {"boolean", Converter::kBoolean}, {"text-base64", Converter::kTextBase64}};
   for (auto [n, c] : kNames) {
     if (n == name) return c;
   }

@@ -17,7 +17,7 @@ struct MapSettings {
   std::map<std::string, std::string> code_systems;           // CWE-3 -> Coding.system
 };
 
-enum class Converter { kCX, kXPN, kXAD, kXTN, kCWE, kPL, kXCN, kDTM, kDate, kString, kCode, kCoding, kBoolean };
+enum class Converter { kCX, kXPN, kXAD, kXTN, kCWE, kPL, kXCN, kDTM, kDate, kString, kCode, kCoding, kBoolean, kTextBase64 };
 
 std::optional<Converter> converterFromName(std::string_view name);
 // The FHIR type a converter fills ("Identifier"), or "" for converters producing a primitive value.

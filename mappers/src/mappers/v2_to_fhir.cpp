@@ -130,10 +130,10 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   auto location = hl7v2::parseLocation(rule.from_text);
   if (!location || location->field <= 0) fail(source, spec["from"], "'" + rule.from_text + "' is not a v2 location like PID-5 or PV1-3.1");
   rule.from = *location;
-  if (!spec["as"]) fail(source, spec, "'" + path + "' needs 'as' (CX, XPN, XAD, XTN, CWE, PL, XCN, DTM, date, string, code, coding, boolean)");
+  if (!spec["as"]) fail(source, spec, "'" + path + "' needs 'as' (CX, XPN, XAD, XTN, CWE, PL, XCN, DTM, date, string, code, coding, boolean, text-base64)");
   const std::string as = scalar(source, spec["as"], "as");
   rule.converter = converterFromName(as);
-  if (!rule.converter) fail(source, spec["as"], "unknown converter '" + as + "' (CX, XPN, XAD, XTN, CWE, CE, CNE, PL, XCN, TS, DTM, date, string, code, coding, boolean)");
+  if (!rule.converter) fail(source, spec["as"], "unknown converter '" + as + "' (CX, XPN, XAD, XTN, CWE, CE, CNE, PL, XCN, TS, DTM, date, string, code, coding, boolean, text-base64)");
   const std::string_view needed = fhirTypeOf(*rule.converter);
   if (!needed.empty() && leaf->name != needed) {
     fail(source, spec["as"], as + " gives a " + std::string(needed) + " but " + rule.fhir_path + " is a " + std::string(leaf->name));
@@ -340,7 +340,7 @@ class BundleBuilder {
   }
 
   // Walks to the parent of the leaf, reusing nodes except at the repetition anchor. With `join_last`
-  // (constants and references) the anchor reuses the last repetition, so `link.other` + `link.type`
+  // (constants, references and `repeat: false` sources) the anchor reuses the last repetition, so `link.other` + `link.type`
   // fill one Patient.link.
   fhir::Node* parentFor(fhir::Node* resource, const FieldRule& field, bool join_last = false) {
     fhir::Node* node = resource;
@@ -362,6 +362,43 @@ class BundleBuilder {
     const PathStep& leaf = field.steps.back();
     if (!leaf.element->repeats() && parent->child(leaf.element->name)) return nullptr;
     return doc_.addChild(parent, leaf.element, leaf.type);
+  }
+
+  // A text document in v2 (MDM OBX-5 TX/FT): every repetition of the field, and of the field in every
+  // segment with that id when the location names no occurrence (one OBX per line), joined by "\n".
+  // For OBX only text value types (OBX-2 TX, FT, ST) count: an ED or HD observation is not a line.
+  std::string documentText(const hl7v2::Location& at) const {
+    std::string text;
+    const int segments = at.segment_occurrence > 0 ? 1 : message_.countSegments(at.segment);
+    for (int s = 1; s <= segments; ++s) {
+      hl7v2::Location field = at;
+      if (at.segment_occurrence <= 0) field.segment_occurrence = s;
+      if (field.segment == "OBX") {  // only text observations (OBX-2 value type) are document lines
+        const std::string value_type = message_.get("OBX[" + std::to_string(field.segment_occurrence) + "]-2");
+        if (value_type != "TX" && value_type != "FT" && value_type != "ST") continue;
+      }
+      field.repetition = 0;
+      const int repetitions = message_.repetitionCount(field);
+      for (int r = 1; r <= repetitions; ++r) {
+        field.repetition = r;
+        if (!text.empty()) text += '\n';
+        text += message_.get(field);
+      }
+    }
+    return text;
+  }
+
+  static std::string base64(std::string_view bytes) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+      const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+      std::uint32_t chunk = 0;
+      for (std::size_t k = 0; k < 3; ++k) chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+      for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
+    }
+    return out;
   }
 
   std::optional<std::string> primitiveValue(const FieldRule& field, const hl7v2::Location& at) {
@@ -402,6 +439,11 @@ class BundleBuilder {
         if (!converted) issue(field, "'" + value + "' at " + at.toString() + " is not a v2 date (YYYYMMDD); left out");
         return converted;
       }
+      case Converter::kTextBase64: {
+        const std::string text = documentText(at);
+        if (text.empty()) return std::nullopt;
+        return base64(text);
+      }
       case Converter::kBoolean:
         if (value == "Y" || value == "true") return std::string("true");
         if (value == "N" || value == "false") return std::string("false");
@@ -436,19 +478,19 @@ class BundleBuilder {
       if (*field.converter == Converter::kCoding) {
         auto code = primitiveValue(field, at);
         if (!code) continue;
-        fhir::Node* coding = addLeaf(parentFor(resource, field), field);
+        fhir::Node* coding = addLeaf(parentFor(resource, field, !field.repeat), field);
         if (!coding) continue;
         doc_.addPrimitive(coding, "system", field.system);
         doc_.addPrimitive(coding, "code", *code);
       } else if (!complex_type.empty()) {
         if (message_.raw(at).empty()) continue;
-        fhir::Node* parent = parentFor(resource, field);
+        fhir::Node* parent = parentFor(resource, field, !field.repeat);
         fhir::Node* leaf = addLeaf(parent, field);
         if (leaf && !fillComplex(*field.converter, context_, leaf, at)) doc_.removeChild(parent, leaf);
       } else {
         auto value = primitiveValue(field, at);
         if (!value) continue;
-        if (fhir::Node* leaf = addLeaf(parentFor(resource, field), field)) doc_.setValue(leaf, *value);
+        if (fhir::Node* leaf = addLeaf(parentFor(resource, field, !field.repeat), field)) doc_.setValue(leaf, *value);
       }
     }
   }
