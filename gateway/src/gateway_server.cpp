@@ -37,6 +37,7 @@
 #include "medicus/fhir/operation_outcome.h"
 #include "route_table.h"
 #include "validate_operation.h"
+#include "capability_filter.h"
 #include "tls_setup.h"
 #include "upstream_client.h"
 #include "url_rewriter.h"
@@ -307,6 +308,19 @@ struct GatewayServer::Impl {
     std::string upstream;
   };
 
+  // The routes a client sees under the selected route's base: same path prefix, identity allowed.
+  static std::vector<const RouteConfig*> routesUnder(const GatewayConfig& config, const RouteConfig& selected,
+                                                     std::string_view identity) {
+    std::vector<const RouteConfig*> out;
+    for (const auto& r : config.routes) {
+      if (r.match.path_prefix != selected.match.path_prefix) continue;
+      const auto& clients = r.match.clients;
+      if (!clients.empty() && std::find(clients.begin(), clients.end(), identity) == clients.end()) continue;
+      out.push_back(&r);
+    }
+    return out;
+  }
+
   asio::awaitable<Response> handle(Request& req, const ConnectionInfo& conn, RequestLog& log_entry) {
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive() && !draining;
@@ -526,7 +540,11 @@ struct GatewayServer::Impl {
     if (!body.empty() && upstream_format) {
       bool convert = route.convert_format && *upstream_format != reply.format;
       bool rewrite = route.rewrite_urls && rewriter.mentionsUpstream(body);
-      if (convert || rewrite) {
+      // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.
+      bool capabilities = req.method() == http::verb::get && upstream_reply.result_int() == 200 &&
+                          (path == route.match.path_prefix + "/metadata" ||
+                                                         (route.match.path_prefix == "/" && path == "/metadata"));
+      if (convert || rewrite || capabilities) {
         fhir::ParseOptions options;
         options.max_bytes = upstream_config.max_response_bytes;
         // The upstream's extras (newer elements) must not make its reply unreadable.
@@ -542,6 +560,7 @@ struct GatewayServer::Impl {
           co_return outcomeReply(502, issues, reply.format, version, keep_alive);
         }
         if (rewrite) rewriter.rewriteBundle(*parsed.document);
+        if (capabilities) restrictCapabilities(*parsed.document, routesUnder(config, route, conn.client_identity));
         WireFormat out_format = convert ? reply.format : *upstream_format;
         res.body() = out_format == WireFormat::Json ? fhir::writeJson(*parsed.document->root())
                                                     : fhir::writeXml(*parsed.document->root());

@@ -503,3 +503,23 @@ TEST_CASE("e2e: $validate is answered by the gateway with the route's profiles")
                                            R"({"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]})");
   CHECK(empty_parameters.status == 400);
 }
+
+TEST_CASE("e2e: /metadata is the upstream's CapabilityStatement narrowed to what the routes allow") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  std::string yaml = configYaml(upstream.baseUrl());
+  // Only reads: the one route allows GET alone.
+  auto at = yaml.find("methods: [GET, POST, PUT, DELETE, PATCH]");
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, std::string("methods: [GET, POST, PUT, DELETE, PATCH]").size(), "methods: [GET]");
+  RunningGateway gateway(mustLoad(yaml));
+  HttpReply direct = httpRequest(upstream.port(), "GET", "/fhir/metadata", kJson, "");
+  if (direct.status != 200 || direct.body.find("\"create\"") == std::string::npos) {
+    WARN("SKIPPED: the upstream publishes no CapabilityStatement with create interactions");
+    return;
+  }
+  HttpReply meta = httpRequest(gateway.port, "GET", "/fhir/metadata", kJson, "");
+  REQUIRE(meta.status == 200);
+  CHECK_THAT(meta.body, Catch::Contains("CapabilityStatement") && Catch::Contains("\"read\""));
+  CHECK_THAT(meta.body, !Catch::Contains("\"create\"") && !Catch::Contains("\"delete\"") && !Catch::Contains("\"update\""));
+}
