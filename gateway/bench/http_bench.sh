@@ -70,8 +70,15 @@ routes:
 CONF
 "$gateway_bin" serve --config "$work/gateway.yaml" 2>"$work/gateway.log" &
 pids+=($!)
+# The same gateway with validation on (enforce, R4 core from the package cache).
+validating_port="$(free_port)"
+sed -e "s/port: $gateway_port/port: $validating_port/" -e "s/validate: { mode: off }/validate: { mode: enforce }/" \
+  "$work/gateway.yaml" > "$work/gateway-validating.yaml"
+"$gateway_bin" serve --config "$work/gateway-validating.yaml" 2>"$work/gateway-validating.log" &
+pids+=($!)
 wait_http "http://127.0.0.1:$nginx_port/fhir/metadata"
 wait_http "http://127.0.0.1:$gateway_port/healthz"
+wait_http "http://127.0.0.1:$validating_port/healthz"
 
 # ~3 KB Patient.
 python3 - "$work/patient.json" <<'PY'
@@ -114,4 +121,7 @@ run "nginx            POST Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patie
 run "gateway          POST Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$work/post.lua"
 run "gateway          POST Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$work/post.lua"
 run "nginx            POST Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$work/post.lua"
-echo "validation on: not measured — the profile validator is not wired into the gateway yet (validate mode enforce is a config error until it is)"
+run "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$work/post.lua"
+run "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$work/post.lua"
+run "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$work/post.lua"
+echo "validation on: enforce with R4 core only (no ISiK package in the package cache)"
