@@ -46,6 +46,40 @@ const char* kindName(JVal::Kind k) {
   return "a value";
 }
 
+// Shared by both readers below: the report for a primitive whose JSON kind is wrong, and the content
+// checks of a primitive's text (well-formed narrative XHTML, the type's lexical rules).
+void reportWrongJsonKind(SourceIssues& issues, const Node& node, const TypeInfo& type, uint32_t offset,
+                         const char* got) {
+  JsonValueKind want = type.json_kind;
+  const char* expected = want == JsonValueKind::String ? "a JSON string" : want == JsonValueKind::Number ? "a JSON number" : "true or false";
+  issues.report(Severity::Error, IssueType::Structure, offset, pathOf(node),
+                "The value of " + std::string(node.name()) + " (" + std::string(type.name) + ") must be " + expected +
+                    ", not " + got,
+                "json.primitive-type");
+}
+
+void checkPrimitiveText(SourceIssues& issues, const Node& node, const TypeInfo& type, std::string_view text,
+                        uint32_t offset) {
+  if (type.primitive_kind == PrimitiveKind::Xhtml) {
+    pugi::xml_document div;
+    auto result = div.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
+    if (!result || std::string_view(div.document_element().name()) != "div") {
+      issues.report(Severity::Error, IssueType::Value, offset, pathOf(node),
+                    std::string("The narrative is not well-formed XHTML: ") +
+                        (result ? "the root element must be <div>" : result.description()),
+                    "xhtml.well-formed");
+    }
+    return;
+  }
+  std::string problem = checkPrimitiveValue(type, text);
+  if (problem.empty()) return;
+  std::string shown(text.substr(0, 60));
+  if (text.size() > 60) shown += "...";
+  issues.report(Severity::Error, IssueType::Value, offset, pathOf(node),
+                "The value '" + shown + "' of " + std::string(node.name()) + " (" + std::string(type.name) + ") " + problem,
+                "type." + std::string(type.name));
+}
+
 // SAX handler: builds the generic tree in a scratch arena.
 class TreeBuilder {
  public:
@@ -368,42 +402,14 @@ class FhirWalker {
                    (want == JsonValueKind::Number && value->kind == JVal::Number) ||
                    (want == JsonValueKind::Boolean && (value->kind == JVal::True || value->kind == JVal::False));
     if (!kind_ok) {
-      const char* expected = want == JsonValueKind::String ? "a JSON string" : want == JsonValueKind::Number ? "a JSON number" : "true or false";
-      report(Severity::Error, IssueType::Structure, value->offset, pathOf(*node),
-             "The value of " + std::string(node->name()) + " (" + std::string(type->name) + ") must be " + expected +
-                 ", not " + kindName(value->kind),
-             "json.primitive-type");
+      reportWrongJsonKind(issues_, *node, *type, value->offset, kindName(value->kind));
       if (value->kind == JVal::Object || value->kind == JVal::Array) return;
     }
     std::string_view text = value->kind == JVal::True ? std::string_view("true")
                             : value->kind == JVal::False ? std::string_view("false")
                                                          : value->text;
     doc_.setValueNoCopy(node, text);
-    if (type->primitive_kind == PrimitiveKind::Xhtml) {
-      checkXhtml(node, value);
-      return;
-    }
-    std::string problem = checkPrimitiveValue(*type, text);
-    if (!problem.empty()) {
-      report(Severity::Error, IssueType::Value, value->offset, pathOf(*node),
-             "The value '" + shorten(text) + "' of " + std::string(node->name()) + " (" + std::string(type->name) + ") " + problem,
-             "type." + std::string(type->name));
-    }
-  }
-
-  void checkXhtml(Node* node, const JVal* value) {
-    pugi::xml_document div;
-    auto result = div.load_buffer(value->text.data(), value->text.size(), pugi::parse_default, pugi::encoding_utf8);
-    if (!result || std::string_view(div.document_element().name()) != "div") {
-      report(Severity::Error, IssueType::Value, value->offset, pathOf(*node),
-             std::string("The narrative is not well-formed XHTML: ") + (result ? "the root element must be <div>" : result.description()),
-             "xhtml.well-formed");
-    }
-  }
-
-  static std::string shorten(std::string_view text) {
-    if (text.size() <= 60) return std::string(text);
-    return std::string(text.substr(0, 57)) + "...";
+    checkPrimitiveText(issues_, *node, *type, text, value->offset);
   }
 
   Document& doc_;
@@ -783,32 +789,9 @@ class DirectBuilder {
     JsonValueKind want = type->json_kind;
     bool kind_ok = (want == JsonValueKind::String && kind == kString) || (want == JsonValueKind::Number && kind == kNumber) ||
                    (want == JsonValueKind::Boolean && (kind == kTrue || kind == kFalse));
-    if (!kind_ok) {
-      const char* expected = want == JsonValueKind::String ? "a JSON string" : want == JsonValueKind::Number ? "a JSON number" : "true or false";
-      report(Severity::Error, IssueType::Structure, offset, pathOf(*node),
-             "The value of " + std::string(node->name()) + " (" + std::string(type->name) + ") must be " + expected +
-                 ", not " + kindName(kind),
-             "json.primitive-type");
-    }
+    if (!kind_ok) reportWrongJsonKind(issues_, *node, *type, offset, kindName(kind));
     doc_.setValueNoCopy(node, text);
-    if (type->primitive_kind == PrimitiveKind::Xhtml) {
-      pugi::xml_document div;
-      auto result = div.load_buffer(text.data(), text.size(), pugi::parse_default, pugi::encoding_utf8);
-      if (!result || std::string_view(div.document_element().name()) != "div") {
-        report(Severity::Error, IssueType::Value, offset, pathOf(*node),
-               std::string("The narrative is not well-formed XHTML: ") + (result ? "the root element must be <div>" : result.description()),
-               "xhtml.well-formed");
-      }
-      return;
-    }
-    std::string problem = checkPrimitiveValue(*type, text);
-    if (!problem.empty()) {
-      std::string shown(text.substr(0, 60));
-      if (text.size() > 60) shown += "...";
-      report(Severity::Error, IssueType::Value, offset, pathOf(*node),
-             "The value '" + shown + "' of " + std::string(node->name()) + " (" + std::string(type->name) + ") " + problem,
-             "type." + std::string(type->name));
-    }
+    checkPrimitiveText(issues_, *node, *type, text, offset);
   }
 
   bool resourceType(Frame& f, ScalarKind kind, uint32_t offset, std::string_view text) {

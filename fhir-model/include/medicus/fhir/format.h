@@ -44,6 +44,10 @@ void writeXml(const Node& resource, std::string& out, const WriteOptions& option
 std::string writeXml(const Node& resource, const WriteOptions& options = {});
 std::string write(const Node& resource, Format format, const WriteOptions& options = {});
 
+// Appends `text` escaped for use inside a JSON string literal (quotes not included): '"', '\\' and
+// control characters escaped, UTF-8 passed through (RFC 8259 section 7).
+void appendJsonEscaped(std::string& out, std::string_view text);
+
 // Lexical check of a primitive value against its FHIR type (regexes of the R4 definitions, integer
 // ranges). Returns an empty string when valid, else what is wrong.
 std::string checkPrimitiveValue(const TypeInfo& type, std::string_view value);
