@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "profiles/json_util.h"
+#include "profiles/questionnaire_validator.h"
 
 namespace medicus::profiles {
 namespace {
@@ -226,6 +227,7 @@ class ValidationRun {
       return;
     }
     validateElement(resource, *base, 0, true, depth);
+    checkQuestionnaireRules(resource, {store_, tx_, doc_, issues_});
     std::vector<std::string> profiles;
     if (options_.use_meta_profiles) {
       if (const Node* meta = resource.child("meta")) {
