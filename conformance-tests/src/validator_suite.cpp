@@ -87,6 +87,10 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
 
   auto record = [&](const std::string& module, const std::string& id, long expected, const fhir::Issues& issues) {
     long actual = static_cast<long>(fhir::countAtLeast(issues, fhir::Severity::Error));
+    if (!only.empty() && options.verbose) {  // one case asked for: show every issue
+      std::printf("%s: expected %ld errors, got %ld\n", id.c_str(), expected, actual);
+      for (const auto& i : issues) std::printf("  %s\n", fhir::formatIssue(i).c_str());
+    }
     if (actual == expected) {
       report.pass(module, id);
       return;
@@ -130,10 +134,20 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
     profiles::Validator validator(store, terminology);
     fhir::ParseResult parsed = fhir::parse(*text);
     const rapidjson::Value& expected = c["expected"];
+    // The reference test harness's settings: unknown extensions are errors, except in the example
+    // domains (unless "examples": false) and the case's allowed-extension-domain.
+    profiles::ValidationOptions case_options;
+    case_options.allow_unknown_extensions = false;
+    if (auto it = c.FindMember("options"); it != c.MemberEnd() && it->value.IsObject()) {
+      const auto& o = it->value;
+      if (o.HasMember("examples") && o["examples"].IsBool()) case_options.allow_example_urls = o["examples"].GetBool();
+      std::string domain = str(o, "allowed-extension-domain");
+      if (!domain.empty()) case_options.allowed_extension_domains.push_back(domain);
+    }
     auto validateWith = [&](const std::vector<std::string>& profile_urls) {
       fhir::Issues issues = parsed.issues;
       if (parsed.document) {
-        profiles::ValidationOptions vo;
+        profiles::ValidationOptions vo = case_options;
         vo.profiles = profile_urls;
         validator.validate(*parsed.document, vo, issues);
       }

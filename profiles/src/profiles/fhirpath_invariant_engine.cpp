@@ -4,18 +4,59 @@
 
 namespace medicus::profiles {
 namespace {
+// memberOf(), conformsTo() and resolve() of the FHIRPath engine answered by the validator.
+class Hooks final : public fhirpath::ExternalHooks {
+ public:
+  explicit Hooks(const InvariantServices& services) : services_(services) {}
+  tl::expected<bool, std::string> conformsTo(const fhir::Node& resource, std::string_view url) const override {
+    return services_.conformsTo(resource, url);
+  }
+  tl::expected<bool, std::string> memberOf(const fhirpath::Item& item, std::string_view value_set) const override {
+    if (item.isNode()) return services_.memberOf(item.node, {}, value_set);
+    if (const auto* text = std::get_if<std::string>(&item.value)) return services_.memberOf(nullptr, *text, value_set);
+    return tl::unexpected(std::string("memberOf() needs a code, Coding, CodeableConcept or string"));
+  }
+  const fhir::Node* resolveExternal(std::string_view reference) const override { return services_.resolve(reference); }
+
+ private:
+  const InvariantServices& services_;
+};
+
 class FhirpathInvariant final : public CompiledInvariant {
  public:
   explicit FhirpathInvariant(fhirpath::Expression expression) : expression_(std::move(expression)) {}
-  tl::expected<bool, std::string> holds(const fhir::Node& focus, const fhir::Node& resource,
-                                        const fhir::Node& root) const override {
+  tl::expected<bool, std::string> holds(const fhir::Node& focus, const fhir::Node& resource, const fhir::Node& root,
+                                        const InvariantServices* services,
+                                        const fhir::Node* extension) const override {
     fhirpath::EvaluationContext context;
     context.context = &focus;
     context.resource = &resource;
     context.root_resource = &root;
+    std::optional<Hooks> hooks;
+    if (services) context.hooks = &hooks.emplace(*services);
+    std::map<std::string, fhirpath::Collection, std::less<>> variables;
+    if (extension) {
+      variables["extension"] = fhirpath::Collection{fhirpath::Item(extension)};
+      context.variables = &variables;
+    }
     auto result = expression_.evaluateBoolean(context, true);
     if (!result) return tl::make_unexpected(result.error().toString());
     return *result;
+  }
+  tl::expected<std::vector<const fhir::Node*>, std::string> select(const fhir::Node& focus, const fhir::Node& resource,
+                                                                   const fhir::Node& root,
+                                                                   const InvariantServices* services) const override {
+    fhirpath::EvaluationContext context;
+    context.context = &focus;
+    context.resource = &resource;
+    context.root_resource = &root;
+    std::optional<Hooks> hooks;
+    if (services) context.hooks = &hooks.emplace(*services);
+    auto result = expression_.evaluate(context);
+    if (!result) return tl::make_unexpected(result.error().toString());
+    std::vector<const fhir::Node*> nodes;
+    for (const auto& item : *result) if (item.isNode()) nodes.push_back(item.node);
+    return nodes;
   }
 
  private:

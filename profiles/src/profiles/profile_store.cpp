@@ -158,6 +158,46 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::profile(std::str
   return compileLocked(*info);
 }
 
+std::shared_ptr<const CompiledInvariant> ProfileStore::compileExpressionLocked(const std::string& expression,
+                                                                             const std::string& context_type,
+                                                                             std::string* error) {
+  if (expression.empty() || !engine_) return nullptr;
+  auto key = std::make_pair(expression, context_type);
+  if (auto cached = invariants_.find(key); cached != invariants_.end()) return cached->second;
+  auto compiled = engine_->compile(expression, context_type);
+  std::shared_ptr<const CompiledInvariant> result;
+  if (compiled) result = *compiled;
+  else if (error) *error = compiled.error();
+  invariants_.emplace(key, result);
+  return result;
+}
+
+void ProfileStore::compileExtensionContexts(const rapidjson::Value& sd, CompiledProfile& profile) {
+  if (const rapidjson::Value* contexts = memberArray(sd, "context")) {
+    for (const auto& c : contexts->GetArray()) {
+      ExtensionContext context;
+      std::string_view type = memberStr(c, "type");
+      context.type = type == "fhirpath" ? ContextType::Fhirpath : type == "extension" ? ContextType::Extension
+                                                                                   : ContextType::Element;
+      context.expression = std::string(memberStr(c, "expression"));
+      if (context.expression.empty()) continue;
+      if (context.type == ContextType::Fhirpath) context.compiled = compileExpressionLocked(context.expression, {}, nullptr);
+      profile.contexts.push_back(std::move(context));
+    }
+  }
+  if (const rapidjson::Value* invariants = memberArray(sd, "contextInvariant")) {
+    for (const auto& v : invariants->GetArray()) {
+      Constraint constraint;
+      constraint.expression = std::string(str(v));
+      if (constraint.expression.empty()) continue;
+      constraint.key = constraint.expression;
+      constraint.human = "context invariant";
+      constraint.compiled = compileExpressionLocked(constraint.expression, {}, &constraint.compile_error);
+      profile.context_invariants.push_back(std::move(constraint));
+    }
+  }
+}
+
 tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(const ResourceInfo& info) {
   if (auto it = compiled_.find(&info); it != compiled_.end()) return it->second.get();
   auto elements = snapshotLocked(info, 0);
@@ -226,23 +266,13 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.human = std::string(memberStr(c, "human"));
         constraint.expression = std::string(memberStr(c, "expression"));
         constraint.source = std::string(memberStr(c, "source"));
-        if (!constraint.expression.empty() && engine_) {
-          auto key = std::make_pair(constraint.expression, context_type);
-          auto cached = invariants_.find(key);
-          if (cached != invariants_.end()) {
-            constraint.compiled = cached->second;
-          } else {
-            auto compiled = engine_->compile(constraint.expression, context_type);
-            if (compiled) constraint.compiled = *compiled;
-            else constraint.compile_error = compiled.error();
-            invariants_.emplace(key, constraint.compiled);
-          }
-        }
+        constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
         def.constraints.push_back(std::move(constraint));
       }
     }
     profile->elements.push_back(std::move(def));
   }
+  if (sd && info.type == "Extension") compileExtensionContexts(*sd, *profile);
   for (uint32_t i = 0; i < profile->elements.size(); ++i) by_id.emplace(profile->elements[i].id, i);
   for (uint32_t i = 1; i < profile->elements.size(); ++i) {
     ElementDef& def = profile->elements[i];

@@ -131,6 +131,47 @@ class ValidationRun {
   }
 
  private:
+  // memberOf(), conformsTo() and resolve() for invariants, answered by this run.
+  class InvariantServicesImpl final : public InvariantServices {
+   public:
+    explicit InvariantServicesImpl(ValidationRun& run) : run_(run) {}
+    tl::expected<bool, std::string> memberOf(const Node* node, std::string_view text,
+                                             std::string_view value_set) const override {
+      std::vector<std::pair<std::string_view, std::string_view>> codes;  // (system, code)
+      if (!node) {
+        codes.emplace_back(std::string_view(), text);
+      } else if (node->isPrimitive()) {
+        if (node->hasValue()) codes.emplace_back(std::string_view(), node->value());
+      } else if (node->type()->name == "Coding") {
+        codes.emplace_back(childValue(*node, "system"), childValue(*node, "code"));
+      } else if (node->type()->name == "CodeableConcept") {
+        for (const Node* c : node->children("coding")) codes.emplace_back(childValue(*c, "system"), childValue(*c, "code"));
+      } else if (node->type()->isA("Quantity")) {
+        codes.emplace_back(childValue(*node, "system"), childValue(*node, "code"));
+      }
+      std::string cannot;
+      for (const auto& [system, code] : codes) {
+        if (code.empty()) continue;
+        CodeCheck check = run_.tx_.checkValueSet(value_set, system, code);
+        if (check.status == CodeStatus::Valid) return true;
+        if (check.status == CodeStatus::CannotCheck) cannot = check.detail;
+      }
+      if (!cannot.empty()) return tl::make_unexpected("memberOf('" + std::string(value_set) + "'): " + cannot);
+      return false;
+    }
+    tl::expected<bool, std::string> conformsTo(const Node& resource, std::string_view url) const override {
+      auto compiled = run_.store_.profile(url);
+      if (!compiled) return tl::make_unexpected(compiled.error());
+      return run_.conforms(resource, **compiled, 0, 0);
+    }
+    const Node* resolve(std::string_view reference) const override {
+      return run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
+    }
+
+   private:
+    ValidationRun& run_;
+  };
+
   // ---- issues ----
   void report(Severity severity, IssueType type, const Node& node, std::string message, std::string rule_id,
               std::string_view suffix = {}) {
@@ -279,6 +320,7 @@ class ValidationRun {
     const ElementDef& def = profile.elements[index];
     checkValue(node, profile, def, base_pass);
     if (base_pass && index != 0 && node.type() == extension_type_) checkExtension(node, depth);
+    if (base_pass && index != 0 && options_.check_invariants) checkEmptyPrimitive(node, def);
 
     const ElementDef* container = &def;
     if (container->children.empty() && !def.content_reference.empty() && def.content_reference.starts_with("#")) {
@@ -390,8 +432,18 @@ class ValidationRun {
       if (!v.empty()) checkRange(node, v, def);
     }
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
+    if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
     if (base_pass && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
     if (options_.check_invariants && !def.constraints.empty()) checkInvariants(node, profile, def, base_pass);
+  }
+
+  void checkExampleUrl(const Node& node) {
+    std::string_view type = node.type()->name;
+    if (type != "uri" && type != "url" && type != "canonical") return;
+    if (isExampleUrl(node.value())) {
+      report(Severity::Error, IssueType::Value, node, "example URLs are not allowed in this context (" +
+             std::string(node.value()) + ")", "uri.example");
+    }
   }
 
   void checkRange(const Node& node, std::string_view value, const ElementDef& def) {
@@ -522,8 +574,8 @@ class ValidationRun {
         continue;  // checked natively in indexBundle, in linear time
       } else if (c.key == "ele-1") {
         // hasValue() or (children().count() > id.count()): natively, it runs on every element.
-        holds = node.hasValue();
-        for (const Node* child : node.children()) holds = holds || child->name() != "id";
+        // The element's definition and its type's both carry it: one issue per node.
+        holds = ele1Holds(node) || !ele1_failed_.insert(&node).second;
       } else if (c.key == "ext-1") {
         bool has_value = false, has_extension = false;
         for (const Node* child : node.children()) {
@@ -541,7 +593,8 @@ class ValidationRun {
           root = root->parent()->enclosingResource();
         }
         if (root == nullptr) root = doc_.root();
-        auto result = c.compiled->holds(node, resource ? *resource : node, *root);
+        InvariantServicesImpl services(*this);
+        auto result = c.compiled->holds(node, resource ? *resource : node, *root, &services);
         if (!result) {
           report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +
                  result.error(), def.id + ":" + c.key);
@@ -563,23 +616,44 @@ class ValidationRun {
       }
     }
   }
+  static bool ele1Holds(const Node& node) {
+    if (node.hasValue() && !node.value().empty()) return true;
+    for (const Node* child : node.children()) if (child->name() != "id") return true;
+    return false;
+  }
+  // A primitive with neither value nor children is not walked into its type definition; its
+  // element definition may not list ele-1 (Extension.url is a System.String): check it here.
+  void checkEmptyPrimitive(const Node& node, const ElementDef& def) {
+    if (!node.isPrimitive() || ele1Holds(node) || !ele1_failed_.insert(&node).second) return;
+    report(Severity::Error, IssueType::Invariant, node,
+           "constraint failed: ele-1: All FHIR elements must have a @value or children (hasValue() or "
+           "(children().count() > id.count()))", def.id + ":ele-1");
+  }
   static bool isCoreKey(std::string_view key) {
     return key.starts_with("ele-") || key.starts_with("dom-") || key.starts_with("ext-");
   }
 
   // ---- extensions ----
   void checkExtension(const Node& node, uint32_t depth) {
-    std::string_view url = childValue(node, "url");
-    if (url.empty()) return;  // Extension.url min 1 reports it
+    const Node* url_node = node.child("url");
+    std::string_view url = url_node && url_node->hasValue() ? url_node->value() : std::string_view();
+    if (url.empty()) {
+      report(Severity::Error, IssueType::Structure, node,
+             "Extension.url is required in order to identify, use and validate the extension", "extension.url-missing");
+      return;
+    }
     bool modifier = node.element() && node.element()->name == "modifierExtension";
     // Nested extensions of a complex extension are checked by the extension's own definition.
-    if (!url.starts_with("http") && !url.starts_with("urn:")) return;
+    if (!isAbsoluteUrl(url)) return;
     auto compiled = store_.profile(url);
     if (!compiled) {
       if (modifier) {
         report(Severity::Error, IssueType::Extension, node, "unknown modifier extension " + std::string(url) +
                ": it may change the meaning of the resource, so the resource cannot be processed safely",
                "extension.modifier-unknown");
+      } else if (!unknownExtensionAllowed(url)) {
+        report(Severity::Error, IssueType::Extension, node, "the extension " + std::string(url) +
+               " is not known (no definition is loaded), so it is not allowed here", "extension.unknown");
       } else {
         report(Severity::Information, IssueType::Extension, node, "extension " + std::string(url) +
                " is not known; its content was not checked", "extension.unknown");
@@ -596,7 +670,163 @@ class ValidationRun {
       report(Severity::Error, IssueType::Structure, node, "extension " + std::string(url) +
              " is not a modifier extension but is used in modifierExtension", "extension.modifier-mismatch");
     }
+    if (const Node* host = node.parent()) checkExtensionContext(node, *host, ext);
+    checkSubExtensions(node, ext);
     validateElement(node, ext, 0, false, depth + 1);
+  }
+
+  static bool isAbsoluteUrl(std::string_view url) {
+    return url.starts_with("http:") || url.starts_with("https:") || url.starts_with("urn:");
+  }
+
+  // ValidationOptions::unknown_extensions, and the example domains (example.org, acme.com) and
+  // allowed domains that may always carry extensions without a definition.
+  bool unknownExtensionAllowed(std::string_view url) const {
+    if (options_.allow_unknown_extensions) return true;
+    // The HL7 extension space beyond R4 core (published in hl7.fhir.uv.extensions, which the
+    // reference validator always has): unknown here means "not loaded", not "undefined".
+    if (url.starts_with(kCoreSdPrefix)) return true;
+    if (options_.allow_example_urls && isExampleUrl(url)) return true;
+    for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
+    return false;
+  }
+  static bool isExampleUrl(std::string_view url) {
+    return url.find("example.org") != std::string_view::npos || url.find("acme.com") != std::string_view::npos;
+  }
+
+  // Sub-extensions (relative url) of a complex extension must be ones its definition names.
+  void checkSubExtensions(const Node& node, const CompiledProfile& ext) {
+    const ElementDef* sliced = nullptr;
+    for (uint32_t c : ext.root().children) {
+      if (ext.elements[c].name == "extension") sliced = &ext.elements[c];
+    }
+    if (!sliced) return;
+    for (const Node* sub : node.children("extension")) {
+      std::string_view sub_url = childValue(*sub, "url");
+      if (sub_url.empty() || isAbsoluteUrl(sub_url)) continue;
+      bool known = false;
+      for (uint32_t s : sliced->slices) {
+        for (uint32_t c : ext.elements[s].children) {
+          const ElementDef& u = ext.elements[c];
+          if (u.name == "url" && u.fixed && u.fixed->IsString() && str(*u.fixed) == sub_url) known = true;
+        }
+        known = known || ext.elements[s].slice_name == sub_url;
+      }
+      if (!known && !sliced->slices.empty()) {
+        report(Severity::Error, IssueType::Structure, *sub, "sub-extension url '" + std::string(sub_url) +
+               "' is not defined by the extension " + ext.url, "extension.sub-extension-unknown");
+      }
+    }
+  }
+
+  // StructureDefinition.context and contextInvariant: may the extension sit on `host`?
+  void checkExtensionContext(const Node& extension, const Node& host, const CompiledProfile& ext) {
+    if (!ext.contexts.empty()) {
+      bool ok = false;
+      std::vector<std::string> paths;
+      for (const ExtensionContext& context : ext.contexts) {
+        switch (context.type) {
+          case ContextType::Element:
+            if (paths.empty()) paths = contextPaths(host);
+            ok = elementContextMatches(context.expression, host, paths);
+            // R4 errata: structuredefinition-fhir-type names ElementDefinition.type.code as its
+            // context, but the specification's own snapshots put it on ElementDefinition.type.
+            if (!ok && context.expression == "ElementDefinition.type.code" &&
+                ext.url == "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type") {
+              ok = elementContextMatches("ElementDefinition.type", host, paths);
+            }
+            break;
+          case ContextType::Extension:
+            ok = host.type() == extension_type_ && childValue(host, "url") == context.expression;
+            break;
+          case ContextType::Fhirpath: {
+            if (!context.compiled) { ok = true; break; }  // cannot evaluate it: do not reject
+            const Node* resource = host.enclosingResource();
+            if (!resource) break;
+            InvariantServicesImpl services(*this);
+            auto selected = context.compiled->select(*resource, *resource, *resource, &services);
+            ok = !selected || std::find(selected->begin(), selected->end(), &host) != selected->end();
+            break;
+          }
+        }
+        if (ok) break;
+      }
+      if (!ok) {
+        std::string allowed;
+        for (const ExtensionContext& c : ext.contexts) {
+          allowed += (allowed.empty() ? "" : ", ") +
+                     std::string(c.type == ContextType::Element ? "element " : c.type == ContextType::Extension
+                                                                                  ? "extension "
+                                                                                  : "fhirpath ") + c.expression;
+        }
+        if (paths.empty()) paths = contextPaths(host);
+        std::string here;
+        for (const auto& p : paths) here += (here.empty() ? "" : ", ") + p;
+        report(Severity::Error, IssueType::Structure, host, "the extension " + ext.url +
+               " is not allowed to be used here (this element is " + here + "; the extension may be used on " +
+               allowed + ")", "extension.context");
+        return;
+      }
+    }
+    for (const Constraint& invariant : ext.context_invariants) {
+      if (!invariant.compiled) continue;
+      const Node* resource = host.enclosingResource();
+      InvariantServicesImpl services(*this);
+      auto result = invariant.compiled->holds(host, resource ? *resource : host, resource ? *resource : host,
+                                              &services, &extension);
+      if (result && !*result) {
+        report(Severity::Error, IssueType::Structure, host, "the extension " + ext.url +
+               " is not allowed to be used here: its context invariant '" + invariant.expression + "' is not met",
+               "extension.context-invariant");
+      }
+    }
+  }
+
+  // The names the element `host` goes by for context matching: its definition path
+  // ("HumanName.given", "Patient.address"), its path from the resource, and its type.
+  static std::vector<std::string> contextPaths(const Node& host) {
+    std::vector<std::string> paths;
+    auto add = [&](std::string p) {
+      if (p.ends_with("[x]")) p.resize(p.size() - 3);
+      if (!p.empty() && std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(std::move(p));
+    };
+    if (host.isResource()) {
+      add(std::string(host.type()->name));
+      return paths;
+    }
+    if (host.element()) add(std::string(host.element()->path));
+    std::string literal;
+    for (const Node* n = &host; n; n = n->parent()) {
+      if (n->isResource()) { literal = std::string(n->type()->name) + literal; break; }
+      literal = "." + std::string(n->name()) + literal;
+    }
+    add(literal);
+    if (host.type()->kind == fhir::TypeKind::Backbone) add("BackboneElement");
+    else add(std::string(host.type()->name));
+    return paths;
+  }
+
+  // An element context ("Patient.address", "DomainResource.text", "Address", "Element") matches
+  // when one of the paths equals it, also with its first segment replaced by a base type.
+  static bool elementContextMatches(std::string_view expression, const Node& host, const std::vector<std::string>& paths) {
+    std::string en(expression);
+    if (en.ends_with("[x]")) en.resize(en.size() - 3);
+    if (en == "Element" || en == "Base") return true;
+    if (en == "Resource" && host.isResource()) return true;
+    for (const auto& p : paths) {
+      if (p == en) return true;
+      size_t dot = p.find('.');
+      std::string_view first = std::string_view(p).substr(0, dot);
+      std::string_view rest = dot == std::string::npos ? std::string_view() : std::string_view(p).substr(dot);
+      const fhir::TypeInfo* t = fhir::TypeModel::r4().find(first);
+      for (t = t ? t->base : nullptr; t; t = t->base) {
+        if (en.size() == t->name.size() + rest.size() && en.starts_with(t->name) &&
+            std::string_view(en).substr(t->name.size()) == rest) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   // ---- slicing ----
@@ -855,9 +1085,11 @@ class ValidationRun {
   bool conforms(const Node& node, const CompiledProfile& profile, uint32_t index, uint32_t depth) {
     fhir::Issues scratch;
     std::swap(scratch, issues_);
+    std::unordered_set<const Node*> ele1_saved = ele1_failed_;
     validateElement(node, profile, index, false, depth + 1);
     bool ok = errorCount() == 0;
     std::swap(scratch, issues_);
+    ele1_failed_ = std::move(ele1_saved);
     return ok;
   }
 
@@ -871,6 +1103,7 @@ class ValidationRun {
   std::unordered_map<std::string, const Node*> by_type_id_;
   std::unordered_set<std::string> unchecked_;
   std::unordered_set<std::string> seen_versions_;
+  std::unordered_set<const Node*> ele1_failed_;  // nodes with an ele-1 issue already
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <tl/expected.hpp>
 
@@ -12,13 +13,32 @@
 
 namespace medicus::profiles {
 
+// What invariants may ask of the validator: memberOf() against the local terminology, conformsTo()
+// against the loaded profiles, resolve() of references outside the resource (Bundle entries).
+class InvariantServices {
+ public:
+  virtual ~InvariantServices() = default;
+  // Is the code / Coding / CodeableConcept `node` (or, when node is nullptr, the bare code `text`)
+  // in the value set? An error string when that cannot be decided locally.
+  virtual tl::expected<bool, std::string> memberOf(const fhir::Node* node, std::string_view text,
+                                                   std::string_view value_set) const = 0;
+  virtual tl::expected<bool, std::string> conformsTo(const fhir::Node& resource, std::string_view url) const = 0;
+  virtual const fhir::Node* resolve(std::string_view reference) const = 0;
+};
+
 class CompiledInvariant {
  public:
   virtual ~CompiledInvariant() = default;
   // True when the invariant holds on `focus` (%resource = resource, %rootResource = root).
-  // An error string when the expression fails at run time.
+  // An error string when the expression fails at run time. `extension` is %extension (context
+  // invariants of extension definitions), nullptr otherwise.
   virtual tl::expected<bool, std::string> holds(const fhir::Node& focus, const fhir::Node& resource,
-                                                const fhir::Node& root) const = 0;
+                                                const fhir::Node& root, const InvariantServices* services = nullptr,
+                                                const fhir::Node* extension = nullptr) const = 0;
+  // The nodes the expression selects from `focus` (extension contexts of type fhirpath).
+  virtual tl::expected<std::vector<const fhir::Node*>, std::string> select(
+      const fhir::Node& focus, const fhir::Node& resource, const fhir::Node& root,
+      const InvariantServices* services = nullptr) const = 0;
 };
 
 class InvariantEngine {

@@ -45,6 +45,9 @@ class ProfileStore {
   tl::expected<const rapidjson::Value*, std::string> snapshotLocked(const ResourceInfo& info, int depth);
   tl::expected<const CompiledProfile*, std::string> compileLocked(const ResourceInfo& info);
   const ResourceInfo* resolve(std::string_view canonical_or_type) const;
+  std::shared_ptr<const CompiledInvariant> compileExpressionLocked(const std::string& expression,
+                                                                  const std::string& context_type, std::string* error);
+  void compileExtensionContexts(const rapidjson::Value& sd, CompiledProfile& profile);
 
   const PackageRegistry& registry_;
   std::shared_ptr<const InvariantEngine> engine_;

@@ -83,6 +83,14 @@ struct ElementDef {
   std::vector<uint32_t> slices;    // slices of this element, in definition order
 };
 
+// Where an extension may be used (StructureDefinition.context, http://hl7.org/fhir/R4/extensibility.html#context).
+enum class ContextType : uint8_t { Element, Extension, Fhirpath };
+struct ExtensionContext {
+  ContextType type = ContextType::Element;
+  std::string expression;  // element path ("Patient.address"), extension url, or FHIRPath
+  std::shared_ptr<const CompiledInvariant> compiled;  // Fhirpath contexts
+};
+
 struct CompiledProfile {
   std::string url;
   std::string version;
@@ -91,6 +99,10 @@ struct CompiledProfile {
   bool snapshot_generated = false;  // true when we generated it from the differential
   std::vector<ElementDef> elements;  // [0] is the root
   const fhir::TypeInfo* type_info = nullptr;
+  // Extension definitions: the contexts the extension may be used in (empty: anywhere) and the
+  // contextInvariant expressions (key = expression) checked on the extended element.
+  std::vector<ExtensionContext> contexts;
+  std::vector<Constraint> context_invariants;
 
   const ElementDef& root() const { return elements[0]; }
   // The element with this id, or kNoElement.

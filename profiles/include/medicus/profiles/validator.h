@@ -35,6 +35,14 @@ struct ValidationOptions {
   bool check_bindings = true;
   bool check_codes = true;  // Codings of locally available, complete code systems must exist there
   uint32_t max_depth = 96;  // nesting of elements and contained resources
+  // Extensions whose definition is not loaded: information when allowed, else an error (as the
+  // reference validator does unless told to allow any extension). Unknown modifier extensions
+  // are always errors.
+  bool allow_unknown_extensions = true;
+  // URLs in example domains (example.org, acme.com): allowed as unknown extensions; when false,
+  // every uri/url/canonical pointing there is an error (published content must not use them).
+  bool allow_example_urls = true;
+  std::vector<std::string> allowed_extension_domains;  // url prefixes whose extensions may be unknown
 };
 
 class Validator {
