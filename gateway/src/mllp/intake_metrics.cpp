@@ -13,23 +13,23 @@ namespace medicus::gateway::mllp {
 struct IntakeMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   prometheus::Family<prometheus::Counter>& messages =
-      prometheus::BuildCounter().Name("mllp_messages_total").Help("HL7 v2 messages received over MLLP, by outcome").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_messages_total").Help("HL7 v2 messages received over MLLP, by outcome").Register(*registry);
   prometheus::Family<prometheus::Counter>& frame_errors =
-      prometheus::BuildCounter().Name("mllp_frame_errors_total").Help("MLLP framing problems and dropped connections").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_frame_errors_total").Help("MLLP framing problems and dropped connections").Register(*registry);
   prometheus::Family<prometheus::Counter>& connections =
-      prometheus::BuildCounter().Name("mllp_connections_total").Help("MLLP connections accepted").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_connections_total").Help("MLLP connections accepted").Register(*registry);
   prometheus::Family<prometheus::Gauge>& open_connections =
-      prometheus::BuildGauge().Name("mllp_open_connections").Help("MLLP connections open now").Register(*registry);
+      prometheus::BuildGauge().Name("medicus_hl7v2_open_connections").Help("MLLP connections open now").Register(*registry);
   prometheus::Family<prometheus::Counter>& deliveries =
-      prometheus::BuildCounter().Name("delivery_attempts_total").Help("Delivery attempts to FHIR upstreams, by result").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_delivery_attempts_total").Help("Delivery attempts to FHIR upstreams, by result").Register(*registry);
   prometheus::Family<prometheus::Counter>& retries =
-      prometheus::BuildCounter().Name("delivery_retries_total").Help("Failed deliveries scheduled again with backoff").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_delivery_retries_total").Help("Failed deliveries scheduled again with backoff").Register(*registry);
   prometheus::Family<prometheus::Counter>& dead_letters =
-      prometheus::BuildCounter().Name("delivery_dead_letters_total").Help("Messages moved to the dead-letter state").Register(*registry);
+      prometheus::BuildCounter().Name("medicus_hl7v2_delivery_dead_letters_total").Help("Messages moved to the dead-letter state").Register(*registry);
   prometheus::Family<prometheus::Gauge>& queue =
-      prometheus::BuildGauge().Name("intake_queue_messages").Help("Stored messages by delivery state").Register(*registry);
+      prometheus::BuildGauge().Name("medicus_hl7v2_queue_messages").Help("Stored messages by delivery state").Register(*registry);
   prometheus::Family<prometheus::Gauge>& oldest =
-      prometheus::BuildGauge().Name("intake_oldest_pending_age_seconds").Help("Age of the oldest undelivered message (0 when none)").Register(*registry);
+      prometheus::BuildGauge().Name("medicus_hl7v2_oldest_pending_age_seconds").Help("Age of the oldest undelivered message (0 when none)").Register(*registry);
 };
 
 IntakeMetrics::IntakeMetrics() : impl_(std::make_unique<Impl>()) {}

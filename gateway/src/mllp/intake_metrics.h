@@ -15,16 +15,16 @@ class IntakeMetrics {
   IntakeMetrics();
   ~IntakeMetrics();
 
-  // mllp_messages_total{listener,outcome}: accepted, duplicate, content_error, rejected, store_failed.
+  // medicus_hl7v2_messages_total{listener,outcome}: accepted, duplicate, content_error, rejected, store_failed.
   void countMessage(std::string_view listener, std::string_view outcome);
-  // mllp_frame_errors_total{listener,kind}: garbage, too_large, restarted, read_timeout, internal.
+  // medicus_hl7v2_frame_errors_total{listener,kind}: garbage, too_large, restarted, read_timeout, internal.
   void countFrameError(std::string_view listener, std::string_view kind);
   void connectionOpened(std::string_view listener);
   void connectionClosed(std::string_view listener);
-  // delivery_attempts_total{route,result}: delivered, retry, dead_letter; plus the two totals the
-  // issue asks for by name: delivery_retries_total and delivery_dead_letters_total.
+  // medicus_hl7v2_delivery_attempts_total{route,result}: delivered, retry, dead_letter; plus the two totals the
+  // issue asks for by name: medicus_hl7v2_delivery_retries_total and medicus_hl7v2_delivery_dead_letters_total.
   void countDelivery(std::string_view route, std::string_view result);
-  // intake_queue_messages{state} and intake_oldest_pending_age_seconds from the store.
+  // medicus_hl7v2_queue_messages{state} and medicus_hl7v2_oldest_pending_age_seconds from the store.
   void setQueue(const store::QueueStats& stats, store::UnixMillis now);
 
   double messageCount(std::string_view listener, std::string_view outcome) const;  // test hook

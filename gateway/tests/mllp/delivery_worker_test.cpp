@@ -187,7 +187,7 @@ TEST_CASE("delivery: 503 is retried with backoff, 400 and mapping failures dead-
   CHECK((*s->find(refused.id))->last_error.find("HTTP 400") != std::string::npos);
   CHECK((*s->find(unmappable.id))->last_error.find("no map") != std::string::npos);
   CHECK(upstream.bodies().size() == 3);  // the unmappable one was never sent
-  CHECK(metrics.renderText().find("delivery_dead_letters_total") != std::string::npos);
+  CHECK(metrics.renderText().find("medicus_hl7v2_delivery_dead_letters_total") != std::string::npos);
 }
 
 TEST_CASE("delivery: an unreachable upstream leads to the dead letter after max_attempts", "[delivery]") {

@@ -118,6 +118,10 @@ TEST_CASE("AA only after the store committed the message", "[mllp][server]") {
   REQUIRE(ack);
   CHECK(msaCode(*ack) == "AA");
   CHECK(metrics.messageCount("mllp-test", "accepted") == 1);
+  // The intake's metrics carry the medicus_hl7v2_ prefix (beside the gateway's medicus_gateway_).
+  std::string text = metrics.renderText();
+  CHECK(text.find("medicus_hl7v2_messages_total{listener=\"mllp-test\",outcome=\"accepted\"} 1") != std::string::npos);
+  CHECK(text.find("medicus_hl7v2_connections_total{listener=\"mllp-test\"} 1") != std::string::npos);
 }
 
 TEST_CASE("a repeated message is acknowledged again but stored once", "[mllp][server]") {
