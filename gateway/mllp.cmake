@@ -36,6 +36,12 @@ if(TARGET gateway_mllp_tests)
   target_include_directories(gateway_mllp_tests PRIVATE src)
 endif()
 
+# The MLLP frame handler (charset policy, parse, checks, ACKs before and after the store) under any bytes;
+# the corpus is replayed by ctest (mllp_message_handler_fuzz.corpus).
+medicus_add_fuzz_target(mllp_message_handler_fuzz ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/mllp_message_handler_fuzz.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/mllp_message_handler_fuzz LIBS medicus::gateway_mllp medicus::hl7v2)
+target_include_directories(mllp_message_handler_fuzz PRIVATE src)
+
 medicus_add_benchmark(mllp_bench
   SOURCES bench/mllp_bench.cpp
   LIBS medicus::gateway_mllp medicus::gateway_core SQLite::SQLite3 Threads::Threads)

@@ -71,6 +71,29 @@ AckCode enhancedOr(bool enhanced, AckCode original_mode) {
   }
 }
 
+// Each byte that does not start a valid UTF-8 sequence becomes '?' (found by the MLLP handler's fuzz target).
+std::string replaceInvalidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    // Overlong forms and surrogates: the charset module's own check decides.
+    if (valid && length > 1) valid = hl7v2::convertToUtf8(text.substr(i, length), hl7v2::Charset::kUtf8).has_value();
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
 bool isRejection(ErrorCode code) { return static_cast<int>(code) >= 200; }
 
 }  // namespace
@@ -91,7 +114,13 @@ std::string MllpMessageHandler::framedAck(const hl7v2::Message* original, AckCod
   hl7v2::AckParams params(code, nextControlId(), now_hl7_(), std::move(errors));
   std::string ack = original ? hl7v2::buildAck(*original, params) : hl7v2::buildAckWithoutOriginal(params);
   auto wire = hl7v2::encodeFromUtf8(ack, charset);
-  // The ACK is built from valid UTF-8; encoding only replaces what the charset lacks.
+  if (!wire) {
+    // Error texts may quote raw bytes of the refused message (an unsupported MSH-18 value, say), which
+    // need not be UTF-8: replace those, so the whole ACK is in one charset the sender can read.
+    ack = replaceInvalidUtf8(ack);
+    wire = hl7v2::encodeFromUtf8(ack, charset);
+  }
+  // Encoding only replaces what the charset lacks.
   return hl7v2::encodeMllpFrame(wire ? *wire : ack);
 }
 

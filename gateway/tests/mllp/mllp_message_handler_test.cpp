@@ -140,3 +140,21 @@ TEST_CASE("a duplicate is acknowledged AA again and counted as duplicate", "[mll
   CHECK(msaCode(ack) == "AA");
   CHECK(outcome == MllpOutcome::kDuplicate);
 }
+
+TEST_CASE("an ACK quoting raw bytes of a refused MSH-18 is still in one charset (found by the fuzz target)", "[mllp]") {
+  MllpListenerPolicy policy;
+  policy.charset = {medicus::hl7v2::CharsetPolicy::Mode::kTrustMsh18, medicus::hl7v2::Charset::kLatin1};
+  auto handler = makeHandler(policy);
+  // MSH-18 "\xD9" "1" is no charset we know; the AE/CE text quotes it.
+  std::string message = "MSH|^~\\&|KIS|KLINIKUM|GW|MEDICUS|20261122101500||ADT^A01^ADT_A01|X1|P|2.5||||||\xD9"
+                        "1\rPID|1||4711\r";
+  auto d = handler.examine(message);
+  REQUIRE_FALSE(d.to_store);
+  CHECK(d.outcome == MllpOutcome::kContentError);
+  auto ack = payloadOf(d.immediate_reply);
+  CHECK(msaCode(ack) == "AE");
+  CHECK(ack.find("not supported") != std::string::npos);
+  bool utf8 = medicus::hl7v2::convertToUtf8(ack, medicus::hl7v2::Charset::kUtf8).has_value();
+  bool latin1 = medicus::hl7v2::convertToUtf8(ack, medicus::hl7v2::Charset::kLatin1).has_value();
+  CHECK((utf8 || latin1));
+}
