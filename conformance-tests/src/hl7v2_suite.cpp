@@ -4,7 +4,8 @@
 // through our fhir-model without errors, is free of errors against R4 core (when medicus::profiles is
 // linked), and its key content agrees with the expected Bundle: the resource types we emit appear there,
 // Patient/Encounter counts, Patient identifiers, family name, birth date, gender, Encounter class and start
-// instant. Generated ids and the extra resources Microsoft's templates emit are not compared (SOURCE.md).
+// instant; per OBX the Observation's code, status, value[x] kind and quantity, per OBR the DiagnosticReport's
+// code and result count. Generated ids and the extra resources Microsoft's templates emit are not compared (SOURCE.md).
 // Exit 0 when every mapped message passes or its failure is listed in --known (default
 // conformance-tests/hl7v2_known_issues.txt, "<input path> <reason>"); 1 otherwise; 77 without data.
 #include <cstdio>
@@ -128,6 +129,59 @@ std::string compareKeyContent(const rapidjson::Document& ours, const rapidjson::
       if (text(p, field) != text(q, field)) {
         return std::string("Patient.") + field + " '" + text(p, field) + "', expected '" + text(q, field) + "'";
       }
+    }
+  }
+  // Results (ORU): one Observation per OBX in message order with the same code, status, kind of value[x]
+  // and quantity (value and unit text); one DiagnosticReport per OBR with the same code and result count.
+  if (const auto our_observations = resourcesOf(ours, "Observation"); !our_observations.empty()) {
+    const auto their_observations = resourcesOf(theirs, "Observation");
+    if (our_observations.size() != their_observations.size()) {
+      return "Observation count " + std::to_string(our_observations.size()) + ", expected " + std::to_string(their_observations.size());
+    }
+    for (std::size_t i = 0; i < our_observations.size(); ++i) {
+      const Json* o = our_observations[i];
+      const Json* t = their_observations[i];
+      const std::string where = "Observation[" + std::to_string(i) + "]";
+      const std::string c1 = text(first(child(child(o, "code"), "coding")), "code");
+      const std::string c2 = text(first(child(child(t, "code"), "coding")), "code");
+      if (c1 != c2) return where + ".code '" + c1 + "', expected '" + c2 + "'";
+      if (text(o, "status") != text(t, "status")) return where + ".status '" + text(o, "status") + "', expected '" + text(t, "status") + "'";
+      auto value_kind = [](const Json* r) {
+        for (auto m = r->MemberBegin(); m != r->MemberEnd(); ++m) {
+          const std::string name = m->name.GetString();
+          if (name.rfind("value", 0) == 0) return name;
+        }
+        return std::string("no value");
+      };
+      if (value_kind(o) != value_kind(t)) return where + " has " + value_kind(o) + ", expected " + value_kind(t);
+      const Json* q1 = child(o, "valueQuantity");
+      const Json* q2 = child(t, "valueQuantity");
+      if (q1 && q2) {
+        const Json* v1 = child(q1, "value");
+        const Json* v2 = child(q2, "value");
+        if (!v1 || !v2 || !v1->IsNumber() || !v2->IsNumber() || v1->GetDouble() != v2->GetDouble()) {
+          return where + ".valueQuantity.value differs";
+        }
+        if (text(q1, "unit") != text(q2, "unit") && text(q1, "code") != text(q2, "code")) {
+          return where + ".valueQuantity.unit '" + text(q1, "unit") + "', expected '" + text(q2, "unit") + "'";
+        }
+      }
+    }
+  }
+  if (const auto our_reports = resourcesOf(ours, "DiagnosticReport"); !our_reports.empty()) {
+    const auto their_reports = resourcesOf(theirs, "DiagnosticReport");
+    if (our_reports.size() != their_reports.size()) {
+      return "DiagnosticReport count " + std::to_string(our_reports.size()) + ", expected " + std::to_string(their_reports.size());
+    }
+    for (std::size_t i = 0; i < our_reports.size(); ++i) {
+      const std::string where = "DiagnosticReport[" + std::to_string(i) + "]";
+      const std::string c1 = text(first(child(child(our_reports[i], "code"), "coding")), "code");
+      const std::string c2 = text(first(child(child(their_reports[i], "code"), "coding")), "code");
+      if (c1 != c2) return where + ".code '" + c1 + "', expected '" + c2 + "'";
+      const Json* r1 = child(our_reports[i], "result");
+      const Json* r2 = child(their_reports[i], "result");
+      const auto n1 = r1 && r1->IsArray() ? r1->Size() : 0, n2 = r2 && r2->IsArray() ? r2->Size() : 0;
+      if (n1 != n2) return where + " has " + std::to_string(n1) + " results, expected " + std::to_string(n2);
     }
   }
   auto our_encounters = resourcesOf(ours, "Encounter");

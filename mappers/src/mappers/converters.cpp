@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include "medicus/mappers/v2_to_fhir.h"
 
@@ -197,7 +198,292 @@ bool fillPractitionerReference(ConversionContext& c, fhir::Node* node, const Loc
   return true;
 }
 
+// Display text of a PL: facility / point of care / room / bed.
+std::string locationDisplay(ConversionContext& c, const Location& at) {
+  std::string display;
+  for (int comp : {4, 1, 2, 3}) {
+    std::string part = component(c, at, comp, comp == 4 ? 1 : 0);
+    if (part.empty()) continue;
+    if (!display.empty()) display += " / ";
+    display += part;
+  }
+  return display;
+}
+
+std::string practitionerDisplay(ConversionContext& c, const Location& at) {
+  const std::string family = component(c, at, 2, 1);
+  const std::string given = component(c, at, 3);
+  const std::string prefix = component(c, at, 6);
+  std::string display;
+  for (const std::string* part : {&prefix, &given, &family}) {
+    if (part->empty()) continue;
+    if (!display.empty()) display += ' ';
+    display += *part;
+  }
+  return display;
+}
+
+// Quantity.unit/system/code from the units CWE of the context (OBX-6); UCUM when known to be UCUM.
+void addUnits(ConversionContext& c, fhir::Node* quantity) {
+  if (!c.units) return;
+  const std::string code = component(c, *c.units, 1);
+  const std::string text = component(c, *c.units, 2);
+  const std::string system = component(c, *c.units, 3);
+  const std::string unit = !text.empty() ? text : code;
+  addIfValue(c, quantity, "unit", unit);
+  const std::string ucum = ucumCode(code, system);
+  if (!ucum.empty()) {
+    c.doc.addPrimitive(quantity, "system", "http://unitsofmeasure.org");
+    c.doc.addPrimitive(quantity, "code", ucum);
+  }
+}
+
+bool addQuantity(ConversionContext& c, fhir::Node* parent, std::string_view property, std::string_view nm) {
+  auto value = fhirDecimal(nm);
+  if (!value) return false;
+  fhir::Node* quantity = c.doc.addChild(parent, property);
+  c.doc.addPrimitive(quantity, "value", *value);
+  addUnits(c, quantity);
+  return true;
+}
+
+bool fillQuantity(ConversionContext& c, fhir::Node* node, const Location& at) {
+  auto value = fhirDecimal(c.message.get(at));
+  if (!value) return false;
+  c.doc.addPrimitive(node, "value", *value);
+  addUnits(c, node);
+  return true;
+}
+
+// SN (structured numeric): comparator ^ num1 ^ separator/suffix ^ num2.
+bool fillSnQuantity(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string comparator = component(c, at, 1);
+  if (!component(c, at, 3).empty() || !component(c, at, 4).empty()) return false;  // a range or ratio
+  if (!comparator.empty() && comparator != "=" && comparator != "<" && comparator != ">" && comparator != "<=" &&
+      comparator != ">=") {
+    return false;  // "<>" has no FHIR comparator
+  }
+  auto value = fhirDecimal(component(c, at, 2));
+  if (!value) return false;
+  c.doc.addPrimitive(node, "value", *value);
+  if (!comparator.empty() && comparator != "=") c.doc.addPrimitive(node, "comparator", comparator);
+  addUnits(c, node);
+  return true;
+}
+
+bool fillSnRange(ConversionContext& c, fhir::Node* node, const Location& at) {
+  if (component(c, at, 3) != "-" || !component(c, at, 1).empty()) return false;
+  const bool low = addQuantity(c, node, "low", component(c, at, 2));
+  const bool high = addQuantity(c, node, "high", component(c, at, 4));
+  return low && high;
+}
+
+bool fillSnRatio(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string separator = component(c, at, 3);
+  if ((separator != ":" && separator != "/") || !component(c, at, 1).empty()) return false;
+  if (!fhirDecimal(component(c, at, 2)) || !fhirDecimal(component(c, at, 4))) return false;
+  addQuantity(c, node, "numerator", component(c, at, 2));
+  const hl7v2::Location* units = c.units;
+  c.units = nullptr;  // the units (OBX-6) belong to the ratio as a whole; kept on the numerator only
+  addQuantity(c, node, "denominator", component(c, at, 4));
+  c.units = units;
+  return true;
+}
+
+int hexValue(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+// ED: source application ^ type of data ^ data subtype ^ encoding ^ data.
+bool fillAttachment(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string type = component(c, at, 2);
+  std::string subtype = component(c, at, 3);
+  const std::string encoding = component(c, at, 4);
+  const std::string data = component(c, at, 5);
+  if (data.empty()) return false;
+  std::string base64;
+  if (encoding == "Base64" || encoding == "BASE64" || encoding == "base64") {
+    for (char ch : data) {
+      if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') continue;
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '/' || ch == '=')) return false;
+      base64 += ch;
+    }
+    if (base64.empty() || base64.size() % 4 != 0) return false;
+  } else if (encoding == "Hex" || encoding == "HEX") {
+    if (data.size() % 2 != 0) return false;
+    std::string bytes;
+    for (std::size_t i = 0; i < data.size(); i += 2) {
+      const int hi = hexValue(data[i]), lo = hexValue(data[i + 1]);
+      if (hi < 0 || lo < 0) return false;
+      bytes += static_cast<char>(hi * 16 + lo);
+    }
+    base64 = base64Encode(bytes);
+  } else if (encoding == "A" || encoding.empty()) {
+    base64 = base64Encode(data);
+  } else {
+    return false;  // table 0299 knows A, Hex, Base64 only
+  }
+  std::string upper = subtype;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char ch) { return std::toupper(ch); });
+  std::string content_type(lookup(upper, {{"PDF", "application/pdf"}, {"JPEG", "image/jpeg"}, {"JPG", "image/jpeg"},
+                                          {"PNG", "image/png"}, {"TIFF", "image/tiff"}, {"GIF", "image/gif"},
+                                          {"BMP", "image/bmp"}, {"RTF", "application/rtf"}, {"HTML", "text/html"},
+                                          {"XML", "application/xml"}, {"PLAIN", "text/plain"}, {"DICOM", "application/dicom"},
+                                          {"OCTET-STREAM", "application/octet-stream"}}));
+  if (content_type.empty() && subtype.find('/') != std::string::npos) content_type = subtype;
+  if (content_type.empty() && (type == "TEXT" || type == "TX")) content_type = "text/plain";
+  if (content_type.empty()) content_type = "application/octet-stream";  // att-1: data needs a contentType
+  c.doc.addPrimitive(node, "contentType", content_type);
+  c.doc.addPrimitive(node, "data", base64);
+  return true;
+}
+
+// OBX-7 (reference range, free text in v2.5: "3.5-5.0", "70_105", "<10", ">= 2").
+bool fillReferenceRange(ConversionContext& c, fhir::Node* node, const Location& at) {
+  std::string text = c.message.get(at);
+  if (text.empty()) return false;
+  std::string compact;
+  for (char ch : text) {
+    if (ch != ' ') compact += ch;
+  }
+  auto bound = [&](const char* property, std::string_view number) {
+    if (fhirDecimal(number)) addQuantity(c, node, property, number);
+  };
+  if (compact.rfind("<=", 0) == 0 || compact.rfind(">=", 0) == 0) {
+    bound(compact[0] == '<' ? "high" : "low", std::string_view(compact).substr(2));
+  } else if (!compact.empty() && (compact[0] == '<' || compact[0] == '>')) {
+    bound(compact[0] == '<' ? "high" : "low", std::string_view(compact).substr(1));
+  } else {
+    const std::size_t separator = compact.find_first_of("-_", 1);
+    if (separator != std::string::npos) {
+      const std::string_view low = std::string_view(compact).substr(0, separator);
+      const std::string_view high = std::string_view(compact).substr(separator + 1);
+      if (fhirDecimal(low) && fhirDecimal(high)) {
+        bound("low", low);
+        bound("high", high);
+      }
+    }
+  }
+  c.doc.addPrimitive(node, "text", text);
+  return true;
+}
+
 }  // namespace
+
+void fillPractitioner(ConversionContext& c, fhir::Node* practitioner, const Location& at) {
+  const std::string id = component(c, at, 1);
+  if (!id.empty()) {
+    fhir::Node* identifier = c.doc.addChild(practitioner, "identifier");
+    addIfValue(c, identifier, "system", identifierSystem(c.settings, component(c, at, 9, 1), component(c, at, 9, 2)));
+    c.doc.addPrimitive(identifier, "value", id);
+  }
+  const std::string family = component(c, at, 2, 1);
+  const std::string given = component(c, at, 3);
+  const std::string middle = component(c, at, 4);
+  if (family.empty() && given.empty() && middle.empty()) return;
+  fhir::Node* name = c.doc.addChild(practitioner, "name");
+  addIfValue(c, name, "family", family);
+  addIfValue(c, name, "given", given);
+  addIfValue(c, name, "given", middle);
+  addIfValue(c, name, "prefix", component(c, at, 6));
+  addIfValue(c, name, "suffix", component(c, at, 5));
+}
+
+void fillLocation(ConversionContext& c, fhir::Node* location, const Location& at) {
+  const std::string id = component(c, at, 10, 1);
+  if (!id.empty()) {
+    fhir::Node* identifier = c.doc.addChild(location, "identifier");
+    addIfValue(c, identifier, "system", identifierSystem(c.settings, component(c, at, 10, 2), component(c, at, 10, 3)));
+    c.doc.addPrimitive(identifier, "value", id);
+  }
+  addIfValue(c, location, "name", locationDisplay(c, at));
+  c.doc.addPrimitive(location, "mode", "instance");
+  // The most specific part named: bed, room, point of care (a ward), facility (a site).
+  std::string_view code, display;
+  if (!component(c, at, 3).empty()) code = "bd", display = "Bed";
+  else if (!component(c, at, 2).empty()) code = "ro", display = "Room";
+  else if (!component(c, at, 1).empty()) code = "wa", display = "Ward";
+  else if (!component(c, at, 4, 1).empty()) code = "si", display = "Site";
+  if (!code.empty()) {
+    fhir::Node* coding = c.doc.addChild(c.doc.addChild(location, "physicalType"), "coding");
+    c.doc.addPrimitive(coding, "system", "http://terminology.hl7.org/CodeSystem/location-physical-type");
+    c.doc.addPrimitive(coding, "code", code);
+    c.doc.addPrimitive(coding, "display", display);
+  }
+}
+
+EntityKey practitionerKey(ConversionContext& c, const Location& at) {
+  return {identifierSystem(c.settings, component(c, at, 9, 1), component(c, at, 9, 2)), component(c, at, 1),
+          practitionerDisplay(c, at)};
+}
+
+EntityKey locationKey(ConversionContext& c, const Location& at) {
+  return {identifierSystem(c.settings, component(c, at, 10, 2), component(c, at, 10, 3)), component(c, at, 10, 1),
+          locationDisplay(c, at)};
+}
+
+std::optional<std::string> fhirDecimal(std::string_view nm) {
+  while (!nm.empty() && nm.front() == ' ') nm.remove_prefix(1);
+  while (!nm.empty() && nm.back() == ' ') nm.remove_suffix(1);
+  std::string sign;
+  if (!nm.empty() && (nm.front() == '+' || nm.front() == '-')) {
+    if (nm.front() == '-') sign = "-";
+    nm.remove_prefix(1);
+  }
+  const std::size_t dot = nm.find('.');
+  std::string_view whole = nm.substr(0, dot);
+  std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : nm.substr(dot + 1);
+  if (whole.empty() && fraction.empty()) return std::nullopt;
+  if ((!whole.empty() && !isDigits(whole)) || (!fraction.empty() && !isDigits(fraction))) return std::nullopt;
+  while (whole.size() > 1 && whole.front() == '0') whole.remove_prefix(1);
+  std::string out = sign + (whole.empty() ? std::string("0") : std::string(whole));
+  if (!fraction.empty()) out += "." + std::string(fraction);
+  if (out == "-0") out = "0";
+  return out;
+}
+
+std::string ucumCode(std::string_view unit, std::string_view coding_system) {
+  if (unit.empty()) return {};
+  if (coding_system == "UCUM" || coding_system == "http://unitsofmeasure.org") return std::string(unit);
+  // Common laboratory and vital-sign units: the UCUM code (case-sensitive) for spellings seen in v2
+  // feeds, matched without regard to case. ISO+ spellings (giga.l-1) map to their UCUM equivalent.
+  static constexpr std::pair<std::string_view, std::string_view> kUnits[] = {
+      {"%", "%"},           {"mg/dl", "mg/dL"},     {"g/dl", "g/dL"},       {"g/l", "g/L"},
+      {"mg/l", "mg/L"},     {"mmol/l", "mmol/L"},   {"umol/l", "umol/L"},   {"nmol/l", "nmol/L"},
+      {"pmol/l", "pmol/L"}, {"ng/ml", "ng/mL"},     {"pg/ml", "pg/mL"},     {"ug/l", "ug/L"},
+      {"ug/dl", "ug/dL"},   {"u/l", "U/L"},         {"iu/l", "[IU]/L"},     {"meq/l", "meq/L"},
+      {"fl", "fL"},         {"pg", "pg"},           {"g", "g"},             {"kg", "kg"},
+      {"mg", "mg"},         {"ml", "mL"},           {"l", "L"},             {"cm", "cm"},
+      {"mm", "mm"},         {"m", "m"},             {"mmhg", "mm[Hg]"},     {"mm[hg]", "mm[Hg]"},
+      {"/min", "/min"},     {"bpm", "/min"},        {"cel", "Cel"},         {"degc", "Cel"},
+      {"[degf]", "[degF]"}, {"kg/m2", "kg/m2"},     {"s", "s"},             {"min", "min"},
+      {"h", "h"},           {"d", "d"},             {"wk", "wk"},           {"mo", "mo"},
+      {"a", "a"},           {"/ul", "/uL"},         {"10*3/ul", "10*3/uL"}, {"10*6/ul", "10*6/uL"},
+      {"10*9/l", "10*9/L"}, {"10*12/l", "10*12/L"}, {"giga.l-1", "10*9/L"}, {"tera.l-1", "10*12/L"},
+      {"ml/min", "mL/min"}, {"ratio", "{ratio}"},   {"mosm/kg", "mosm/kg"}, {"k/ul", "10*3/uL"}};
+  std::string lower(unit);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  for (auto [spelling, code] : kUnits) {
+    if (spelling == lower) return std::string(code);
+  }
+  return {};
+}
+
+std::string base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    std::uint32_t chunk = 0;
+    for (std::size_t k = 0; k < 3; ++k) chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
 
 std::optional<Converter> converterFromName(std::string_view name) {
   static constexpr std::pair<std::string_view, Converter> kNames[] = {
@@ -206,11 +492,32 @@ std::optional<Converter> converterFromName(std::string_view name) {
       {"CNE", Converter::kCWE},       {"PL", Converter::kPL},          {"XCN", Converter::kXCN},
       {"TS", Converter::kDTM},        {"DTM", Converter::kDTM},        {"date", Converter::kDate},
       {"string", Converter::kString}, {"code", Converter::kCode},      {"coding", Converter::kCoding},
-      {"boolean", Converter::kBoolean}, {"text-base64", Converter::kTextBase64}};
+      {"boolean", Converter::kBoolean}, {"text-base64", Converter::kTextBase64},
+      {"text", Converter::kText}, {"decimal", Converter::kDecimal}, {"NM", Converter::kNM}, {"SN", Converter::kSN},
+      {"SN-range", Converter::kSNRange}, {"SN-ratio", Converter::kSNRatio}, {"ED", Converter::kED},
+      {"reference-range", Converter::kReferenceRange}};
   for (auto [n, c] : kNames) {
     if (n == name) return c;
   }
   return std::nullopt;
+}
+
+std::string_view converterName(Converter converter) {
+  switch (converter) {
+    case Converter::kNM: return "NM";
+    case Converter::kSN: return "SN";
+    case Converter::kSNRange: return "SN range";
+    case Converter::kSNRatio: return "SN ratio";
+    case Converter::kED: return "ED";
+    case Converter::kReferenceRange: return "reference range";
+    case Converter::kDecimal: return "NM";
+    default: return "v2";
+  }
+}
+
+bool takesUnits(Converter converter) {
+  return converter == Converter::kNM || converter == Converter::kSN || converter == Converter::kSNRange ||
+         converter == Converter::kSNRatio || converter == Converter::kReferenceRange;
 }
 
 std::string_view fhirTypeOf(Converter converter) {
@@ -223,6 +530,12 @@ std::string_view fhirTypeOf(Converter converter) {
     case Converter::kPL:
     case Converter::kXCN: return "Reference";
     case Converter::kCoding: return "Coding";
+    case Converter::kNM:
+    case Converter::kSN: return "Quantity";
+    case Converter::kSNRange: return "Range";
+    case Converter::kSNRatio: return "Ratio";
+    case Converter::kED: return "Attachment";
+    case Converter::kReferenceRange: return "Observation.referenceRange";
     default: return {};
   }
 }
@@ -236,6 +549,12 @@ bool fillComplex(Converter converter, ConversionContext& context, fhir::Node* no
     case Converter::kCWE: return fillCodeableConcept(context, node, at);
     case Converter::kPL: return fillLocationReference(context, node, at);
     case Converter::kXCN: return fillPractitionerReference(context, node, at);
+    case Converter::kNM: return fillQuantity(context, node, at);
+    case Converter::kSN: return fillSnQuantity(context, node, at);
+    case Converter::kSNRange: return fillSnRange(context, node, at);
+    case Converter::kSNRatio: return fillSnRatio(context, node, at);
+    case Converter::kED: return fillAttachment(context, node, at);
+    case Converter::kReferenceRange: return fillReferenceRange(context, node, at);
     default: return false;
   }
 }

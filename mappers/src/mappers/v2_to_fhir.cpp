@@ -22,6 +22,13 @@ struct PathStep {
 
 enum class RequestKind { kUpdate, kCreate, kPost };
 
+// `when: { OBX-2: [NM, SN] }`: applies only when every listed v2 value is one of these ("*" = any
+// non-empty value, "" = empty).
+struct Condition {
+  hl7v2::Location at;
+  std::vector<std::string> values;
+};
+
 struct FieldRule {
   std::string fhir_path;  // "Encounter.period.start"
   std::vector<PathStep> steps;
@@ -37,6 +44,9 @@ struct FieldRule {
   std::string constant;
   std::string reference_key;
   bool repeat = true;
+  std::vector<Condition> conditions;
+  std::optional<hl7v2::Location> unit_from;  // `units:` CWE with the units of a NM/SN/range value
+  bool bundle_entry = false;                 // XCN/PL: also a Practitioner/Location entry of the Bundle
 };
 
 struct ResourceRule {
@@ -44,6 +54,12 @@ struct ResourceRule {
   const fhir::TypeInfo* type = nullptr;
   RequestKind request = RequestKind::kPost;
   std::string when_segment;
+  // `for_each: OBX`: one resource per such segment. Its scope runs from that segment to the next one
+  // with the same id or with an id in `until`; v2 locations are looked up in the scope first, then in
+  // the segments before it (the group's header: OBR for an OBX, PID for everything).
+  std::string for_each;
+  std::vector<std::string> until;
+  std::vector<Condition> conditions;  // `when:` on the resource, checked in its scope
   std::vector<FieldRule> fields;
 };
 
@@ -90,10 +106,31 @@ void checkKeys(const std::string& source, const YAML::Node& node, std::initializ
   }
 }
 
+std::vector<Condition> compileConditions(const std::string& source, const YAML::Node& when) {
+  if (!when.IsMap()) fail(source, when, "'when' must map v2 locations to allowed values, e.g. { OBX-2: [NM, SN] }");
+  std::vector<Condition> conditions;
+  for (const auto& item : when) {
+    const std::string text = item.first.as<std::string>();
+    auto location = hl7v2::parseLocation(text);
+    if (!location || location->field <= 0) fail(source, item.first, "'" + text + "' is not a v2 location like OBX-2");
+    Condition condition{*location, {}};
+    if (item.second.IsSequence()) {
+      for (const auto& v : item.second) condition.values.push_back(scalar(source, v, "when value"));
+    } else {
+      condition.values.push_back(scalar(source, item.second, "when value"));
+    }
+    if (condition.values.empty()) fail(source, item.second, "'when' needs at least one value for " + text);
+    conditions.push_back(std::move(condition));
+  }
+  return conditions;
+}
+
 FieldRule compileField(const std::string& source, const ResourceRule& resource, const std::string& path,
                        const YAML::Node& spec, const YAML::Node& at) {
   if (!spec.IsMap()) fail(source, at, "the mapping of '" + path + "' must be { from: ..., as: ... }");
-  checkKeys(source, spec, {"from", "as", "map", "unmapped", "default", "system", "value", "reference", "repeat"},
+  checkKeys(source, spec,
+            {"from", "as", "map", "unmapped", "default", "system", "value", "reference", "repeat", "when", "units",
+             "bundle_entry"},
             "the mapping of '" + path + "'");
   FieldRule rule;
   rule.fhir_path = std::string(resource.type->name) + "." + path;
@@ -113,6 +150,7 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   }
   if (rule.steps.empty()) fail(source, at, "empty FHIR path");
   const fhir::TypeInfo* leaf = rule.steps.back().type;
+  if (spec["when"]) rule.conditions = compileConditions(source, spec["when"]);
 
   const int sources = spec["from"].IsDefined() + spec["value"].IsDefined() + spec["reference"].IsDefined();
   if (sources != 1) fail(source, spec, "'" + path + "' needs exactly one of from, value or reference");
@@ -130,10 +168,10 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   auto location = hl7v2::parseLocation(rule.from_text);
   if (!location || location->field <= 0) fail(source, spec["from"], "'" + rule.from_text + "' is not a v2 location like PID-5 or PV1-3.1");
   rule.from = *location;
-  if (!spec["as"]) fail(source, spec, "'" + path + "' needs 'as' (CX, XPN, XAD, XTN, CWE, PL, XCN, DTM, date, string, code, coding, boolean, text-base64)");
+  if (!spec["as"]) fail(source, spec, "'" + path + "' needs 'as' (CX, XPN, XAD, XTN, CWE, PL, XCN, DTM, date, string, code, coding, boolean, text-base64, decimal, NM, SN, SN-range, SN-ratio, ED, reference-range)");
   const std::string as = scalar(source, spec["as"], "as");
   rule.converter = converterFromName(as);
-  if (!rule.converter) fail(source, spec["as"], "unknown converter '" + as + "' (CX, XPN, XAD, XTN, CWE, CE, CNE, PL, XCN, TS, DTM, date, string, code, coding, boolean, text-base64)");
+  if (!rule.converter) fail(source, spec["as"], "unknown converter '" + as + "' (CX, XPN, XAD, XTN, CWE, CE, CNE, PL, XCN, TS, DTM, date, string, code, coding, boolean, text-base64, decimal, NM, SN, SN-range, SN-ratio, ED, reference-range)");
   const std::string_view needed = fhirTypeOf(*rule.converter);
   if (!needed.empty() && leaf->name != needed) {
     fail(source, spec["as"], as + " gives a " + std::string(needed) + " but " + rule.fhir_path + " is a " + std::string(leaf->name));
@@ -154,6 +192,19 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   if (spec["system"]) rule.system = scalar(source, spec["system"], "system");
   if (*rule.converter == Converter::kCoding && rule.system.empty()) fail(source, spec, "'coding' needs a system");
   if (spec["repeat"]) rule.repeat = spec["repeat"].as<bool>();
+  if (spec["units"]) {
+    const std::string text = scalar(source, spec["units"], "units");
+    auto location = hl7v2::parseLocation(text);
+    if (!location || location->field <= 0) fail(source, spec["units"], "'" + text + "' is not a v2 location like OBX-6");
+    if (!takesUnits(*rule.converter)) fail(source, spec["units"], "'units' applies only to NM, SN, SN-range, SN-ratio and reference-range");
+    rule.unit_from = *location;
+  }
+  if (spec["bundle_entry"]) {
+    rule.bundle_entry = spec["bundle_entry"].as<bool>();
+    if (rule.bundle_entry && *rule.converter != Converter::kXCN && *rule.converter != Converter::kPL) {
+      fail(source, spec["bundle_entry"], "'bundle_entry' applies only to XCN (Practitioner) and PL (Location)");
+    }
+  }
   return rule;
 }
 
@@ -189,7 +240,7 @@ std::unique_ptr<CompiledMap> compileMap(const YAML::Node& root, const std::strin
     resource.key = item.first.as<std::string>();
     const YAML::Node& spec = item.second;
     if (!spec.IsMap()) fail(source, item.first, "resource '" + resource.key + "' must be a mapping");
-    checkKeys(source, spec, {"type", "request", "when_segment", "fields"}, "resource '" + resource.key + "'");
+    checkKeys(source, spec, {"type", "request", "when_segment", "when", "for_each", "until", "fields"}, "resource '" + resource.key + "'");
     const std::string type = spec["type"] ? scalar(source, spec["type"], "type") : "";
     resource.type = model.find(type);
     if (!resource.type || !resource.type->isResource()) fail(source, spec, "'" + type + "' is not a FHIR R4 resource type");
@@ -201,6 +252,16 @@ std::unique_ptr<CompiledMap> compileMap(const YAML::Node& root, const std::strin
       else fail(source, spec["request"], "request must be update, create or post");
     }
     if (spec["when_segment"]) resource.when_segment = scalar(source, spec["when_segment"], "when_segment");
+    if (spec["when"]) resource.conditions = compileConditions(source, spec["when"]);
+    if (spec["for_each"]) {
+      resource.for_each = scalar(source, spec["for_each"], "for_each");
+      if (resource.for_each.size() != 3) fail(source, spec["for_each"], "for_each names a segment id like OBX");
+    }
+    if (const YAML::Node until = spec["until"]) {
+      if (resource.for_each.empty()) fail(source, until, "'until' needs 'for_each'");
+      if (!until.IsSequence()) fail(source, until, "'until' lists segment ids, e.g. [OBR, ORC, PID]");
+      for (const auto& u : until) resource.until.push_back(scalar(source, u, "until"));
+    }
     const YAML::Node fields = spec["fields"];
     if (!fields || !fields.IsMap()) fail(source, spec, "resource '" + resource.key + "' needs 'fields'");
     for (const auto& field : fields) {
@@ -268,24 +329,15 @@ struct KeyIdentifier {
   std::string value;
 };
 
-// The identifier a resource is matched on: the first CX mapped to its top-level `identifier`.
-std::optional<KeyIdentifier> keyIdentifier(const ResourceRule& resource, const hl7v2::Message& message,
-                                           const MapSettings& settings) {
-  for (const auto& field : resource.fields) {
-    if (field.steps.size() != 1 || field.steps[0].property != "identifier" || field.converter != Converter::kCX) continue;
-    hl7v2::Location at = *field.from;
-    auto get = [&](int comp, int sub) {
-      hl7v2::Location l = at;
-      l.component = comp;
-      l.subcomponent = sub;
-      return message.get(l);
-    };
-    std::string value = get(1, 0);
-    if (value.empty()) continue;
-    return KeyIdentifier{identifierSystem(settings, get(4, 1), get(4, 2), get(5, 0)), value};
-  }
-  return std::nullopt;
-}
+// One resource to produce: once per message, or once per `for_each` segment with that segment's scope.
+struct Instance {
+  const ResourceRule* rule = nullptr;
+  int first = -1;  // index of the for_each segment; -1 for a resource of the whole message
+  int end = 0;     // end of the scope (exclusive segment index)
+  std::string full_url;
+  std::optional<KeyIdentifier> key;
+  bool emitted = true;  // false when an earlier entry has the same type and key (one entry, shared)
+};
 
 class BundleBuilder {
  public:
@@ -295,44 +347,147 @@ class BundleBuilder {
 
   void build() {
     const fhir::TypeModel& model = fhir::TypeModel::r4();
-    fhir::Node* bundle = doc_.createRoot(model.find("Bundle"));
-    doc_.addPrimitive(bundle, "type", "transaction");
+    bundle_ = doc_.createRoot(model.find("Bundle"));
+    doc_.addPrimitive(bundle_, "type", "transaction");
     // Pass 1: which resources exist and their fullUrls (references may point forward).
-    std::vector<const ResourceRule*> produced;
+    const int segments = static_cast<int>(message_.segmentCount());
     for (const auto& resource : map_.resources) {
-      if (!resource.when_segment.empty() && !message_.findSegment(resource.when_segment)) continue;
-      auto key = keyIdentifier(resource, message_, map_.settings);
-      std::string name = std::string(resource.type->name) + "|";
-      if (key) {
-        name += key->system + "|" + key->value;
-      } else {
-        name += message_.get("MSH-3") + "|" + message_.get("MSH-4") + "|" + message_.controlId() + "|" + resource.key;
+      if (resource.for_each.empty()) {
+        Instance instance;
+        instance.rule = &resource;
+        instance.end = segments;
+        scope_ = &instance;
+        if (!resource.when_segment.empty() && !message_.findSegment(resource.when_segment)) continue;
+        if (!conditionsHold(resource.conditions)) continue;
+        addInstance(std::move(instance));
+        continue;
       }
-      full_urls_[resource.key] = "urn:uuid:" + nameUuid(name);
-      keys_[resource.key] = key;
-      produced.push_back(&resource);
+      for (int i = 0; i < segments; ++i) {
+        if (message_.segment(i).id() != resource.for_each) continue;
+        int end = i + 1;
+        for (; end < segments; ++end) {
+          const std::string_view id = message_.segment(end).id();
+          if (id == resource.for_each || std::find(resource.until.begin(), resource.until.end(), id) != resource.until.end()) break;
+        }
+        Instance instance;
+        instance.rule = &resource;
+        instance.first = i;
+        instance.end = end;
+        scope_ = &instance;
+        if (!resource.when_segment.empty() && resolve(*hl7v2::parseLocation(resource.when_segment + "-1")).segment_index >= segments) continue;
+        if (!conditionsHold(resource.conditions)) continue;
+        addInstance(std::move(instance));
+      }
     }
-    for (const ResourceRule* resource : produced) buildEntry(bundle, *resource);
+    scope_ = nullptr;
+    for (const Instance& instance : instances_) {
+      if (!instance.emitted) continue;
+      scope_ = &instance;
+      buildEntry(instance);
+    }
   }
 
  private:
-  void buildEntry(fhir::Node* bundle, const ResourceRule& rule) {
-    fhir::Node* entry = doc_.addChild(bundle, "entry");
-    doc_.addPrimitive(entry, "fullUrl", full_urls_[rule.key]);
-    fhir::Node* resource = doc_.addResource(entry, "resource", rule.type);
-    for (const auto& field : rule.fields) applyField(resource, field);
+  void addInstance(Instance instance) {
+    const ResourceRule& resource = *instance.rule;
+    instance.key = keyIdentifier(resource);
+    std::string name = std::string(resource.type->name) + "|";
+    if (instance.key) {
+      name += instance.key->system + "|" + instance.key->value;
+    } else {
+      name += message_.get("MSH-3") + "|" + message_.get("MSH-4") + "|" + message_.controlId() + "|" + resource.key;
+      if (instance.first >= 0) name += "|" + std::to_string(instance.first);
+    }
+    instance.full_url = "urn:uuid:" + nameUuid(name);
+    for (const Instance& other : instances_) {
+      if (other.emitted && other.full_url == instance.full_url) instance.emitted = false;
+    }
+    instances_.push_back(std::move(instance));
+  }
+
+  // A v2 location inside the current scope: an explicit occurrence (OBX[2]) as written; otherwise the
+  // first such segment of the scope, else the nearest one before it. Absent: an index past the end.
+  hl7v2::Location resolve(const hl7v2::Location& from) const {
+    if (!scope_ || scope_->first < 0 || from.segment_occurrence > 0) return from;
+    hl7v2::Location at = from;
+    auto take = [&](int i) {
+      const hl7v2::SegmentView segment = message_.segment(i);
+      at.segment_index = i;
+      at.segment_occurrence = segment.occurrence();
+      return at;
+    };
+    for (int i = scope_->first; i < scope_->end; ++i) {
+      if (message_.segment(i).id() == from.segment) return take(i);
+    }
+    for (int i = scope_->first - 1; i >= 0; --i) {
+      if (message_.segment(i).id() == from.segment) return take(i);
+    }
+    at.segment_index = static_cast<int>(message_.segmentCount());
+    return at;
+  }
+
+  // The identifier a resource is matched on: the first CX mapped to its top-level `identifier`.
+  std::optional<KeyIdentifier> keyIdentifier(const ResourceRule& resource) const {
+    for (const auto& field : resource.fields) {
+      if (field.steps.size() != 1 || field.steps[0].property != "identifier" || field.converter != Converter::kCX) continue;
+      const hl7v2::Location at = resolve(*field.from);
+      auto get = [&](int comp, int sub) {
+        hl7v2::Location l = at;
+        l.component = comp;
+        l.subcomponent = sub;
+        return message_.get(l);
+      };
+      std::string value = get(1, 0);
+      if (value.empty()) continue;
+      return KeyIdentifier{identifierSystem(map_.settings, get(4, 1), get(4, 2), get(5, 0)), value};
+    }
+    return std::nullopt;
+  }
+
+  // fullUrls a reference to `key` points to from the current scope: the instances inside the scope
+  // (an OBR's observations), else the one whose scope encloses it (the order of an observation), or
+  // the one resource of the whole message.
+  std::vector<std::string> referenceTargets(const std::string& key) const {
+    std::vector<std::string> inside;
+    std::string before;
+    auto add = [](std::vector<std::string>& to, const std::string& url) {
+      if (std::find(to.begin(), to.end(), url) == to.end()) to.push_back(url);
+    };
+    for (const Instance& target : instances_) {
+      if (target.rule->key != key) continue;
+      const std::string& url = target.full_url;  // a duplicate shares its fullUrl with the emitted entry
+      if (target.first < 0 || scope_->first < 0) {
+        add(inside, url);
+      } else if (&target != scope_ && target.first >= scope_->first && target.first < scope_->end) {
+        add(inside, url);
+      } else if (target.first <= scope_->first && scope_->first < target.end) {
+        before = url;  // the target's scope encloses this one (the OBR of an OBX, the PV1 of an order)
+      }
+    }
+    if (inside.empty() && !before.empty()) inside.push_back(before);
+    return inside;
+  }
+
+  void addRequest(fhir::Node* entry, const std::string& type, const std::optional<KeyIdentifier>& key, RequestKind kind) {
     fhir::Node* request = doc_.addChild(entry, "request");
-    const auto& key = keys_[rule.key];
-    const std::string type(rule.type->name);
     const std::string match = key ? "identifier=" + percentEncode(key->system.empty() ? key->value : key->system + "|" + key->value) : "";
-    if (key && rule.request == RequestKind::kUpdate) {
+    if (key && kind == RequestKind::kUpdate) {
       doc_.addPrimitive(request, "method", "PUT");
       doc_.addPrimitive(request, "url", type + "?" + match);
     } else {
       doc_.addPrimitive(request, "method", "POST");
       doc_.addPrimitive(request, "url", type);
-      if (key && rule.request == RequestKind::kCreate) doc_.addPrimitive(request, "ifNoneExist", match);
+      if (key && kind == RequestKind::kCreate) doc_.addPrimitive(request, "ifNoneExist", match);
     }
+  }
+
+  void buildEntry(const Instance& instance) {
+    const ResourceRule& rule = *instance.rule;
+    fhir::Node* entry = doc_.addChild(bundle_, "entry");
+    doc_.addPrimitive(entry, "fullUrl", instance.full_url);
+    fhir::Node* resource = doc_.addResource(entry, "resource", rule.type);
+    for (const auto& field : rule.fields) applyField(resource, field);
+    addRequest(entry, std::string(rule.type->name), instance.key, rule.request);
   }
 
   void issue(const FieldRule& field, std::string message) {
@@ -388,19 +543,6 @@ class BundleBuilder {
     return text;
   }
 
-  static std::string base64(std::string_view bytes) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < bytes.size(); i += 3) {
-      const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
-      std::uint32_t chunk = 0;
-      for (std::size_t k = 0; k < 3; ++k) chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
-      for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=';
-    }
-    return out;
-  }
-
   std::optional<std::string> primitiveValue(const FieldRule& field, const hl7v2::Location& at) {
     std::string raw = message_.get(at);
     const bool from_default = raw.empty();
@@ -439,10 +581,20 @@ class BundleBuilder {
         if (!converted) issue(field, "'" + value + "' at " + at.toString() + " is not a v2 date (YYYYMMDD); left out");
         return converted;
       }
+      case Converter::kText: {
+        const std::string text = documentText(at);
+        if (text.empty()) return std::nullopt;
+        return text;
+      }
       case Converter::kTextBase64: {
         const std::string text = documentText(at);
         if (text.empty()) return std::nullopt;
-        return base64(text);
+        return base64Encode(text);
+      }
+      case Converter::kDecimal: {
+        auto converted = fhirDecimal(value);
+        if (!converted) issue(field, "'" + value + "' at " + at.toString() + " is not a number; left out");
+        return converted;
       }
       case Converter::kBoolean:
         if (value == "Y" || value == "true") return std::string("true");
@@ -454,19 +606,61 @@ class BundleBuilder {
     }
   }
 
+  // Value converters whose failure is the sender's data, not an empty field.
+  static bool reportsInvalid(Converter converter) {
+    return converter == Converter::kNM || converter == Converter::kED;
+  }
+
+  bool conditionsHold(const std::vector<Condition>& conditions) const {
+    for (const auto& condition : conditions) {
+      const std::string value = message_.get(resolve(condition.at));
+      const bool any = !value.empty() && std::find(condition.values.begin(), condition.values.end(), "*") != condition.values.end();
+      if (!any && std::find(condition.values.begin(), condition.values.end(), value) == condition.values.end()) return false;
+    }
+    return true;
+  }
+
+  // XCN/PL with `bundle_entry`: the Practitioner or Location as its own entry (conditional create on
+  // its identifier; one entry per identifier or name), and the Reference points to it.
+  void addEntryFor(Converter converter, fhir::Node* reference, const hl7v2::Location& at) {
+    const bool practitioner = converter == Converter::kXCN;
+    const fhir::TypeInfo* type = fhir::TypeModel::r4().find(practitioner ? "Practitioner" : "Location");
+    std::optional<KeyIdentifier> key;
+    const EntityKey entity = practitioner ? practitionerKey(context_, at) : locationKey(context_, at);
+    if (!entity.value.empty()) key = KeyIdentifier{entity.system, entity.value};
+    const std::string name = std::string(type->name) + "|" +
+                             (key ? key->system + "|" + key->value : "name|" + entity.fallback_name);
+    const std::string url = "urn:uuid:" + nameUuid(name);
+    doc_.addPrimitive(reference, "reference", url);
+    if (std::find(side_entries_.begin(), side_entries_.end(), url) != side_entries_.end()) return;
+    side_entries_.push_back(url);
+    fhir::Node* entry = doc_.addChild(bundle_, "entry");
+    doc_.addPrimitive(entry, "fullUrl", url);
+    fhir::Node* resource = doc_.addResource(entry, "resource", type);
+    if (practitioner) fillPractitioner(context_, resource, at);
+    else fillLocation(context_, resource, at);
+    addRequest(entry, std::string(type->name), key, RequestKind::kCreate);
+  }
+
   void applyField(fhir::Node* resource, const FieldRule& field) {
+    if (!conditionsHold(field.conditions)) return;
     if (!field.reference_key.empty()) {
-      auto it = full_urls_.find(field.reference_key);
-      if (it == full_urls_.end()) return;  // the referenced resource was not produced for this message
-      fhir::Node* reference = addLeaf(parentFor(resource, field, true), field);
-      if (reference) doc_.addPrimitive(reference, "reference", it->second);
+      const std::vector<std::string> targets = referenceTargets(field.reference_key);
+      for (const std::string& url : targets) {  // none when the referenced resource was not produced
+        fhir::Node* reference = addLeaf(parentFor(resource, field, true), field);
+        if (!reference) break;
+        doc_.addPrimitive(reference, "reference", url);
+      }
       return;
     }
     if (!field.constant.empty()) {
       if (fhir::Node* leaf = addLeaf(parentFor(resource, field, true), field)) doc_.setValue(leaf, field.constant);
       return;
     }
-    const hl7v2::Location& from = *field.from;
+    const hl7v2::Location from = resolve(*field.from);
+    std::optional<hl7v2::Location> units;
+    if (field.unit_from) units = resolve(*field.unit_from);
+    context_.units = units ? &*units : nullptr;
     int repetitions = from.repetition > 0 ? 1 : message_.repetitionCount(from);
     if (!field.repeat || field.anchor_step < 0) repetitions = std::min(repetitions, 1);
     if (repetitions == 0 && !field.default_value.empty()) repetitions = 1;
@@ -486,13 +680,23 @@ class BundleBuilder {
         if (message_.raw(at).empty()) continue;
         fhir::Node* parent = parentFor(resource, field, !field.repeat);
         fhir::Node* leaf = addLeaf(parent, field);
-        if (leaf && !fillComplex(*field.converter, context_, leaf, at)) doc_.removeChild(parent, leaf);
+        if (!leaf) continue;
+        if (!fillComplex(*field.converter, context_, leaf, at)) {
+          doc_.removeChild(parent, leaf);
+          if (reportsInvalid(*field.converter) && !message_.get(at).empty()) {
+            issue(field, "'" + message_.get(at) + "' at " + at.toString() + " is not a valid " +
+                             std::string(converterName(*field.converter)) + " value for " + field.fhir_path + "; left out");
+          }
+        } else if (field.bundle_entry) {
+          addEntryFor(*field.converter, leaf, at);
+        }
       } else {
         auto value = primitiveValue(field, at);
         if (!value) continue;
         if (fhir::Node* leaf = addLeaf(parentFor(resource, field, !field.repeat), field)) doc_.setValue(leaf, *value);
       }
     }
+    context_.units = nullptr;
   }
 
   const CompiledMap& map_;
@@ -500,8 +704,10 @@ class BundleBuilder {
   MapResult& result_;
   fhir::Document& doc_;
   ConversionContext context_;
-  std::map<std::string, std::string> full_urls_;
-  std::map<std::string, std::optional<KeyIdentifier>> keys_;
+  fhir::Node* bundle_ = nullptr;
+  std::vector<Instance> instances_;
+  const Instance* scope_ = nullptr;
+  std::vector<std::string> side_entries_;  // fullUrls of Practitioner/Location entries already written
 };
 
 }  // namespace

@@ -83,3 +83,75 @@ TEST_CASE("Converters: PL and XCN to References", "[mappers][converters]") {
   CHECK(convert(Converter::kXCN, "PID|||0815^Arzt^Anna^^^Dr.^^^LANR&1.2.276.0.76.4.16", "managingOrganization") ==
         R"({"resourceType":"Patient","managingOrganization":{"identifier":{"system":"urn:oid:1.2.276.0.76.4.16","value":"0815"},"display":"Dr. Anna Arzt"}})");
 }
+
+TEST_CASE("Converters: NM to FHIR decimal, units to UCUM", "[mappers][converters]") {
+  CHECK(fhirDecimal("+013.50") == "13.50");
+  CHECK(fhirDecimal(".5") == "0.5");
+  CHECK(fhirDecimal("5.") == "5");
+  CHECK(fhirDecimal("-0") == "0");
+  CHECK(fhirDecimal(" 42 ") == "42");
+  CHECK_FALSE(fhirDecimal("1,5"));
+  CHECK_FALSE(fhirDecimal("."));
+  CHECK_FALSE(fhirDecimal("positive"));
+  CHECK(ucumCode("mg/dl", "") == "mg/dL");
+  CHECK(ucumCode("mmHg", "ISO+") == "mm[Hg]");
+  CHECK(ucumCode("{cells}/uL", "UCUM") == "{cells}/uL");
+  CHECK(ucumCode("Stk", "L") == "");
+}
+
+namespace {
+// OBX-5 of `obx` converted into a fresh node of `property` of an Observation, with OBX-6 as units.
+std::string convertObx(Converter converter, const std::string& obx, const char* property) {
+  auto message = hl7v2::parseMessage("MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r" + obx + "\r");
+  REQUIRE(message);
+  fhir::Document doc;
+  fhir::Node* observation = doc.createRoot(fhir::TypeModel::r4().find("Observation"));
+  fhir::Node* node = doc.addChild(observation, property);
+  REQUIRE(node);
+  MapSettings settings;
+  hl7v2::Location units = *hl7v2::parseLocation("OBX-6");
+  ConversionContext context{doc, *message, settings, &units};
+  const hl7v2::Location at = *hl7v2::parseLocation(converter == Converter::kReferenceRange ? "OBX-7" : "OBX-5");
+  if (!fillComplex(converter, context, node, at)) return "";
+  return fhir::writeJson(*observation);
+}
+}  // namespace
+
+TEST_CASE("Converters: OBX-5 by value type (NM, SN, ED) and OBX-7 reference ranges", "[mappers][converters]") {
+  CHECK(convertObx(Converter::kNM, "OBX|1|NM|x||7.2|mmol/l", "valueQuantity") ==
+        R"({"resourceType":"Observation","valueQuantity":{"value":7.2,"unit":"mmol/l","system":"http://unitsofmeasure.org","code":"mmol/L"}})");
+  CHECK(convertObx(Converter::kNM, "OBX|1|NM|x||7.2|Stk^Stueck^L", "valueQuantity") ==
+        R"({"resourceType":"Observation","valueQuantity":{"value":7.2,"unit":"Stueck"}})");
+  CHECK(convertObx(Converter::kNM, "OBX|1|NM|x||high", "valueQuantity").empty());
+  CHECK(convertObx(Converter::kSN, "OBX|1|SN|x||>=^5", "valueQuantity") ==
+        R"({"resourceType":"Observation","valueQuantity":{"value":5,"comparator":">="}})");
+  CHECK(convertObx(Converter::kSN, "OBX|1|SN|x||^1^-^5", "valueQuantity").empty());  // a range, not a quantity
+  CHECK(convertObx(Converter::kSNRange, "OBX|1|SN|x||^1^-^5", "valueRange") ==
+        R"({"resourceType":"Observation","valueRange":{"low":{"value":1},"high":{"value":5}}})");
+  CHECK(convertObx(Converter::kSNRatio, "OBX|1|SN|x||^1^:^128", "valueRatio") ==
+        R"({"resourceType":"Observation","valueRatio":{"numerator":{"value":1},"denominator":{"value":128}}})");
+  CHECK(convertObx(Converter::kSNRatio, "OBX|1|SN|x||^1^-^128", "valueRatio").empty());
+  CHECK(convertObx(Converter::kReferenceRange, "OBX|1|NM|x||5|%|< 10", "referenceRange") ==
+        R"({"resourceType":"Observation","referenceRange":[{"high":{"value":10,"unit":"%","system":"http://unitsofmeasure.org","code":"%"},"text":"< 10"}]})");
+  CHECK(convertObx(Converter::kReferenceRange, "OBX|1|ST|x||neg||negativ", "referenceRange") ==
+        R"({"resourceType":"Observation","referenceRange":[{"text":"negativ"}]})");
+}
+
+TEST_CASE("Converters: ED to Attachment (Base64, Hex, ASCII)", "[mappers][converters]") {
+  auto attachment = [](const std::string& ed) {
+    auto message = hl7v2::parseMessage("MSH|^~\\&|A|B|C|D|1||MDM^T02|1|P|2.5\rOBX|1|ED|x||" + ed + "\r");
+    REQUIRE(message);
+    fhir::Document doc;
+    fhir::Node* media = doc.createRoot(fhir::TypeModel::r4().find("Media"));
+    fhir::Node* node = doc.addChild(media, "content");
+    MapSettings settings;
+    ConversionContext context{doc, *message, settings};
+    if (!fillComplex(Converter::kED, context, node, *hl7v2::parseLocation("OBX-5"))) return std::string();
+    return fhir::writeJson(*media);
+  };
+  CHECK(attachment("^AP^PDF^Base64^JVBERi0x") == R"({"resourceType":"Media","content":{"contentType":"application/pdf","data":"JVBERi0x"}})");
+  CHECK(attachment("^TEXT^^A^Hallo") == R"({"resourceType":"Media","content":{"contentType":"text/plain","data":"SGFsbG8="}})");
+  CHECK(attachment("^IM^PNG^Hex^48656C6C6F") == R"({"resourceType":"Media","content":{"contentType":"image/png","data":"SGVsbG8="}})");
+  CHECK(attachment("^AP^PDF^Base64^not base64!").empty());
+  CHECK(attachment("^AP^PDF^Base64^").empty());
+}

@@ -59,7 +59,7 @@ hl7v2::Message parseText(const std::string& text) {
 
 TEST_CASE("Mapping cases: each .hl7 gives its .expected.json", "[mappers]") {
   const std::string dir = std::string(MEDICUS_MAPPERS_DIR) + "/tests/mappers/cases/";
-  for (const char* name : {"adt_a01", "adt_a40", "siu_s12", "oml_o21", "mdm_t02"}) {
+  for (const char* name : {"adt_a01", "adt_a40", "siu_s12", "oml_o21", "mdm_t02", "oru_r01"}) {
     DYNAMIC_SECTION(name) {
       hl7v2::Message message = parseFile(dir + name + ".hl7");
       const std::string actual = mapToJson(message);
@@ -98,9 +98,9 @@ TEST_CASE("Mapping: unmapped codes and bad dates are reported, not guessed", "[m
 }
 
 TEST_CASE("Mapping: unsupported message type and event give 200 / 201", "[mappers]") {
-  auto oru = shippedMaps()->map(parseText("MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r"));
-  REQUIRE_FALSE(oru);
-  CHECK(oru.error().code == hl7v2::ErrorCode::kUnsupportedMessageType);
+  auto vxu = shippedMaps()->map(parseText("MSH|^~\\&|A|B|C|D|1||VXU^V04|1|P|2.5\r"));
+  REQUIRE_FALSE(vxu);
+  CHECK(vxu.error().code == hl7v2::ErrorCode::kUnsupportedMessageType);
   auto a99 = shippedMaps()->map(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A99|1|P|2.5\r"));
   REQUIRE_FALSE(a99);
   CHECK(a99.error().code == hl7v2::ErrorCode::kUnsupportedEventCode);
@@ -160,4 +160,68 @@ TEST_CASE("Mapping: an empty class takes the default silently", "[mappers]") {
   const std::string json = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||1^^^HOSP\rPV1|1\r"), &issues);
   CHECK(json.find("\"code\": \"AMB\"") != std::string::npos);
   CHECK(issues.empty());
+}
+
+TEST_CASE("Mapping: for_each gives one resource per segment, scoped to its group", "[mappers][for_each]") {
+  auto maps = MapSet::fromYaml(R"(messages: [ORU^R01]
+resources:
+  report:
+    type: DiagnosticReport
+    for_each: OBR
+    until: [ORC]
+    fields:
+      status: { value: final }
+      code: { from: OBR-4, as: CWE }
+      result: { reference: obs }
+  obs:
+    type: Observation
+    for_each: OBX
+    until: [OBR, ORC]
+    fields:
+      status: { value: final }
+      code: { from: OBR-4, as: CWE }
+      valueString: { from: OBX-5, as: string, when: { OBX-2: [ST] } }
+      valueQuantity: { from: OBX-5, as: NM, when: { OBX-2: NM } }
+)", "scoped.yaml");
+  auto message = parseText(
+      "MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\rOBR|1|||G1\rOBX|1|ST|||text\rOBX|2|NM|||5\r"
+      "OBR|2|||G2\rOBX|1|ST|||more\r");
+  auto result = maps->map(message);
+  REQUIRE(result);
+  rapidjson::Document bundle;
+  bundle.Parse(fhir::writeJson(*result->bundle->root()).c_str());
+  const auto& entries = bundle["entry"];
+  REQUIRE(entries.Size() == 5);
+  CHECK(std::string(entries[0]["resource"]["code"]["coding"][0]["code"].GetString()) == "G1");
+  CHECK(entries[0]["resource"]["result"].Size() == 2);
+  CHECK(entries[1]["resource"]["result"].Size() == 1);
+  CHECK(std::string(entries[1]["resource"]["result"][0]["reference"].GetString()) == entries[4]["fullUrl"].GetString());
+  // The OBX's OBR-4 is its own group's OBR (the nearest before it), value[x] by OBX-2.
+  CHECK(std::string(entries[2]["resource"]["code"]["coding"][0]["code"].GetString()) == "G1");
+  CHECK(std::string(entries[2]["resource"]["valueString"].GetString()) == "text");
+  CHECK(entries[3]["resource"]["valueQuantity"]["value"].GetInt() == 5);
+  CHECK_FALSE(entries[3]["resource"].HasMember("valueString"));
+  CHECK(std::string(entries[4]["resource"]["code"]["coding"][0]["code"].GetString()) == "G2");
+  // Same message twice: same fullUrls.
+  auto again = maps->map(message);
+  CHECK(fhir::writeJson(*again->bundle->root()) == fhir::writeJson(*result->bundle->root()));
+}
+
+TEST_CASE("Mapping files: for_each, until, when and units are checked", "[mappers][config]") {
+  auto error_of = [](const std::string& yaml) {
+    try {
+      MapSet::fromYaml(yaml, "test.yaml");
+    } catch (const MapConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string head = "messages: [ORU^R01]\nresources:\n  obs:\n    type: Observation\n";
+  CHECK(error_of(head + "    until: [OBR]\n    fields:\n      status: { value: final }\n").find("'until' needs 'for_each'") != std::string::npos);
+  CHECK(error_of(head + "    for_each: OBXX\n    fields:\n      status: { value: final }\n").find("for_each names a segment id") != std::string::npos);
+  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, units: OBX-6 }\n").find("'units' applies only") != std::string::npos);
+  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: OBX-2 }\n").find("'when' must map") != std::string::npos);
+  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: { OBX2: ST } }\n").find("'OBX2' is not a v2 location") != std::string::npos);
+  CHECK(error_of(head + "    fields:\n      valueQuantity: { from: OBX-5, as: SN-range }\n").find("SN-range gives a Range but Observation.valueQuantity is a Quantity") != std::string::npos);
+  CHECK(error_of(head + "    for_each: OBX\n    fields:\n      valueQuantity: { from: OBX-5, as: NM, units: OBX-6, when: { OBX-2: NM } }\n") == "no error");
 }
