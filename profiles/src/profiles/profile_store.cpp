@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include "profiles/core_invariant_errata.h"
 #include "profiles/json_util.h"
 #include "profiles/snapshot_generator.h"
 
@@ -264,7 +265,7 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.key = std::string(memberStr(c, "key"));
         constraint.is_error = memberStr(c, "severity") != "warning";
         constraint.human = std::string(memberStr(c, "human"));
-        constraint.expression = std::string(memberStr(c, "expression"));
+        constraint.expression = std::string(correctedCoreExpression(constraint.key, memberStr(c, "expression")));
         constraint.source = std::string(memberStr(c, "source"));
         constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
         def.constraints.push_back(std::move(constraint));

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "profiles/attachment_checks.h"
 #include "profiles/json_util.h"
 
 namespace medicus::profiles {
@@ -1154,12 +1155,7 @@ class QuestionnaireChecks {
     auto max = toDecimal(extensionPrimitive(q_item, kExtMaxSize));
     std::string_view data = childValue(value, "data");
     if (max && *max > 0 && !data.empty()) {
-      size_t chars = 0, padding = 0;
-      for (char c : data) {
-        if (c == '=') ++padding;
-        else if (!std::isspace(static_cast<unsigned char>(c))) ++chars;
-      }
-      size_t bytes = (chars + padding) / 4 * 3 - std::min<size_t>(padding, 2);
+      size_t bytes = base64DecodedSize(data);
       if (static_cast<double>(bytes) > *max) {
         report(Severity::Error, IssueType::Required, value,
                "the attachment is " + std::to_string(bytes) + " bytes, more than the allowed maximum of " +

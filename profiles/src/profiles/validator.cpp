@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "profiles/attachment_checks.h"
 #include "profiles/json_util.h"
 #include "profiles/questionnaire_validator.h"
 
@@ -321,6 +322,7 @@ class ValidationRun {
     checkValue(node, profile, def, base_pass);
     if (base_pass && index != 0 && node.type() == extension_type_) checkExtension(node, depth);
     if (base_pass && index != 0 && options_.check_invariants) checkEmptyPrimitive(node, def);
+    if (base_pass && index == 0 && node.type()->name == "Attachment") checkAttachment(node, doc_, issues_);
 
     const ElementDef* container = &def;
     if (container->children.empty() && !def.content_reference.empty() && def.content_reference.starts_with("#")) {

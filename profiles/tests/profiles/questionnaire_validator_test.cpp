@@ -1,0 +1,222 @@
+// QuestionnaireResponse against its Questionnaire, and the Questionnaire rules, through the Validator.
+#include "profiles/attachment_checks.h"
+#include "profiles/questionnaire_validator.h"
+
+#include <catch2/catch.hpp>
+
+#include "medicus/fhir/format.h"
+#include "medicus/profiles/validator.h"
+
+using namespace medicus;
+using namespace medicus::profiles;
+
+namespace {
+// Questionnaires the responses below refer to, loaded as supporting files.
+constexpr std::string_view kQuestionnaire = R"J({"resourceType":"Questionnaire","url":"http://example.com/Questionnaire/q",
+  "status":"active","item":[
+   {"linkId":"smoker","text":"Do you smoke?","type":"boolean","required":true},
+   {"linkId":"packs","text":"Packs a day","type":"integer","enableWhen":[{"question":"smoker","operator":"=","answerBoolean":true}],
+    "extension":[{"url":"http://hl7.org/fhir/StructureDefinition/maxValue","valueInteger":10}]},
+   {"linkId":"colour","type":"choice","repeats":true,"answerOption":[
+     {"valueCoding":{"system":"http://example.com/cs","code":"red"}},
+     {"valueCoding":{"system":"http://example.com/cs","code":"none"},
+      "extension":[{"url":"http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive","valueBoolean":true}]}]},
+   {"linkId":"distance","type":"quantity","extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity",
+     "valueQuantity":{"value":5,"unit":"km","system":"http://unitsofmeasure.org","code":"km"}}]},
+   {"linkId":"since","type":"date","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/minValue","valueDate":"2020"}]},
+   {"linkId":"details","type":"group","item":[{"linkId":"note","type":"string","maxLength":5,
+     "extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"[a-z]+"}]}]},
+   {"linkId":"later","type":"string","extension":[{"url":"http://phr.kanta.fi/StructureDefinition/fiphr-ext-questionnaire-enablewhen",
+     "valueString":"QuestionnaireResponse.item.where(linkId='smoker').answer.value.ofType(boolean)"}]}
+  ]})J";
+
+struct Fixture {
+  PackageRegistry registry;
+  std::unique_ptr<ProfileStore> store;
+  std::unique_ptr<Terminology> tx;
+  std::unique_ptr<Validator> validator;
+  Fixture() {
+    REQUIRE(registry.loadCore());
+    REQUIRE(registry.addResourceText(std::string(kQuestionnaire), "q.json"));
+    store = std::make_unique<ProfileStore>(registry);
+    tx = std::make_unique<Terminology>(registry);
+    validator = std::make_unique<Validator>(*store, *tx);
+  }
+  fhir::Issues validate(std::string_view json) {
+    auto parsed = fhir::parseJson(json);
+    REQUIRE(parsed.document);
+    fhir::Issues issues = parsed.issues;
+    validator->validate(*parsed.document, {}, issues);
+    return issues;
+  }
+};
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
+size_t count(const fhir::Issues& issues, std::string_view rule, fhir::Severity severity = fhir::Severity::Error) {
+  size_t n = 0;
+  for (const auto& i : issues) n += i.rule_id == rule && i.severity == severity;
+  return n;
+}
+std::string describe(const fhir::Issues& issues) {
+  std::string out;
+  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
+  return out;
+}
+std::string response(std::string_view status, std::string_view items) {
+  return R"({"resourceType":"QuestionnaireResponse","questionnaire":"http://example.com/Questionnaire/q","status":")" +
+         std::string(status) + R"(","item":[)" + std::string(items) + "]}";
+}
+}  // namespace
+
+TEST_CASE("a complete, valid response has no errors", "[questionnaire]") {
+  auto issues = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","text":"Do you smoke?","answer":[{"valueBoolean":true}]},
+    {"linkId":"packs","answer":[{"valueInteger":2}]},
+    {"linkId":"colour","answer":[{"valueCoding":{"system":"http://example.com/cs","code":"red"}}]},
+    {"linkId":"distance","answer":[{"valueQuantity":{"value":4000,"unit":"m","system":"http://unitsofmeasure.org","code":"m"}}]},
+    {"linkId":"since","answer":[{"valueDate":"2020-03"}]},
+    {"linkId":"details","item":[{"linkId":"note","answer":[{"valueString":"abc"}]}]},
+    {"linkId":"later","answer":[{"valueString":"x"}]})"));
+  INFO(describe(issues));
+  CHECK(errors(issues) == 0);
+}
+
+TEST_CASE("unknown linkIds, misplaced and out-of-order items are errors", "[questionnaire]") {
+  auto issues = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueBoolean":false}]},
+    {"linkId":"nope","answer":[{"valueString":"x"}]},
+    {"linkId":"note","answer":[{"valueString":"abc"}]},
+    {"linkId":"since","answer":[{"valueDate":"2021"}]},
+    {"linkId":"colour","answer":[{"valueCoding":{"system":"http://example.com/cs","code":"red"}}]})"));
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item:linkId-unknown") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item:misplaced") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item:order") == 1);
+}
+
+TEST_CASE("answer value types follow item.type", "[questionnaire]") {
+  auto issues = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueString":"yes"}]},
+    {"linkId":"since","answer":[{"valueCoding":{"code":"x"}}]})"));
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer.value:type") == 2);
+  for (const auto& i : issues) {
+    if (i.rule_id == "QuestionnaireResponse.item.answer.value:type") CHECK(i.expression.find(".answer[0].value.ofType(") != std::string::npos);
+  }
+}
+
+TEST_CASE("required items: errors when completed, warnings while in progress", "[questionnaire]") {
+  auto completed = fixture().validate(response("completed", R"({"linkId":"since","answer":[{"valueDate":"2021"}]})"));
+  INFO(describe(completed));
+  CHECK(count(completed, "QuestionnaireResponse.item:required") == 1);
+  auto in_progress = fixture().validate(response("in-progress", R"({"linkId":"since","answer":[{"valueDate":"2021"}]})"));
+  CHECK(count(in_progress, "QuestionnaireResponse.item:required") == 0);
+  CHECK(count(in_progress, "QuestionnaireResponse.item:required", fhir::Severity::Warning) == 1);
+}
+
+TEST_CASE("answers to items disabled by enableWhen are errors", "[questionnaire]") {
+  auto disabled = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueBoolean":false}]},{"linkId":"packs","answer":[{"valueInteger":1}]})"));
+  INFO(describe(disabled));
+  CHECK(count(disabled, "QuestionnaireResponse.item:not-enabled") == 1);
+  auto enabled = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueBoolean":true}]},{"linkId":"packs","answer":[{"valueInteger":1}]})"));
+  CHECK(count(enabled, "QuestionnaireResponse.item:not-enabled") == 0);
+}
+
+TEST_CASE("enableWhen expressions (FHIRPath) decide whether an item is enabled", "[questionnaire]") {
+  auto disabled = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueBoolean":false}]},{"linkId":"later","answer":[{"valueString":"x"}]})"));
+  INFO(describe(disabled));
+  CHECK(count(disabled, "QuestionnaireResponse.item:not-enabled") == 1);
+}
+
+TEST_CASE("value limits: maxValue, dates by precision, maxLength, regex", "[questionnaire]") {
+  auto issues = fixture().validate(response("completed", R"(
+    {"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"packs","answer":[{"valueInteger":11}]},
+    {"linkId":"since","answer":[{"valueDate":"2019-12-31"}]},
+    {"linkId":"details","item":[{"linkId":"note","answer":[{"valueString":"abcdef1"}]}]})"));
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:maxValue") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:minValue") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:maxLength") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:regex") == 1);
+}
+
+TEST_CASE("quantities compare across compatible UCUM units", "[questionnaire]") {
+  auto too_far = fixture().validate(response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"distance","answer":[{"valueQuantity":{"value":6000,"unit":"m","system":"http://unitsofmeasure.org","code":"m"}}]})"));
+  INFO(describe(too_far));
+  CHECK(count(too_far, "QuestionnaireResponse.item.answer:maxQuantity") == 1);
+  auto no_units = fixture().validate(response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"distance","answer":[{"valueQuantity":{"value":1,"unit":"km"}}]})"));
+  CHECK(count(no_units, "QuestionnaireResponse.item.answer:maxQuantity") == 1);
+  auto wrong_dimension = fixture().validate(response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"distance","answer":[{"valueQuantity":{"value":1,"system":"http://unitsofmeasure.org","code":"kg"}}]})"));
+  CHECK(count(wrong_dimension, "QuestionnaireResponse.item.answer:maxQuantity") == 1);
+}
+
+TEST_CASE("answerOption membership, exclusive options and repeats", "[questionnaire]") {
+  auto issues = fixture().validate(response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true},{"valueBoolean":false}]},
+    {"linkId":"colour","answer":[{"valueCoding":{"system":"http://example.com/cs","code":"blue"}},
+                                 {"valueCoding":{"system":"http://example.com/cs","code":"none"}}]})"));
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:option") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:exclusive") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:repeats") == 1);
+}
+
+TEST_CASE("contained questionnaires with contained answer value sets", "[questionnaire]") {
+  auto issues = fixture().validate(R"({"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"#q",
+    "contained":[{"resourceType":"Questionnaire","id":"q","status":"active","item":[
+        {"linkId":"a","type":"choice","answerValueSet":"#vs"}]},
+      {"resourceType":"ValueSet","id":"vs","status":"active","compose":{"include":[{"system":"http://example.com/cs",
+        "concept":[{"code":"x","display":"Ex"}]}]}}],
+    "item":[{"linkId":"a","answer":[{"valueCoding":{"system":"http://example.com/cs","code":"y"}}]}]})");
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:valueset") == 1);
+}
+
+TEST_CASE("a questionnaire canonical that names another resource type is an error", "[questionnaire]") {
+  auto issues = fixture().validate(R"({"resourceType":"QuestionnaireResponse","status":"in-progress",
+    "questionnaire":"http://hl7.org/fhir/ValueSet/example-extensional"})");
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.questionnaire:wrong-type") == 1);
+  auto unknown = fixture().validate(R"({"resourceType":"QuestionnaireResponse","status":"in-progress",
+    "questionnaire":"http://acme.org/Questionnaire/none"})");
+  CHECK(errors(unknown) == 0);
+  CHECK(count(unknown, "QuestionnaireResponse.questionnaire:unresolved", fhir::Severity::Warning) == 1);
+}
+
+TEST_CASE("Questionnaire: enableWhen must not point into the item itself; que-12 as corrected", "[questionnaire]") {
+  auto inner = fixture().validate(R"({"resourceType":"Questionnaire","status":"draft","item":[
+    {"linkId":"g","type":"group","enableWhen":[{"question":"c","operator":"=","answerBoolean":true}],
+     "item":[{"linkId":"c","type":"boolean"}]}]})");
+  INFO(describe(inner));
+  CHECK(count(inner, "Questionnaire.item.enableWhen:inner") == 1);
+  auto two = fixture().validate(R"({"resourceType":"Questionnaire","status":"draft","item":[
+    {"linkId":"a","type":"integer"},{"linkId":"b","type":"integer"},
+    {"linkId":"c","type":"integer","enableWhen":[{"question":"a","operator":"=","answerInteger":1},
+                                                   {"question":"b","operator":"=","answerInteger":1}]}]})");
+  INFO(describe(two));
+  CHECK(count(two, "Questionnaire.item:que-12") == 1);
+}
+
+TEST_CASE("attachment size must match the data", "[questionnaire][attachment]") {
+  CHECK(base64DecodedSize("") == 0);
+  CHECK(base64DecodedSize("YQ==") == 1);
+  CHECK(base64DecodedSize("YWI=") == 2);
+  CHECK(base64DecodedSize("YWJj") == 3);
+  CHECK(base64DecodedSize("YWJj\nZA==") == 4);
+  auto wrong = fixture().validate(R"({"resourceType":"DocumentReference","status":"current","content":[
+    {"attachment":{"contentType":"text/plain","data":"YWJj","size":4}}]})");
+  INFO(describe(wrong));
+  CHECK(count(wrong, "Attachment.size:data-size") == 1);
+  auto right = fixture().validate(R"({"resourceType":"DocumentReference","status":"current","content":[
+    {"attachment":{"contentType":"text/plain","data":"YWJj","size":3}}]})");
+  CHECK(count(right, "Attachment.size:data-size") == 0);
+}
