@@ -141,6 +141,7 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
     if (auto it = c.FindMember("options"); it != c.MemberEnd() && it->value.IsObject()) {
       const auto& o = it->value;
       if (o.HasMember("examples") && o["examples"].IsBool()) case_options.allow_example_urls = o["examples"].GetBool();
+      if (str(o, "validateContains") == "IGNORE") case_options.validate_contained = false;
       std::string domain = str(o, "allowed-extension-domain");
       if (!domain.empty()) case_options.allowed_extension_domains.push_back(domain);
     }

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <cmath>
@@ -268,6 +269,7 @@ class ValidationRun {
              "no definition for resource type " + std::string(resource.type()->name) + " is loaded", "validator.no-base");
       return;
     }
+    checkResourceId(resource);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, issues_});
     std::vector<std::string> profiles;
@@ -309,6 +311,23 @@ class ValidationRun {
         continue;
       }
       validateElement(resource, p, 0, false, depth);
+    }
+  }
+
+  // Resource.id is an id: [A-Za-z0-9\-\.]{1,64} (http://hl7.org/fhir/R4/datatypes.html#id).
+  void checkResourceId(const Node& resource) {
+    const Node* id = resource.child("id");
+    if (!id || !id->hasValue()) return;
+    std::string_view v = id->value();
+    bool chars_ok = std::all_of(v.begin(), v.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+    });
+    if (!chars_ok) {
+      report(Severity::Error, IssueType::Invalid, *id, "invalid resource id '" + std::string(v) +
+             "': only letters, digits, '-' and '.' are allowed", "Resource.id:format");
+    } else if (v.size() > 64) {
+      report(Severity::Error, IssueType::Invalid, *id, "invalid resource id: too long (" + std::to_string(v.size()) +
+             " characters, at most 64)", "Resource.id:format");
     }
   }
 
@@ -376,7 +395,9 @@ class ValidationRun {
       for (const Node* n : matches) {
         if (!base_pass) checkType(*n, child);
         if (n->isResource() && n != doc_.root()) {
-          if (base_pass) validateResource(*n, nullptr, depth + 1);
+          if (base_pass && (options_.validate_contained || child.name != "contained")) {
+            validateResource(*n, nullptr, depth + 1);
+          }
           continue;
         }
         validateElement(*n, profile, c, base_pass, depth + 1);
@@ -578,6 +599,8 @@ class ValidationRun {
         // hasValue() or (children().count() > id.count()): natively, it runs on every element.
         // The element's definition and its type's both carry it: one issue per node.
         holds = ele1Holds(node) || !ele1_failed_.insert(&node).second;
+      } else if (c.key == "dom-3") {
+        holds = !options_.validate_contained || dom3Holds(node);
       } else if (c.key == "ext-1") {
         bool has_value = false, has_extension = false;
         for (const Node* child : node.children()) {
@@ -618,6 +641,39 @@ class ValidationRun {
       }
     }
   }
+  // dom-3 natively: every contained resource is referenced from the container (references,
+  // canonicals, uris "#id", also links in the narrative: <img src="#id">, <a href="#id">), or
+  // refers to the container ("#").
+  bool dom3Holds(const Node& container) {
+    bool all = true;
+    for (const Node* c : container.children("contained")) {
+      std::string_view id = childValue(*c, "id");
+      if (id.empty()) continue;
+      std::string local = "#" + std::string(id);
+      std::string quoted1 = "=\"" + local + "\"", quoted2 = "='" + local + "'";
+      bool found = false;
+      auto walk = [&](auto&& self, const Node& n, bool inside_contained) -> void {
+        if (found) return;
+        if (n.isPrimitive() && n.hasValue()) {
+          std::string_view v = n.value();
+          if (v == local || (inside_contained && v == "#")) { found = true; return; }
+          if (n.type()->primitive_kind == fhir::PrimitiveKind::Xhtml &&
+              (v.find(quoted1) != std::string_view::npos || v.find(quoted2) != std::string_view::npos)) {
+            found = true;
+            return;
+          }
+        }
+        for (const Node* child : n.children()) self(self, *child, inside_contained || child == c);
+      };
+      walk(walk, container, false);
+      if (!found) {
+        all = false;
+        break;
+      }
+    }
+    return all;
+  }
+
   static bool ele1Holds(const Node& node) {
     if (node.hasValue() && !node.value().empty()) return true;
     for (const Node* child : node.children()) if (child->name() != "id") return true;
