@@ -7,7 +7,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 namespace medicus::gateway {
 
@@ -50,6 +53,16 @@ struct GatewayMetrics::Impl {
                                                            .Name("medicus_gateway_open_connections")
                                                            .Help("Open client connections by listener")
                                                            .Register(*registry);
+  prometheus::Family<prometheus::Counter>& validations = prometheus::BuildCounter()
+                                                             .Name("medicus_validation_resources_total")
+                                                             .Help("Resources validated, by profile and result")
+                                                             .Register(*registry);
+  prometheus::Family<prometheus::Counter>& validation_issues = prometheus::BuildCounter()
+                                                                   .Name("medicus_validation_issues_total")
+                                                                   .Help("Validation issues by profile, rule and severity")
+                                                                   .Register(*registry);
+  std::mutex validation_series_mutex;
+  std::set<std::tuple<std::string, std::string, std::string>, std::less<>> validation_series;
   prometheus::Family<prometheus::Gauge>& build_info = prometheus::BuildGauge()
                                                           .Name("medicus_gateway_build_info")
                                                           .Help("Build information (value 1)")
@@ -81,6 +94,22 @@ void GatewayMetrics::setUpstreamHealth(std::string_view upstream, std::string_vi
 void GatewayMetrics::countStage(std::string_view stage, std::string_view outcome) {
   impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}}).Increment();
 }
+void GatewayMetrics::countValidation(const ValidationRecord& record) {
+  impl_->validations.Add({{"profile", record.profile}, {"result", record.passed ? "passed" : "failed"}}).Increment();
+  if (record.issues.empty()) return;
+  std::lock_guard lock(impl_->validation_series_mutex);
+  for (const auto& [rule_id, severity] : record.issues) {
+    std::tuple<std::string, std::string, std::string> key{record.profile, rule_id.empty() ? "_none" : rule_id,
+                                                          std::string(fhir::toString(severity))};
+    if (!impl_->validation_series.count(key)) {
+      if (impl_->validation_series.size() >= kMaxValidationRules) std::get<1>(key) = "_other";
+      impl_->validation_series.insert(key);  // "_other" series count too, one per (profile, severity)
+    }
+    impl_->validation_issues.Add({{"profile", std::get<0>(key)}, {"rule", std::get<1>(key)}, {"severity", std::get<2>(key)}})
+        .Increment();
+  }
+}
+
 void GatewayMetrics::countReload(bool ok) { impl_->reloads.Add({{"result", ok ? "success" : "failure"}}).Increment(); }
 void GatewayMetrics::connectionOpened(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Increment(); }
 void GatewayMetrics::connectionClosed(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Decrement(); }
@@ -90,6 +119,10 @@ double GatewayMetrics::stageCount(std::string_view stage, std::string_view outco
 }
 double GatewayMetrics::requestCount(std::string_view route, std::string_view method, unsigned status) const {
   return impl_->requests.Add({{"route", str(route)}, {"method", str(method)}, {"status", std::to_string(status)}}).Value();
+}
+
+double GatewayMetrics::validationIssueCount(std::string_view profile, std::string_view rule, std::string_view severity) const {
+  return impl_->validation_issues.Add({{"profile", str(profile)}, {"rule", str(rule)}, {"severity", str(severity)}}).Value();
 }
 
 std::string GatewayMetrics::renderText() const {

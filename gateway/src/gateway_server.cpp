@@ -432,6 +432,8 @@ struct GatewayServer::Impl {
                                                "stage '" + named.name + "' failed: " + e.what(), "gateway.stage-exception")},
                                reply.format, version, keep_alive);
       }
+      for (const auto& validation : exchange.validations) metrics.countValidation(validation);
+      exchange.validations.clear();
       if (result.action == StageResult::Action::Respond) {
         metrics.countStage(named.name, "respond");
         Response res = outcomeReply(result.http_status, result.issues, reply.format, version, keep_alive);

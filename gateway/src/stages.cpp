@@ -50,7 +50,10 @@ enum class ValidationMode : uint8_t { Off, Report, Enforce };
 class ValidateStage final : public Stage {
  public:
   ValidateStage(ValidationMode mode, std::shared_ptr<const ResourceValidator> validator, std::vector<std::string> profiles)
-      : mode_(mode), validator_(std::move(validator)), profiles_(std::move(profiles)) {}
+      : mode_(mode), validator_(std::move(validator)), profiles_(std::move(profiles)) {
+    for (const auto& p : profiles_) profile_label_ += (profile_label_.empty() ? "" : ",") + p;
+    if (profile_label_.empty()) profile_label_ = "core";
+  }
 
   bool needsResource() const override { return mode_ != ValidationMode::Off; }
 
@@ -60,10 +63,14 @@ class ValidateStage final : public Stage {
       // $validate: the outcome is the answer (http://hl7.org/fhir/R4/resource-operation-validate.html).
       std::vector<std::string> profiles = profiles_;
       profiles.insert(profiles.end(), exchange.operation_profiles.begin(), exchange.operation_profiles.end());
-      return StageResult::respond(200, validator_->validate(*exchange.resource, profiles));
+      fhir::Issues issues = validator_->validate(*exchange.resource, profiles);
+      // Profiles named by the client are not metric labels (unbounded); they count under the stage's label.
+      record(exchange, issues);
+      return StageResult::respond(200, std::move(issues));
     }
     if (mode_ == ValidationMode::Off) return StageResult::next();
     fhir::Issues issues = validator_->validate(*exchange.resource, profiles_);
+    record(exchange, issues);
     size_t errors = fhir::countAtLeast(issues, fhir::Severity::Error);
     size_t warnings = fhir::countAtLeast(issues, fhir::Severity::Warning) - errors;
     if (mode_ == ValidationMode::Enforce && errors > 0) return StageResult::respond(422, std::move(issues));
@@ -75,9 +82,18 @@ class ValidateStage final : public Stage {
   }
 
  private:
+  void record(Exchange& exchange, const fhir::Issues& issues) const {
+    ValidationRecord& r = exchange.validations.emplace_back();
+    r.profile = profile_label_;
+    r.issues.reserve(issues.size());
+    for (const auto& issue : issues) r.issues.emplace_back(issue.rule_id, issue.severity);
+    r.passed = !fhir::hasErrors(issues);
+  }
+
   ValidationMode mode_;
   std::shared_ptr<const ResourceValidator> validator_;
   std::vector<std::string> profiles_;
+  std::string profile_label_;
 };
 
 std::shared_ptr<const Stage> makeValidateStage(StageOptions& options) {

@@ -454,6 +454,14 @@ TEST_CASE("e2e: validate stage with the profile validator (enforce 422 / report 
     HttpReply tx = httpRequest(gateway.port, "POST", "/fhir", kJson, transaction);
     CHECK(tx.status == 422);
     CHECK_THAT(tx.body, Catch::Contains("entry[1]"));
+
+    // Validation outcomes by profile and rule.
+    const std::string profile = "profile=\"http://hl7.org/fhir/StructureDefinition/Patient\"";
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"failed\"} 2"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"passed\"} 1"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_validation_issues_total{" + profile + ",rule=\"Patient.gender"));
+    CHECK_THAT(metrics, Catch::Contains("severity=\"error\"}"));
   }
   {
     RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "", routeWith("report"))));

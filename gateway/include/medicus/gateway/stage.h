@@ -25,6 +25,14 @@ class Node;
 
 namespace medicus::gateway {
 
+// One validation a stage ran, for the server's metrics (medicus_validation_*): the profile label and the
+// rule and severity of every issue found. The server counts and clears these after each stage.
+struct ValidationRecord {
+  std::string profile;  // the stage's profiles, comma-separated; "core" when it checks R4 core alone
+  std::vector<std::pair<std::string, fhir::Severity>> issues;  // rule_id (may be empty), severity
+  bool passed = true;                                          // no error or fatal issue
+};
+
 // What a stage sees of one request. Views point into the server's request; valid during onRequest.
 struct Exchange {
   std::string_view method;           // "GET", "POST", ...
@@ -41,6 +49,8 @@ struct Exchange {
   std::vector<std::string> operation_profiles;
   // Headers a stage adds to the reply sent to the client (e.g. a validation summary in report mode).
   std::vector<std::pair<std::string, std::string>> response_headers;
+  // Validations run by stages on this request (see ValidationRecord).
+  std::vector<ValidationRecord> validations;
 };
 
 struct StageResult {
