@@ -446,7 +446,15 @@ struct GatewayServer::Impl {
     // Pick an endpoint: round robin over the healthy ones.
     const UpstreamEndpoint* endpoint = pickEndpoint(upstream_config);
     log_entry.upstream = upstream_config.name;
+    // GET [base]/metadata: when the upstream cannot be asked, the gateway answers from its routes.
+    const bool metadata_request = req.method() == http::verb::get &&
+                                  (path == route.match.path_prefix + "/metadata" ||
+                                   (route.match.path_prefix == "/" && path == "/metadata"));
     if (!endpoint) {
+      if (metadata_request) {
+        co_return gatewayCapabilities(config, route, conn, req, reply.format, keep_alive,
+                                      "upstream '" + upstream_config.name + "' has no healthy endpoint");
+      }
       Response res = outcomeReply(503, {makeIssue(fhir::IssueType::Transient,
                                                   "upstream '" + upstream_config.name +
                                                       "' has no healthy endpoint; retry later",
@@ -489,6 +497,10 @@ struct GatewayServer::Impl {
                                                        : result.error == UpstreamResult::Error::Connect ? "connect"
                                                        : result.error == UpstreamResult::Error::TooLarge ? "too-large"
                                                                                                          : "protocol");
+      if (metadata_request) {
+        co_return gatewayCapabilities(config, route, conn, req, reply.format, keep_alive,
+                                      "upstream '" + upstream_config.name + "' could not be asked: " + result.detail);
+      }
       co_return outcomeReply(timeout ? 504 : 502,
                              {makeIssue(timeout ? fhir::IssueType::Timeout : fhir::IssueType::Transient,
                                         "upstream '" + upstream_config.name + "' (" + endpoint->url() + "): " + result.detail,
@@ -562,6 +574,30 @@ struct GatewayServer::Impl {
     res.keep_alive(keep_alive);
     res.prepare_payload();
     co_return res;
+  }
+
+  // The gateway-built CapabilityStatement (capability_filter.h) for GET [base]/metadata without an upstream.
+  Response gatewayCapabilities(const GatewayConfig& config, const RouteConfig& route, const ConnectionInfo& conn,
+                               const Request& req, WireFormat format, bool keep_alive, const std::string& why) {
+    std::string host(req[http::field::host]);
+    if (host.empty()) host = "localhost";
+    std::string base = std::string(conn.https ? "https://" : "http://") + host +
+                       (route.match.path_prefix == "/" ? std::string() : route.match.path_prefix);
+    char date[16];
+    std::time_t now = std::time(nullptr);
+    std::tm tm_utc;
+    gmtime_r(&now, &tm_utc);
+    std::strftime(date, sizeof date, "%Y-%m-%d", &tm_utc);
+    auto document = buildCapabilities(routesUnder(config, route, conn.client_identity), base, date,
+                                      "Built by the gateway from its routes, because " + why +
+                                          "; the upstream's own statement lists its search parameters and operations");
+    Response res{http::status::ok, req.version()};
+    res.body() = format == WireFormat::Xml ? fhir::writeXml(*document->root()) : fhir::writeJson(*document->root());
+    res.set(http::field::content_type, mediaTypeOf(format));
+    res.set(http::field::server, "medicus-gateway");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
   }
 
   bool anyUpstreamHealthy() {

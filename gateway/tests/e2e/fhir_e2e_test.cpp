@@ -264,6 +264,16 @@ TEST_CASE("e2e: upstream down gives 502 / slow gives 504 / health checks take a 
     CHECK(reply.status == 502);
     CHECK_THAT(reply.body, Catch::Contains("OperationOutcome") && Catch::Contains("cannot connect"));
     CHECK_THAT(down.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"connect\",upstream=\"fhir\"} 1"));
+    // /metadata still answers: the gateway's own CapabilityStatement from its routes, in the client's format.
+    HttpReply meta = httpRequest(down.port, "GET", "/fhir/metadata", {{"Accept", "application/fhir+json"}});
+    CHECK(meta.status == 200);
+    CHECK_THAT(meta.body, Catch::Contains("\"resourceType\":\"CapabilityStatement\"") &&
+                              Catch::Contains("Built by the gateway from its routes") &&
+                              Catch::Contains("{\"code\":\"patch\"}") && Catch::Contains("\"type\":\"Patient\""));
+    CHECK_THAT(meta.body, Catch::Contains("\"url\":\"http://127.0.0.1:" + std::to_string(down.port) + "/fhir\""));
+    HttpReply meta_xml = httpRequest(down.port, "GET", "/fhir/metadata?_format=xml", {});
+    CHECK(meta_xml.status == 200);
+    CHECK_THAT(meta_xml.body, Catch::StartsWith("<CapabilityStatement"));
   }
   {
     NodeFhirServer slow({"--delay-ms", "1500"});
@@ -281,6 +291,7 @@ TEST_CASE("e2e: upstream down gives 502 / slow gives 504 / health checks take a 
                                                "    health_check: { interval: 100ms, timeout: 100ms, unhealthy_after: 1 }\n")));
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     CHECK(httpRequest(checked.port, "GET", "/fhir/Patient", {}).status == 503);
+    CHECK(httpRequest(checked.port, "GET", "/fhir/metadata", {}).status == 200);
     CHECK(httpRequest(checked.port, "GET", "/readyz", {}).status == 503);
     CHECK(httpRequest(checked.port, "GET", "/healthz", {}).status == 200);
     CHECK_THAT(checked.server.metricsText(), Catch::Contains("medicus_gateway_upstream_healthy{endpoint="));
