@@ -216,17 +216,157 @@ class ValidationRun {
       std::string_view id = childValue(*resource, "id");
       if (!id.empty()) {
         by_type_id_.emplace(std::string(resource->type()->name) + "/" + std::string(id), resource);
-        // fullUrl must agree with the resource id (R4 bundle.html#bundle-unique).
-        if (!full_url.empty() && !full_url.starts_with("urn:")) {
-          std::string tail = "/" + std::string(resource->type()->name) + "/" + std::string(id);
-          if (!full_url.ends_with(tail) && full_url.find(tail + "/_history/") == std::string_view::npos) {
-            report(Severity::Warning, IssueType::Invalid, *entry,
-                   "entry fullUrl '" + std::string(full_url) + "' does not match the resource id '" +
-                       std::string(resource->type()->name) + "/" + std::string(id) + "'",
-                   "Bundle.entry.fullUrl:id-match");
+      }
+    }
+  }
+
+  // ---- Bundle rules (http://hl7.org/fhir/R4/bundle.html#references) ----
+  struct RestfulUrl {
+    std::string_view base;  // "http://server/fhir/" (with the trailing slash)
+    std::string_view type, id, version;
+  };
+  // [base][Type]/[id](/_history/[vid]) with an absolute http(s) base and a known resource type.
+  static std::optional<RestfulUrl> parseRestful(std::string_view url) {
+    if (!url.starts_with("http://") && !url.starts_with("https://")) return std::nullopt;
+    RestfulUrl r;
+    std::string_view rest = url;
+    if (size_t h = rest.find("/_history/"); h != std::string_view::npos) {
+      r.version = rest.substr(h + 10);
+      rest = rest.substr(0, h);
+    }
+    size_t slash = rest.rfind('/');
+    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    size_t prev = rest.rfind('/', slash - 1);
+    if (prev == std::string_view::npos) return std::nullopt;
+    r.type = rest.substr(prev + 1, slash - prev - 1);
+    r.id = rest.substr(slash + 1);
+    r.base = url.substr(0, prev + 1);
+    const fhir::TypeInfo* t = fhir::TypeModel::r4().find(r.type);
+    if (!t || !t->isResource() || r.id.empty() || r.base.size() <= 8) return std::nullopt;
+    return r;
+  }
+  static bool hasScheme(std::string_view url) {
+    size_t colon = url.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    for (size_t i = 0; i < colon; ++i) {
+      char ch = url[i];
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '+' && ch != '-' && ch != '.') return false;
+    }
+    return true;
+  }
+
+  // Entry-level rules of one Bundle: fullUrl absolute and agreeing with the resource's type and id;
+  // in documents and messages every reference resolves inside the Bundle, exactly once, by the
+  // fullUrl rules; in documents every entry is reachable from the Composition.
+  void checkBundle(const Node& bundle) {
+    struct Entry { const Node* entry; const Node* resource; std::string_view full_url; };
+    std::vector<Entry> entries;
+    std::unordered_multimap<std::string_view, size_t> by_url;
+    for (const Node* entry : bundle.children("entry")) {
+      const Node* resource = entry->child("resource");
+      std::string_view full_url = childValue(*entry, "fullUrl");
+      if (!full_url.empty()) {
+        if (!hasScheme(full_url)) {
+          report(Severity::Error, IssueType::Invalid, *entry, "the fullUrl must be an absolute URL (not '" +
+                 std::string(full_url) + "')", "Bundle.entry.fullUrl:absolute");
+        } else if (auto restful = parseRestful(full_url); restful && resource) {
+          std::string_view id = childValue(*resource, "id");
+          if (id.empty()) {
+            report(Severity::Error, IssueType::Invalid, *entry, "the fullUrl '" + std::string(full_url) +
+                   "' looks like a RESTful server URL, but the resource has no id", "Bundle.entry.fullUrl:id-missing");
+          } else if (restful->type != resource->type()->name || restful->id != id) {
+            report(Severity::Error, IssueType::Invalid, *entry, "the fullUrl '" + std::string(full_url) +
+                   "' looks like a RESTful server URL, so it must end with the resource's type and id (/" +
+                   std::string(resource->type()->name) + "/" + std::string(id) + ")", "Bundle.entry.fullUrl:id-match");
           }
         }
       }
+      if (!resource) continue;
+      if (!full_url.empty()) by_url.emplace(full_url, entries.size());
+      entries.push_back({entry, resource, full_url});
+    }
+    std::string_view type = childValue(bundle, "type");
+    if (type != "document" && type != "message") return;
+    // References between entries, resolved by the fullUrl rules.
+    std::vector<std::vector<size_t>> links(entries.size());
+    std::vector<const Node*> references;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      references.clear();
+      collectReferences(*entries[i].resource, references);
+      // The referring entry's fullUrl is a base for its relative references only when it is the
+      // RESTful URL of that very resource (type and id agree).
+      auto restful = parseRestful(entries[i].full_url);
+      if (restful && (restful->type != entries[i].resource->type()->name ||
+                      restful->id != childValue(*entries[i].resource, "id"))) {
+        restful.reset();
+      }
+      for (const Node* ref : references) {
+        std::string_view target = childValue(*ref, "reference");
+        if (target.empty() || target.starts_with("#")) continue;
+        std::string absolute;
+        std::string_view version;
+        if (!hasScheme(target)) {
+          std::string_view relative = target;
+          if (size_t h = relative.find("/_history/"); h != std::string_view::npos) {
+            version = relative.substr(h + 10);
+            relative = relative.substr(0, h);
+          }
+          // An exact fullUrl match (relative fullUrls are an error above, but resolve), else
+          // [base of the referring entry's RESTful fullUrl] + Type/id.
+          if (by_url.count(relative) == 0 && restful) absolute = std::string(restful->base) + std::string(relative);
+          else absolute = std::string(relative);
+        } else {
+          absolute = std::string(target);
+        }
+        if (!hasScheme(target) && absolute.find('/') == std::string::npos) continue;  // not Type/id: other rules
+        size_t matches = 0, match = 0;
+        auto [from, to] = by_url.equal_range(absolute);
+        for (auto it = from; it != to; ++it) {
+          if (!version.empty()) {
+            const Node* meta = entries[it->second].resource->child("meta");
+            if (!meta || childValue(*meta, "versionId") != version) continue;
+          }
+          ++matches;
+          match = it->second;
+        }
+        if (matches == 1) {
+          links[i].push_back(match);
+          links[match].push_back(i);
+        } else if (matches > 1) {
+          report(Severity::Error, IssueType::Invalid, *ref, "found " + std::to_string(matches) + " matches for '" +
+                 std::string(target) + "' in the bundle", "Bundle.reference:ambiguous");
+        } else if (!hasScheme(target) || !parseRestful(target) || by_url.count(std::string_view(absolute)) == 0) {
+          // Absolute references to other servers are allowed; relative ones must resolve here.
+          if (hasScheme(target) && !target.starts_with("urn:")) continue;
+          report(Severity::Error, IssueType::NotFound, *ref, "can't find '" + std::string(target) + "' in the bundle" +
+                 (restful || hasScheme(target) ? std::string() : std::string(" (relative references resolve only "
+                  "against an entry whose fullUrl is a RESTful URL)")), "Bundle.reference:not-found");
+        }
+      }
+    }
+    if (type != "document" || entries.empty()) return;
+    std::vector<bool> reached(entries.size(), false);
+    std::vector<size_t> queue{0};
+    reached[0] = true;
+    while (!queue.empty()) {
+      size_t i = queue.back();
+      queue.pop_back();
+      for (size_t j : links[i]) if (!reached[j]) { reached[j] = true; queue.push_back(j); }
+    }
+    for (size_t i = 1; i < entries.size(); ++i) {
+      if (reached[i]) continue;
+      report(Severity::Error, IssueType::Invalid, *entries[i].entry, "entry '" + std::string(entries[i].full_url) +
+             "' isn't reachable by traversing links (forward or backward) from the Composition",
+             "Bundle.entry:document-reachable");
+    }
+  }
+
+  // Every Reference with a reference inside `node` (also inside contained resources).
+  static void collectReferences(const Node& node, std::vector<const Node*>& out) {
+    for (const Node* child : node.children()) {
+      if (child->isPrimitive()) continue;
+      if (child->type()->name == "Reference" && child->child("reference")) out.push_back(child);
+      collectReferences(*child, out);
     }
   }
 
@@ -270,6 +410,7 @@ class ValidationRun {
       return;
     }
     checkResourceId(resource);
+    if (resource.type()->name == "Bundle") checkBundle(resource);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, issues_});
     std::vector<std::string> profiles;
