@@ -144,6 +144,9 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       if (str(o, "validateContains") == "IGNORE") case_options.validate_contained = false;
       std::string domain = str(o, "allowed-extension-domain");
       if (!domain.empty()) case_options.allowed_extension_domains.push_back(domain);
+      if (o.HasMember("assumeValidRestReferences") && o["assumeValidRestReferences"].IsBool()) {
+        case_options.assume_valid_rest_references = o["assumeValidRestReferences"].GetBool();
+      }
     }
     auto validateWith = [&](const std::vector<std::string>& profile_urls) {
       fhir::Issues issues = parsed.issues;

@@ -110,6 +110,22 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Equal ignoring case and runs of whitespace.
+bool sameWords(std::string_view a, std::string_view b) {
+  auto normalize = [](std::string_view s) {
+    std::string out;
+    bool space = false;
+    for (char c : s) {
+      if (std::isspace(static_cast<unsigned char>(c))) { space = !out.empty(); continue; }
+      if (space) out += ' ';
+      space = false;
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+  };
+  return normalize(a) == normalize(b);
+}
+
 // date / dateTime / instant as seconds since 1970 at the start of the stated precision, the way the
 // reference compares partial dates ("2022-06" is 2022-06-01T00:00); no time zone counts as UTC.
 std::optional<double> instantOf(std::string_view s) {
@@ -985,6 +1001,14 @@ class QuestionnaireChecks {
       return;
     }
     if (check.status == CodeStatus::Valid && !check.display_mismatch) return;
+    if (check.status == CodeStatus::Valid && sameWords(display, check.expected_display)) {
+      // Differs only in case or spacing: the reference warns about these rather than failing the code.
+      report(Severity::Warning, IssueType::Invalid, coding,
+             "the display '" + std::string(display) + "' for " + std::string(system) + "#" + std::string(code) +
+                 " differs in case or spacing from the valid display '" + check.expected_display + "'",
+             "QuestionnaireResponse.item.answer:display-case");
+      return;
+    }
     if (check.display_mismatch) {
       // Against the questionnaire's options a wrong display fails the code check (as the reference does).
       report(Severity::Error, IssueType::Invalid, coding,
@@ -1193,9 +1217,11 @@ class QuestionnaireChecks {
     size_t prev = ref.rfind('/', last - 1);
     return std::string(ref.substr(prev == std::string_view::npos ? 0 : prev + 1, last - (prev == std::string_view::npos ? 0 : prev + 1)));
   }
+  // Only with assume_valid_rest_references, as the reference validator: otherwise the reference
+  // checks of the base validation are all there is.
   void checkReference(const Node& q_item, const Node& value) {
     std::string_view ref = childValue(value, "reference");
-    if (ref.empty()) return;
+    if (ref.empty() || !ctx_.options.assume_valid_rest_references) return;
     std::string type = resourceTypeOf(value, ref);
     std::vector<const Node*> allowed_ext = extensions(q_item, kExtReferenceResource);
     if (!allowed_ext.empty()) {

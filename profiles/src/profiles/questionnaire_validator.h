@@ -21,6 +21,7 @@
 #include "medicus/fhir/node.h"
 #include "medicus/profiles/profile_store.h"
 #include "medicus/profiles/terminology.h"
+#include "medicus/profiles/validator.h"
 
 namespace medicus::profiles {
 
@@ -28,6 +29,7 @@ struct QuestionnaireContext {
   ProfileStore& store;         // its registry resolves questionnaires and value sets by canonical
   Terminology& terminology;
   const fhir::Document& document;  // the document being validated (contained resources, Bundle entries)
+  const ValidationOptions& options;
   fhir::Issues& issues;            // where the issues go
 };
 

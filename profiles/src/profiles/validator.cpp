@@ -412,7 +412,7 @@ class ValidationRun {
     checkResourceId(resource);
     if (resource.type()->name == "Bundle") checkBundle(resource);
     validateElement(resource, *base, 0, true, depth);
-    checkQuestionnaireRules(resource, {store_, tx_, doc_, issues_});
+    checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
     std::vector<std::string> profiles;
     if (options_.use_meta_profiles) {
       if (const Node* meta = resource.child("meta")) {

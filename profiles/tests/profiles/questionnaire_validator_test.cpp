@@ -26,6 +26,8 @@ constexpr std::string_view kQuestionnaire = R"J({"resourceType":"Questionnaire",
    {"linkId":"since","type":"date","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/minValue","valueDate":"2020"}]},
    {"linkId":"details","type":"group","item":[{"linkId":"note","type":"string","maxLength":5,
      "extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"[a-z]+"}]}]},
+   {"linkId":"who","type":"reference","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/questionnaire-referenceResource",
+     "valueCode":"Patient"}]},
    {"linkId":"later","type":"string","extension":[{"url":"http://phr.kanta.fi/StructureDefinition/fiphr-ext-questionnaire-enablewhen",
      "valueString":"QuestionnaireResponse.item.where(linkId='smoker').answer.value.ofType(boolean)"}]}
   ]})J";
@@ -42,11 +44,11 @@ struct Fixture {
     tx = std::make_unique<Terminology>(registry);
     validator = std::make_unique<Validator>(*store, *tx);
   }
-  fhir::Issues validate(std::string_view json) {
+  fhir::Issues validate(std::string_view json, const ValidationOptions& options = {}) {
     auto parsed = fhir::parseJson(json);
     REQUIRE(parsed.document);
     fhir::Issues issues = parsed.issues;
-    validator->validate(*parsed.document, {}, issues);
+    validator->validate(*parsed.document, options, issues);
     return issues;
   }
 };
@@ -219,4 +221,15 @@ TEST_CASE("attachment size must match the data", "[questionnaire][attachment]") 
   auto right = fixture().validate(R"({"resourceType":"DocumentReference","status":"current","content":[
     {"attachment":{"contentType":"text/plain","data":"YWJj","size":3}}]})");
   CHECK(count(right, "Attachment.size:data-size") == 0);
+}
+
+TEST_CASE("reference answers name an allowed resource type (when REST references are assumed valid)", "[questionnaire]") {
+  std::string qr = response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"who","answer":[{"valueReference":{"reference":"Organization/1"}}]})");
+  ValidationOptions assume;
+  assume.assume_valid_rest_references = true;
+  auto checked = fixture().validate(qr, assume);
+  INFO(describe(checked));
+  CHECK(count(checked, "QuestionnaireResponse.item.answer:reference-type") == 1);
+  CHECK(count(fixture().validate(qr), "QuestionnaireResponse.item.answer:reference-type") == 0);
 }

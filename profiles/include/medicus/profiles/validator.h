@@ -44,6 +44,11 @@ struct ValidationOptions {
   // every uri/url/canonical pointing there is an error (published content must not use them).
   bool allow_example_urls = true;
   std::vector<std::string> allowed_extension_domains;  // url prefixes whose extensions may be unknown
+  // RESTful references ("Patient/1", ".../Patient/1") are taken to exist; what can be told from
+  // them alone is checked: a QuestionnaireResponse reference answer must name a resource type the
+  // item allows (questionnaire-referenceResource) or at least a FHIR resource type. The reference
+  // validator's assumeValidRestReferences setting; off by default, as there.
+  bool assume_valid_rest_references = false;
 };
 
 class Validator {
