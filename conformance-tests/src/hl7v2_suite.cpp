@@ -105,8 +105,9 @@ std::string compareKeyContent(const rapidjson::Document& ours, const rapidjson::
   for (const auto& type : resourceTypes(ours)) {
     if (!their_types.count(type)) return "we emit " + type + ", the expected Bundle has none";
   }
-  for (const char* type : {"Patient", "Encounter"}) {
+  for (const char* type : {"Patient", "Encounter", "ServiceRequest"}) {
     const auto a = resourcesOf(ours, type).size(), b = resourcesOf(theirs, type).size();
+    if (std::string_view(type) == "ServiceRequest" && a == 0) continue;  // only maps that emit orders
     if (a != b) return std::string(type) + " count " + std::to_string(a) + ", expected " + std::to_string(b);
   }
   auto our_patients = resourcesOf(ours, "Patient");

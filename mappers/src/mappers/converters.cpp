@@ -75,6 +75,15 @@ bool fillIdentifier(ConversionContext& c, fhir::Node* node, const Location& at) 
   return true;
 }
 
+// EI (placer/filler order numbers, ORC-2/ORC-3): the namespace (EI-2) or universal id (EI-3) as system.
+bool fillEntityIdentifier(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string value = component(c, at, 1);
+  if (value.empty()) return false;
+  addIfValue(c, node, "system", identifierSystem(c.settings, component(c, at, 2), component(c, at, 3)));
+  c.doc.addPrimitive(node, "value", value);
+  return true;
+}
+
 bool fillHumanName(ConversionContext& c, fhir::Node* node, const Location& at) {
   const std::string family = component(c, at, 1, 1);
   const std::string given = component(c, at, 2);
@@ -487,7 +496,7 @@ std::string base64Encode(std::string_view bytes) {
 
 std::optional<Converter> converterFromName(std::string_view name) {
   static constexpr std::pair<std::string_view, Converter> kNames[] = {
-      {"CX", Converter::kCX},         {"XPN", Converter::kXPN},        {"XAD", Converter::kXAD},
+      {"CX", Converter::kCX},         {"EI", Converter::kEI},         {"XPN", Converter::kXPN},        {"XAD", Converter::kXAD},
       {"XTN", Converter::kXTN},       {"CWE", Converter::kCWE},        {"CE", Converter::kCWE},
       {"CNE", Converter::kCWE},       {"PL", Converter::kPL},          {"XCN", Converter::kXCN},
       {"TS", Converter::kDTM},        {"DTM", Converter::kDTM},        {"date", Converter::kDate},
@@ -522,7 +531,8 @@ bool takesUnits(Converter converter) {
 
 std::string_view fhirTypeOf(Converter converter) {
   switch (converter) {
-    case Converter::kCX: return "Identifier";
+    case Converter::kCX:
+    case Converter::kEI: return "Identifier";
     case Converter::kXPN: return "HumanName";
     case Converter::kXAD: return "Address";
     case Converter::kXTN: return "ContactPoint";
@@ -543,6 +553,7 @@ std::string_view fhirTypeOf(Converter converter) {
 bool fillComplex(Converter converter, ConversionContext& context, fhir::Node* node, const Location& at) {
   switch (converter) {
     case Converter::kCX: return fillIdentifier(context, node, at);
+    case Converter::kEI: return fillEntityIdentifier(context, node, at);
     case Converter::kXPN: return fillHumanName(context, node, at);
     case Converter::kXAD: return fillAddress(context, node, at);
     case Converter::kXTN: return fillContactPoint(context, node, at);

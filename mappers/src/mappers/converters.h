@@ -19,6 +19,7 @@ struct MapSettings {
 
 enum class Converter {
   kCX, kXPN, kXAD, kXTN, kCWE, kPL, kXCN, kDTM, kDate, kString, kCode, kCoding, kBoolean, kTextBase64,
+  kEI,              // EI (entity id ^ namespace ^ universal id ^ type) -> Identifier
   kText,            // every repetition's text joined by line breaks (OBX-5 TX/FT)
   kDecimal,         // NM text -> FHIR decimal
   kNM,              // NM (+ units CWE) -> Quantity

@@ -426,10 +426,13 @@ class BundleBuilder {
     return at;
   }
 
-  // The identifier a resource is matched on: the first CX mapped to its top-level `identifier`.
+  // The identifier a resource is matched on: the first CX or EI mapped to its top-level `identifier`.
   std::optional<KeyIdentifier> keyIdentifier(const ResourceRule& resource) const {
     for (const auto& field : resource.fields) {
-      if (field.steps.size() != 1 || field.steps[0].property != "identifier" || field.converter != Converter::kCX) continue;
+      if (field.steps.size() != 1 || field.steps[0].property != "identifier" ||
+          (field.converter != Converter::kCX && field.converter != Converter::kEI) || !conditionsHold(field.conditions)) {
+        continue;
+      }
       const hl7v2::Location at = resolve(*field.from);
       auto get = [&](int comp, int sub) {
         hl7v2::Location l = at;
@@ -439,6 +442,7 @@ class BundleBuilder {
       };
       std::string value = get(1, 0);
       if (value.empty()) continue;
+      if (field.converter == Converter::kEI) return KeyIdentifier{identifierSystem(map_.settings, get(2, 0), get(3, 0)), value};
       return KeyIdentifier{identifierSystem(map_.settings, get(4, 1), get(4, 2), get(5, 0)), value};
     }
     return std::nullopt;

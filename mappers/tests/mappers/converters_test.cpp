@@ -155,3 +155,13 @@ TEST_CASE("Converters: ED to Attachment (Base64, Hex, ASCII)", "[mappers][conver
   CHECK(attachment("^AP^PDF^Base64^not base64!").empty());
   CHECK(attachment("^AP^PDF^Base64^").empty());
 }
+
+TEST_CASE("Converters: EI (order numbers) to Identifier", "[mappers][converters]") {
+  CHECK(convert(Converter::kEI, "PID|||P-1^KIS^1.2.276.0.1^ISO", "identifier") ==
+        R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.276.0.1","value":"P-1"}]})");
+  MapSettings settings;
+  settings.assigning_authorities["KIS"] = "https://kis.example.org/sid/order";
+  CHECK(convert(Converter::kEI, "PID|||P-1^KIS", "identifier", settings) ==
+        R"({"resourceType":"Patient","identifier":[{"system":"https://kis.example.org/sid/order","value":"P-1"}]})");
+  CHECK(convert(Converter::kEI, "PID|||^KIS", "identifier").empty());
+}

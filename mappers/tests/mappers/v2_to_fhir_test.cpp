@@ -59,7 +59,7 @@ hl7v2::Message parseText(const std::string& text) {
 
 TEST_CASE("Mapping cases: each .hl7 gives its .expected.json", "[mappers]") {
   const std::string dir = std::string(MEDICUS_MAPPERS_DIR) + "/tests/mappers/cases/";
-  for (const char* name : {"adt_a01", "adt_a40", "siu_s12", "oml_o21", "mdm_t02", "oru_r01"}) {
+  for (const char* name : {"adt_a01", "adt_a40", "siu_s12", "oml_o21", "mdm_t02", "oru_r01", "orm_o01"}) {
     DYNAMIC_SECTION(name) {
       hl7v2::Message message = parseFile(dir + name + ".hl7");
       const std::string actual = mapToJson(message);
