@@ -46,6 +46,7 @@ constexpr std::string_view kExtSdcEnableWhenExpression =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression";
 constexpr std::string_view kExtFinnishEnableWhen = "http://phr.kanta.fi/StructureDefinition/fiphr-ext-questionnaire-enablewhen";
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
+constexpr size_t kMaxRegexInput = 2048;
 
 std::string_view childValue(const Node& node, std::string_view name) {
   const Node* c = node.child(name);
@@ -1119,7 +1120,12 @@ class QuestionnaireChecks {
                "the regex extension of the item is not a valid regular expression ('" + std::string(pattern) +
                    "'), so the answer format was not checked", "QuestionnaireResponse.item.answer:regex-invalid");
       }
-      if (re && !std::regex_match(std::string(s), *re)) {
+      if (re && s.size() > kMaxRegexInput) {
+        // std::regex matches recursively: long input could exhaust the stack.
+        report(Severity::Warning, IssueType::TooCostly, value,
+               "the answer is longer than " + std::to_string(kMaxRegexInput) + " bytes, so its format (regex extension) was not checked",
+               "QuestionnaireResponse.item.answer:regex-unchecked");
+      } else if (re && !std::regex_match(std::string(s), *re)) {
         std::string_view format = extensionPrimitive(q_item, kExtEntryFormat);
         report(Severity::Error, IssueType::Invariant, value,
                "the answer '" + std::string(s) + "' does not conform to the expected format" +

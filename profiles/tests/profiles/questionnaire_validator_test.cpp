@@ -233,3 +233,40 @@ TEST_CASE("reference answers name an allowed resource type (when REST references
   CHECK(count(checked, "QuestionnaireResponse.item.answer:reference-type") == 1);
   CHECK(count(fixture().validate(qr), "QuestionnaireResponse.item.answer:reference-type") == 0);
 }
+
+TEST_CASE("the questionnaire of a response may be another entry of the Bundle", "[questionnaire]") {
+  auto issues = fixture().validate(R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://example.com/fhir/Questionnaire/b","resource":{"resourceType":"Questionnaire","id":"b",
+      "url":"http://example.com/Questionnaire/in-bundle","version":"2","status":"active",
+      "item":[{"linkId":"n","type":"integer","required":true}]}},
+    {"fullUrl":"http://example.com/fhir/QuestionnaireResponse/r","resource":{"resourceType":"QuestionnaireResponse","id":"r",
+      "questionnaire":"http://example.com/Questionnaire/in-bundle|2","status":"completed",
+      "item":[{"linkId":"n","answer":[{"valueString":"seven"}]}]}}]})");
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer.value:type") == 1);
+  CHECK(count(issues, "QuestionnaireResponse.questionnaire:unresolved", fhir::Severity::Warning) == 0);
+}
+
+TEST_CASE("XML responses are checked like JSON ones", "[questionnaire]") {
+  auto parsed = fhir::parse(R"(<QuestionnaireResponse xmlns="http://hl7.org/fhir">
+    <questionnaire value="http://example.com/Questionnaire/q"/><status value="completed"/>
+    <item><linkId value="smoker"/><answer><valueBoolean value="false"/></answer></item>
+    <item><linkId value="packs"/><answer><valueInteger value="3"/></answer></item>
+  </QuestionnaireResponse>)");
+  REQUIRE(parsed.document);
+  fhir::Issues issues = parsed.issues;
+  fixture().validator->validate(*parsed.document, {}, issues);
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item:not-enabled") == 1);
+  for (const auto& i : issues) {
+    if (i.rule_id == "QuestionnaireResponse.item:not-enabled") CHECK(i.position.line == 4);
+  }
+}
+
+TEST_CASE("over-long answers are not fed to the regex engine", "[questionnaire]") {
+  std::string long_note(100000, 'a');
+  auto issues = fixture().validate(response("completed", R"({"linkId":"smoker","answer":[{"valueBoolean":true}]},
+    {"linkId":"details","item":[{"linkId":"note","answer":[{"valueString":")" + long_note + R"("}]}]})"));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:regex-unchecked", fhir::Severity::Warning) == 1);
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:maxLength") == 1);
+}
