@@ -22,6 +22,19 @@ void parseTypes(const rapidjson::Value& e, ElementDef& def) {
     TypeRef ref;
     ref.code = std::string(memberStr(t, "code"));
     if (const rapidjson::Value* p = memberArray(t, "profile")) for (const auto& v : p->GetArray()) ref.profiles.emplace_back(str(v));
+    // elementdefinition-profile-element: the profile names an element inside it, not its root.
+    ref.profile_elements.assign(ref.profiles.size(), std::string());
+    if (const rapidjson::Value* ext = memberArray(t, "_profile")) {
+      for (rapidjson::SizeType i = 0; i < ext->Size() && i < ref.profiles.size(); ++i) {
+        const rapidjson::Value* list = memberArray((*ext)[i], "extension");
+        if (!list) continue;
+        for (const auto& x : list->GetArray()) {
+          if (memberStr(x, "url") == "http://hl7.org/fhir/StructureDefinition/elementdefinition-profile-element") {
+            ref.profile_elements[i] = std::string(memberStr(x, "valueString"));
+          }
+        }
+      }
+    }
     if (const rapidjson::Value* p = memberArray(t, "targetProfile")) for (const auto& v : p->GetArray()) ref.target_profiles.emplace_back(str(v));
     ref.info = fhir::TypeModel::r4().find(ref.code);
     def.types.push_back(std::move(ref));

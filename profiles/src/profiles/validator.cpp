@@ -509,16 +509,24 @@ class ValidationRun {
     for (const TypeRef& t : def.types) {
       if (t.profiles.empty() || !(t.code == node.type()->name || (t.info && node.type()->isA(t.info)))) continue;
       if (node.type() == extension_type_) continue;  // extensions are resolved by their url
-      for (const auto& url : t.profiles) {
+      for (size_t i = 0; i < t.profiles.size(); ++i) {
+        const std::string& url = t.profiles[i];
         auto compiled = store_.profile(url);
         if (!compiled) {
           report(Severity::Warning, IssueType::NotFound, node, "type profile " + url + " is not loaded: " + compiled.error(),
                  def.id + ":type-profile");
           continue;
         }
-        validateElement(node, **compiled, 0, false, depth + 1);
+        validateElement(node, **compiled, profileElement(**compiled, t, i), false, depth + 1);
       }
     }
+  }
+
+  // The element a type profile points at: its root, or the one named by the profile-element extension.
+  static uint32_t profileElement(const CompiledProfile& profile, const TypeRef& t, size_t i) {
+    if (i >= t.profile_elements.size() || t.profile_elements[i].empty()) return 0;
+    uint32_t index = profile.findById(t.profile_elements[i]);
+    return index == kNoElement ? 0 : index;
   }
 
   void validateChildren(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass,
@@ -531,7 +539,11 @@ class ValidationRun {
         if (n->name() == child.name) matches.push_back(n);
       }
       checkCardinality(node, child, matches.size(), child.name);
-      if (matches.empty()) continue;
+      if (matches.empty()) {
+        // No items at all: the slices' minimum cardinalities still apply.
+        for (uint32_t s : child.slices) checkCardinality(node, profile.elements[s], 0, child.name);
+        continue;
+      }
       if (child.has_slicing && !child.slices.empty()) assignSlices(node, profile, child, matches, depth);
       for (const Node* n : matches) {
         if (!base_pass) checkType(*n, child);
@@ -1182,7 +1194,7 @@ class ValidationRun {
         // e.g. Extension.url fixed to the extension's canonical.
         auto type_profile = store_.profile(s.types[0].profiles[0]);
         if (type_profile) {
-          SliceTarget inner = sliceTarget(**type_profile, 0, d.path);
+          SliceTarget inner = sliceTarget(**type_profile, profileElement(**type_profile, s.types[0], 0), d.path);
           if (inner.expected) target = inner;
           else if (d.path == "url" && (*type_profile)->type == "Extension") {
             url_scratch_.SetString(s.types[0].profiles[0].c_str(),

@@ -19,6 +19,7 @@ class CompiledInvariant;  // invariant_engine.h
 struct TypeRef {
   std::string code;  // "Quantity", "Reference", "http://hl7.org/fhirpath/System.String"
   std::vector<std::string> profiles;
+  std::vector<std::string> profile_elements;  // per profile: element id (profile-element extension) or empty
   std::vector<std::string> target_profiles;
   const fhir::TypeInfo* info = nullptr;  // nullptr for System.* and unknown codes
 };
