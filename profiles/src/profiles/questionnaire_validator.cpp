@@ -45,6 +45,7 @@ constexpr std::string_view kExtMaxQuantity = "http://hl7.org/fhir/StructureDefin
 constexpr std::string_view kExtSdcEnableWhenExpression =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression";
 constexpr std::string_view kExtFinnishEnableWhen = "http://phr.kanta.fi/StructureDefinition/fiphr-ext-questionnaire-enablewhen";
+constexpr std::string_view kExtVariable = "http://hl7.org/fhir/StructureDefinition/variable";
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
 constexpr size_t kMaxRegexInput = 2048;
 
@@ -1360,7 +1361,7 @@ class QuestionnaireChecks {
         expression = std::string(childValue(*expr, "expression"));
       }
     }
-    if (!expression.empty()) return evaluateEnableWhenExpression(expression, stack).value_or(true);
+    if (!expression.empty()) return evaluateEnableWhenExpression(expression, q_item, stack).value_or(true);
     std::vector<const Node*> conditions = childList(q_item, "enableWhen");
     if (conditions.empty()) return true;
     std::vector<bool> results;
@@ -1373,10 +1374,31 @@ class QuestionnaireChecks {
   // The expression on the response; empty or false: disabled. nullopt when it cannot be evaluated
   // (no FHIRPath engine, syntax error, unknown variables such as %patient): the item counts as
   // enabled, because we must not claim an answer is forbidden from an expression that never ran.
-  std::optional<bool> evaluateEnableWhenExpression(const std::string& expression, const ResponseStack& stack) {
+  //
+  // The SDC variables in scope (extension 'variable' on the questionnaire, the enclosing items and
+  // the item itself, outer first, so inner ones shadow) are defined on the response first, each
+  // evaluated with the response as focus, as the reference does.
+  std::optional<bool> evaluateEnableWhenExpression(const std::string& expression, const Node& q_item,
+                                                   const ResponseStack& stack) {
     const InvariantEngine* engine = ctx_.store.invariantEngine();
     if (!engine) return std::nullopt;
-    auto compiled = engine->compile("iif((" + expression + ") = true, true, false)", "QuestionnaireResponse");
+    std::string text = "%resource";
+    auto addVariables = [&](const Node& holder) {
+      for (const Node* ext : extensions(holder, kExtVariable)) {
+        const Node* v = ext->child("value");
+        if (!v || v->type()->name != "Expression" || childValue(*v, "language") != "text/fhirpath") continue;
+        std::string_view name = childValue(*v, "name"), expr = childValue(*v, "expression");
+        if (name.empty() || expr.empty() || name.find_first_of("'\\") != std::string_view::npos) continue;
+        text += ".defineVariable('" + std::string(name) + "', " + std::string(expr) + ")";
+      }
+    };
+    addVariables(*source_->questionnaire);
+    for (const auto& [q, r] : stack.items) {
+      if (q != &q_item) addVariables(*q);
+    }
+    addVariables(q_item);
+    text += ".select(iif((" + expression + ") = true, true, false))";
+    auto compiled = engine->compile(text, "QuestionnaireResponse");
     if (!compiled) return std::nullopt;
     auto result = (*compiled)->holds(*stack.response, *stack.response, *stack.response);
     if (!result) return std::nullopt;

@@ -270,3 +270,22 @@ TEST_CASE("over-long answers are not fed to the regex engine", "[questionnaire]"
   CHECK(count(issues, "QuestionnaireResponse.item.answer:regex-unchecked", fhir::Severity::Warning) == 1);
   CHECK(count(issues, "QuestionnaireResponse.item.answer:maxLength") == 1);
 }
+
+TEST_CASE("enableWhenExpression sees the SDC variables in scope; unknown variables leave the item enabled", "[questionnaire]") {
+  auto make = [](std::string_view expression) {
+    return std::string(R"({"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"#q",
+      "contained":[{"resourceType":"Questionnaire","id":"q","status":"active",
+        "extension":[{"url":"http://hl7.org/fhir/StructureDefinition/variable","valueExpression":{"name":"smokes",
+          "language":"text/fhirpath","expression":"item.where(linkId='s').answer.value"}}],
+        "item":[{"linkId":"s","type":"boolean"},
+          {"linkId":"n","type":"integer","extension":[{"url":"http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression",
+            "valueExpression":{"language":"text/fhirpath","expression":")") + std::string(expression) + R"("}}]}]}],
+      "item":[{"linkId":"s","answer":[{"valueBoolean":false}]},{"linkId":"n","answer":[{"valueInteger":3}]}]})";
+  };
+  auto with_variable = fixture().validate(make("%smokes"));
+  INFO(describe(with_variable));
+  CHECK(count(with_variable, "QuestionnaireResponse.item:not-enabled") == 1);
+  auto unknown = fixture().validate(make("%patient.gender = 'female'"));
+  INFO(describe(unknown));
+  CHECK(count(unknown, "QuestionnaireResponse.item:not-enabled") == 0);
+}
