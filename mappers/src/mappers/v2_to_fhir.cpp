@@ -498,17 +498,17 @@ class BundleBuilder {
     result_.issues.push_back(MapIssue{MapIssue::Severity::kWarning, field.from_text, field.fhir_path, std::move(message)});
   }
 
-  // Walks to the parent of the leaf, reusing nodes except at the repetition anchor. With `join_last`
-  // (constants, references and `repeat: false` sources) the anchor reuses the last repetition, so `link.other` + `link.type`
-  // fill one Patient.link.
+  // Walks to the parent of the leaf, reusing the last repetition of each node except at the repetition
+  // anchor. With `join_last` (constants, references and `repeat: false` sources) the anchor reuses the
+  // last repetition too, so `link.other` + `link.type` fill one Patient.link.
   fhir::Node* parentFor(fhir::Node* resource, const FieldRule& field, bool join_last = false) {
     fhir::Node* node = resource;
     for (std::size_t i = 0; i + 1 < field.steps.size(); ++i) {
       const PathStep& step = field.steps[i];
       fhir::Node* existing = nullptr;
-      if (static_cast<int>(i) != field.anchor_step) {
-        existing = node->child(step.element->name);
-      } else if (join_last) {
+      if (static_cast<int>(i) != field.anchor_step || join_last) {
+        // Above the anchor (and at it when joining): the last repetition, so participant.type after
+        // participant.individual completes the same participant.
         for (fhir::Node* c : node->children(step.element->name)) existing = c;
       }
       node = existing ? existing : doc_.addChild(node, step.element, step.type);

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <fstream>
 #include <iterator>
 
@@ -224,4 +226,62 @@ TEST_CASE("Mapping files: for_each, until, when and units are checked", "[mapper
   CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: { OBX2: ST } }\n").find("'OBX2' is not a v2 location") != std::string::npos);
   CHECK(error_of(head + "    fields:\n      valueQuantity: { from: OBX-5, as: SN-range }\n").find("SN-range gives a Range but Observation.valueQuantity is a Quantity") != std::string::npos);
   CHECK(error_of(head + "    for_each: OBX\n    fields:\n      valueQuantity: { from: OBX-5, as: NM, units: OBX-6, when: { OBX-2: NM } }\n") == "no error");
+}
+
+TEST_CASE("Mapping: XCN and PL with bundle_entry become Practitioner and Location entries, one per identifier", "[mappers][bundle_entry]") {
+  auto maps = MapSet::fromYaml(R"(messages: [ORU^R01]
+resources:
+  obs:
+    type: Observation
+    for_each: OBX
+    fields:
+      status: { value: final }
+      code: { from: OBX-3, as: CWE }
+      performer: { from: OBX-16, as: XCN, bundle_entry: true }
+  encounter:
+    type: Encounter
+    when_segment: PV1
+    fields:
+      status: { value: in-progress }
+      class: { from: PV1-2, as: coding, system: http://terminology.hl7.org/CodeSystem/v3-ActCode, default: AMB }
+      location.location: { from: PV1-3, as: PL, bundle_entry: true }
+)", "entries.yaml");
+  auto message = parseText(
+      "MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\rPV1|1|I|ST1^Z2^B3^KH^^^^^^LOC-7&&1.2.276.0.9\r"
+      "OBX|1|ST|a||x||||||F|||||0900^Labor^Lisa\rOBX|2|ST|b||y||||||F|||||0900^Labor^Lisa\r"
+      "OBX|3|ST|c||z||||||F|||||^Ohne^Nummer\r");
+  auto result = maps->map(message);
+  REQUIRE(result);
+  rapidjson::Document bundle;
+  bundle.Parse(fhir::writeJson(*result->bundle->root()).c_str());
+  std::map<std::string, const rapidjson::Value*> by_url;
+  std::vector<std::string> types;
+  for (const auto& entry : bundle["entry"].GetArray()) {
+    by_url[entry["fullUrl"].GetString()] = &entry;
+    types.push_back(entry["resource"]["resourceType"].GetString());
+  }
+  CHECK(std::count(types.begin(), types.end(), "Practitioner") == 2);  // 0900 once, the one without id
+  CHECK(std::count(types.begin(), types.end(), "Location") == 1);
+  std::vector<const rapidjson::Value*> observations;
+  const rapidjson::Value* encounter = nullptr;
+  for (const auto& entry : bundle["entry"].GetArray()) {
+    const std::string type = entry["resource"]["resourceType"].GetString();
+    if (type == "Observation") observations.push_back(&entry["resource"]);
+    if (type == "Encounter") encounter = &entry;
+  }
+  REQUIRE(observations.size() == 3);
+  for (const auto* o : observations) REQUIRE(o->HasMember("performer"));
+  const std::string p1 = (*observations[0])["performer"][0]["reference"].GetString();
+  CHECK(p1 == (*observations[1])["performer"][0]["reference"].GetString());
+  const auto& practitioner = *by_url.at(p1);
+  CHECK(std::string(practitioner["request"]["ifNoneExist"].GetString()) == "identifier=0900");
+  CHECK(std::string(practitioner["resource"]["name"][0]["family"].GetString()) == "Labor");
+  const auto& nameless = *by_url.at((*observations[2])["performer"][0]["reference"].GetString());
+  CHECK_FALSE(nameless["request"].HasMember("ifNoneExist"));
+  CHECK(std::string(nameless["resource"]["name"][0]["family"].GetString()) == "Ohne");
+  REQUIRE(encounter);
+  const auto& location = *by_url.at((*encounter)["resource"]["location"][0]["location"]["reference"].GetString());
+  CHECK(std::string(location["resource"]["identifier"][0]["system"].GetString()) == "urn:oid:1.2.276.0.9");
+  CHECK(std::string(location["resource"]["name"].GetString()) == "KH / ST1 / Z2 / B3");
+  CHECK(std::string(location["request"]["ifNoneExist"].GetString()) == "identifier=urn:oid:1.2.276.0.9|LOC-7");
 }
