@@ -609,7 +609,16 @@ class ValidationRun {
     }
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
-    if (base_pass && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
+    // Rules of a data type run once per node: at its element, not again at its type's root.
+    const bool type_root = &def == &profile.root() && !node.isResource();
+    if (base_pass && !type_root && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
+    if (base_pass && !type_root && node.type()->name == "Identifier") {
+      std::string_view system = childValue(node, "system");
+      if (!system.empty() && !hasScheme(system)) {
+        report(Severity::Error, IssueType::Value, *node.child("system"), "Identifier.system must be an absolute "
+               "reference, not a local reference ('" + std::string(system) + "')", "Identifier.system:absolute");
+      }
+    }
     if (options_.check_invariants && !def.constraints.empty()) checkInvariants(node, profile, def, base_pass);
   }
 
@@ -730,6 +739,20 @@ class ValidationRun {
 
   void checkCoding(const Node& node, const ElementDef& def) {
     std::string_view system = childValue(node, "system"), code = childValue(node, "code");
+    if (!system.empty()) {
+      // Coding.system identifies a code system: an absolute URI, and not a value set's canonical.
+      if (!hasScheme(system)) {
+        report(Severity::Error, IssueType::CodeInvalid, *node.child("system"), "Coding.system must be an absolute "
+               "reference, not a local reference ('" + std::string(system) + "')", "Coding.system:absolute");
+        return;
+      }
+      const PackageRegistry& registry = store_.registry();
+      if (registry.findCanonical(system, "ValueSet") && !registry.findCanonical(system, "CodeSystem")) {
+        report(Severity::Error, IssueType::CodeInvalid, *node.child("system"), "the Coding references a value set, "
+               "not a code system ('" + std::string(system) + "')", "Coding.system:value-set");
+        return;
+      }
+    }
     if (system.empty() || code.empty()) return;
     CodeCheck check = tx_.checkCodeSystem(system, code, childValue(node, "display"));
     if (check.status == CodeStatus::Invalid) {
@@ -897,6 +920,10 @@ class ValidationRun {
     // The HL7 extension space beyond R4 core (published in hl7.fhir.uv.extensions, which the
     // reference validator always has): unknown here means "not loaded", not "undefined".
     if (url.starts_with(kCoreSdPrefix)) return true;
+    // The tooling extensions and DICOM's (nema.org) are always accepted by the reference validator.
+    if (url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/") || url.find("nema.org") != std::string_view::npos) {
+      return true;
+    }
     if (options_.allow_example_urls && isExampleUrl(url)) return true;
     for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
     return false;
