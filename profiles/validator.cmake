@@ -10,7 +10,8 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/validator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/questionnaire_validator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/core_invariant_errata.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/attachment_checks.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/attachment_checks.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/measure_rules.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).

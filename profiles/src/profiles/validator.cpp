@@ -12,6 +12,7 @@
 
 #include "profiles/attachment_checks.h"
 #include "profiles/json_util.h"
+#include "profiles/measure_rules.h"
 #include "profiles/questionnaire_validator.h"
 
 namespace medicus::profiles {
@@ -413,6 +414,7 @@ class ValidationRun {
     if (resource.type()->name == "Bundle") checkBundle(resource);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
+    checkMeasureReport(resource, store_.registry(), doc_, issues_);
     std::vector<std::string> profiles;
     if (options_.use_meta_profiles) {
       if (const Node* meta = resource.child("meta")) {
@@ -544,6 +546,11 @@ class ValidationRun {
         for (uint32_t s : child.slices) checkCardinality(node, profile.elements[s], 0, child.name);
         continue;
       }
+      // (ElementDefinition ids repeat between snapshot and differential by design.)
+      if (base_pass && child.name == "id" && !node.isResource() && matches[0]->hasValue() &&
+          node.type()->name != "ElementDefinition") {
+        checkElementIdUnique(*matches[0]);
+      }
       if (child.has_slicing && !child.slices.empty()) assignSlices(node, profile, child, matches, depth);
       for (const Node* n : matches) {
         if (!base_pass) checkType(*n, child);
@@ -555,6 +562,16 @@ class ValidationRun {
         }
         validateElement(*n, profile, c, base_pass, depth + 1);
       }
+    }
+  }
+
+  // Element ids (Element.id) are unique within their resource.
+  void checkElementIdUnique(const Node& id) {
+    const Node* resource = id.enclosingResource();
+    std::string key = std::to_string(reinterpret_cast<uintptr_t>(resource)) + "|" + std::string(id.value());
+    if (!element_ids_.insert(std::move(key)).second) {
+      report(Severity::Error, IssueType::Invalid, id, "duplicate element id '" + std::string(id.value()) +
+             "' in this resource", "Element.id:unique");
     }
   }
 
@@ -1341,7 +1358,8 @@ class ValidationRun {
   std::unordered_map<std::string, const Node*> by_type_id_;
   std::unordered_set<std::string> unchecked_;
   std::unordered_set<std::string> seen_versions_;
-  std::unordered_set<const Node*> ele1_failed_;  // nodes with an ele-1 issue already
+  std::unordered_set<const Node*> ele1_failed_;
+  std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };
 
