@@ -420,12 +420,15 @@ class QuestionnaireChecks {
     for (const Node* derived : questionnaire.children("derivedFrom")) {
       if (!derived->hasValue()) continue;
       const ResourceInfo* info = ctx_.store.registry().findCanonical(derived->value(), "Questionnaire");
-      if (!info) {
+      const Node* base = info ? loadQuestionnaire(*info) : nullptr;
+      if (!base) {
         report(Severity::Warning, IssueType::BusinessRule, *derived,
                "the questionnaire '" + std::string(derived->value()) +
                    "' named in derivedFrom is not loaded, so the derivation was not checked",
                "Questionnaire.derivedFrom:unknown");
+        continue;
       }
+      checkDerivation(questionnaire, *derived, *base);
     }
     std::vector<const Node*> parents{&questionnaire};
     checkQuestionnaireItems(questionnaire, questionnaire, parents);
@@ -519,6 +522,92 @@ class QuestionnaireChecks {
       parents.erase(parents.begin());
     }
   }
+  // ---- derivedFrom (SDC "derivation": http://hl7.org/fhir/StructureDefinition/questionnaire-derivationType) ----
+  // 'extends' may add items, 'compliesWith' may not; both must keep each inherited item's type,
+  // repeats, required, maxLength and answer options. 'inspiredBy' imposes nothing.
+  void checkDerivation(const Node& questionnaire, const Node& derived, const Node& base) {
+    const Node* type = extensionValue(derived, "http://hl7.org/fhir/StructureDefinition/questionnaire-derivationType");
+    if (!type) {
+      report(Severity::Warning, IssueType::BusinessRule, derived,
+             "derivedFrom '" + std::string(derived.value()) + "' has no questionnaire-derivationType extension, so it is "
+             "not known how this questionnaire derives from it; the derivation was not checked",
+             "Questionnaire.derivedFrom:no-type");
+      return;
+    }
+    std::string_view system = childValue(*type, "system"), code = childValue(*type, "code");
+    const bool known_system = system == "http://hl7.org/fhir/questionnaire-derivationType";
+    if (known_system && code == "inspiredBy") return;
+    if (!known_system || (code != "extends" && code != "compliesWith")) {
+      report(Severity::Warning, IssueType::BusinessRule, *type,
+             "unknown derivation type " + std::string(system) + "#" + std::string(code) + "; the derivation was not checked",
+             "Questionnaire.derivedFrom:unknown-type");
+      return;
+    }
+    checkDerivedItems(questionnaire, base, derived.value(), code == "extends");
+  }
+  void checkDerivedItems(const Node& container, const Node& base, std::string_view base_url, bool extends) {
+    for (const Node* item : container.children("item")) {
+      std::string_view link_id = childValue(*item, "linkId");
+      const Node* inherited = findItem(base, link_id);
+      const std::string where = "item '" + std::string(link_id) + "' of the questionnaire it derives from (" + std::string(base_url) + ")";
+      if (!inherited) {
+        if (!extends) {
+          report(Severity::Error, IssueType::NotFound, *item,
+                 "the item '" + std::string(link_id) + "' is not in " + std::string(base_url) +
+                     ", and a questionnaire that complies with another may not add items", "Questionnaire.item:derivation-new-item");
+        }
+        checkDerivedItems(*item, base, base_url, extends);
+        continue;
+      }
+      auto violation = [&](const Node& at, const std::string& what) {
+        report(Severity::Error, IssueType::BusinessRule, at, what + " (" + where + ")", "Questionnaire.item:derivation");
+      };
+      if (const Node* t = item->child("type"); t && inherited->child("type") && t->value() != childValue(*inherited, "type")) {
+        violation(*t, "the type " + std::string(t->value()) + " differs from the inherited type " + std::string(childValue(*inherited, "type")));
+      }
+      if (!isTrue(*inherited, "repeats") && isTrue(*item, "repeats")) violation(*item->child("repeats"), "the item repeats, the inherited one does not");
+      if (isTrue(*inherited, "required")) {
+        if (const Node* r = item->child("required"); r && r->value() != "true") violation(*r, "the inherited item is required, this one is not");
+      }
+      if (auto base_max = toInteger(childValue(*inherited, "maxLength"))) {
+        auto max = toInteger(childValue(*item, "maxLength"));
+        if (!max) violation(*item, "the inherited item has maxLength " + std::to_string(*base_max) + ", this one none");
+        else if (*max > *base_max) violation(*item->child("maxLength"), "maxLength " + std::to_string(*max) + " exceeds the inherited " + std::to_string(*base_max));
+      }
+      if (inherited->child("answerOption")) {
+        if (item->child("answerValueSet")) {
+          violation(*item, "the inherited item lists answerOption; this one may not use answerValueSet instead");
+        } else if (!item->child("answerOption")) {
+          violation(*item, "the inherited item lists answerOption; this one must list (a subset of) them");
+        } else {
+          for (const Node* option : item->children("answerOption")) {
+            const Node* v = option->child("value");
+            if (v && !hasOption(*inherited, *v)) violation(*option, "this answer option is not one of the inherited item's");
+          }
+        }
+      }
+      if (inherited->child("answerValueSet") && item->child("answerOption")) {
+        violation(*item, "the inherited item uses answerValueSet; this one may not list answerOption instead");
+      }
+      checkDerivedItems(*item, base, base_url, extends);
+    }
+  }
+  static bool hasOption(const Node& item, const Node& value) {
+    for (const Node* option : item.children("answerOption")) {
+      const Node* v = option->child("value");
+      if (!v || v->type() != value.type()) continue;
+      if (value.type()->name == "Coding") {
+        if (childValue(*v, "system") == childValue(value, "system") && childValue(*v, "code") == childValue(value, "code") &&
+            (childValue(value, "version").empty() || childValue(*v, "version") == childValue(value, "version"))) return true;
+      } else if (value.type()->name == "Reference") {
+        if (childValue(*v, "reference") == childValue(value, "reference")) return true;
+      } else if (v->hasValue() && value.hasValue() && v->value() == value.value()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   static const Node* findItem(const Node& focus, std::string_view link_id) {
     for (const Node* item : focus.children("item")) {
       if (childValue(*item, "linkId") == link_id) return item;
@@ -592,14 +681,18 @@ class QuestionnaireChecks {
       }
       return false;
     }
-    const rapidjson::Value* json = registry.json(*info);
-    if (!json || !json->IsObject()) return false;
+    out.questionnaire = loadQuestionnaire(*info);
+    return out.questionnaire != nullptr;
+  }
+  // A Questionnaire of the loaded packages as a node tree (owned by this check); nullptr if unreadable.
+  const Node* loadQuestionnaire(const ResourceInfo& info) {
+    const rapidjson::Value* json = ctx_.store.registry().json(info);
+    if (!json || !json->IsObject()) return nullptr;
     auto doc = std::make_unique<fhir::Document>();
     Node* q = doc->createRoot(doc->model().find("Questionnaire"));
     buildNodes(*doc, q, *json);
-    out.questionnaire = q;
     owned_.push_back(std::move(doc));
-    return true;
+    return q;
   }
 
   // Java checkAuthoringDate: answering outside the questionnaire's effective period is suspicious.

@@ -12,9 +12,14 @@
 //   without answers, answerOption and answerValueSet membership, maxLength and the SDC/core
 //   extensions minLength, regex, minValue/maxValue, maxDecimalPlaces, min/maxQuantity, unitOption,
 //   unitValueSet, mimeType, maxSize, referenceResource, minOccurs/maxOccurs, optionExclusive; the
-//   authored date against effectivePeriod.
+//   authored date against effectivePeriod. enableWhenExpression (SDC) is FHIRPath with the SDC
+//   variables in scope; one that cannot be evaluated (e.g. it needs %patient) leaves the item enabled.
+//   Reference answers are checked against questionnaire-referenceResource only with
+//   ValidationOptions::assume_valid_rest_references, as the reference validator does.
 // - Questionnaire: enableWhen.question must name another, earlier item that is not inside the item
-//   itself; derivedFrom should resolve.
+//   itself; derivedFrom should resolve, and with derivation type 'extends' or 'compliesWith' the
+//   inherited items keep their type, repeats, required, maxLength and answer options ('compliesWith'
+//   adds no items).
 //
 // Called once per resource by the Validator (also for contained resources and Bundle entries).
 #include "medicus/fhir/issue.h"

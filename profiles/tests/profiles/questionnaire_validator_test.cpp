@@ -289,3 +289,27 @@ TEST_CASE("enableWhenExpression sees the SDC variables in scope; unknown variabl
   INFO(describe(unknown));
   CHECK(count(unknown, "QuestionnaireResponse.item:not-enabled") == 0);
 }
+
+TEST_CASE("a questionnaire derived from another keeps its items' definitions", "[questionnaire]") {
+  auto derived = [](std::string_view type, std::string_view items) {
+    return R"({"resourceType":"Questionnaire","status":"draft","derivedFrom":["http://example.com/Questionnaire/q"],
+      "_derivedFrom":[{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/questionnaire-derivationType",
+        "valueCoding":{"system":"http://hl7.org/fhir/questionnaire-derivationType","code":")" + std::string(type) + R"("}}]}],
+      "item":[)" + std::string(items) + "]}";
+  };
+  auto complies = fixture().validate(derived("compliesWith", R"({"linkId":"smoker","type":"string","required":false},
+    {"linkId":"extra","type":"string"})"));
+  INFO(describe(complies));
+  CHECK(count(complies, "Questionnaire.item:derivation") == 2);  // type and required changed
+  CHECK(count(complies, "Questionnaire.item:derivation-new-item") == 1);
+  auto extends = fixture().validate(derived("extends", R"({"linkId":"smoker","type":"boolean","required":true},
+    {"linkId":"colour","type":"choice","answerOption":[{"valueCoding":{"system":"http://example.com/cs","code":"red"}}]},
+    {"linkId":"extra","type":"string"})"));
+  INFO(describe(extends));
+  CHECK(count(extends, "Questionnaire.item:derivation") == 0);
+  CHECK(count(extends, "Questionnaire.item:derivation-new-item") == 0);
+  auto untyped = fixture().validate(R"({"resourceType":"Questionnaire","status":"draft",
+    "derivedFrom":["http://example.com/Questionnaire/q"],"item":[{"linkId":"smoker","type":"string"}]})");
+  CHECK(count(untyped, "Questionnaire.derivedFrom:no-type", fhir::Severity::Warning) == 1);
+  CHECK(errors(untyped) == 0);
+}
