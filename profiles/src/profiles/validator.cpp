@@ -511,6 +511,9 @@ class ValidationRun {
     for (const TypeRef& t : def.types) {
       if (t.profiles.empty() || !(t.code == node.type()->name || (t.info && node.type()->isA(t.info)))) continue;
       if (node.type() == extension_type_) continue;  // extensions are resolved by their url
+      // Several profiles are alternatives: the element must conform to one of them.
+      std::vector<std::pair<const CompiledProfile*, uint32_t>> candidates;
+      std::string wrong_type;
       for (size_t i = 0; i < t.profiles.size(); ++i) {
         const std::string& url = t.profiles[i];
         auto compiled = store_.profile(url);
@@ -519,8 +522,34 @@ class ValidationRun {
                  def.id + ":type-profile");
           continue;
         }
-        validateElement(node, **compiled, profileElement(**compiled, t, i), false, depth + 1);
+        if (node.isResource() && (*compiled)->type_info && !node.type()->isA((*compiled)->type_info)) {
+          wrong_type += (wrong_type.empty() ? "" : ", ") + (*compiled)->type;
+          continue;
+        }
+        candidates.emplace_back(*compiled, profileElement(**compiled, t, i));
       }
+      if (candidates.empty()) {
+        if (!wrong_type.empty()) {
+          report(Severity::Error, IssueType::Structure, node, "the type '" + std::string(node.type()->name) +
+                 "' is not valid here: it must be " + wrong_type, def.id + ":type-profile-type");
+        }
+        continue;
+      }
+      if (candidates.size() > 1) {
+        const std::pair<const CompiledProfile*, uint32_t>* fit = nullptr;
+        for (const auto& c : candidates) {
+          if (conforms(node, *c.first, c.second, depth)) { fit = &c; break; }
+        }
+        if (fit) {
+          validateElement(node, *fit->first, fit->second, false, depth + 1);
+          continue;
+        }
+        std::string urls;
+        for (const auto& c : candidates) urls += (urls.empty() ? "" : ", ") + c.first->url;
+        report(Severity::Error, IssueType::Structure, node, "the element does not conform to any of the profiles " +
+               urls + " (one is required); the issues against the last one follow", def.id + ":type-profile-choice");
+      }
+      validateElement(node, *candidates.back().first, candidates.back().second, false, depth + 1);
     }
   }
 
@@ -557,6 +586,8 @@ class ValidationRun {
         if (n->isResource() && n != doc_.root()) {
           if (base_pass && (options_.validate_contained || child.name != "contained")) {
             validateResource(*n, nullptr, depth + 1);
+          } else if (!base_pass) {
+            validateTypeProfiles(*n, child, depth);  // profiles on Bundle.entry.resource, contained, ...
           }
           continue;
         }
@@ -629,6 +660,14 @@ class ValidationRun {
     // Rules of a data type run once per node: at its element, not again at its type's root.
     const bool type_root = &def == &profile.root() && !node.isResource();
     if (base_pass && !type_root && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
+    if (base_pass && !type_root && node.type()->name == "Reference") {
+      // A local reference names a contained resource of the container (http://hl7.org/fhir/R4/references.html#contained).
+      std::string_view target = childValue(node, "reference");
+      if (target.size() > 1 && target[0] == '#' && !resolveReference(node, target)) {
+        report(Severity::Error, IssueType::NotFound, node, "unable to resolve the local reference '" +
+               std::string(target) + "': there is no contained resource with that id", "Reference:local-unresolved");
+      }
+    }
     if (base_pass && !type_root && node.type()->name == "Identifier") {
       std::string_view system = childValue(node, "system");
       if (!system.empty() && !hasScheme(system)) {
