@@ -6,6 +6,9 @@
 // Patient/Encounter counts, Patient identifiers, family name, birth date, gender, Encounter class and start
 // instant; per OBX the Observation's code, status, value[x] kind and quantity, per OBR the DiagnosticReport's
 // code and result count. Generated ids and the extra resources Microsoft's templates emit are not compared (SOURCE.md).
+// With --package PKG (repeatable; relative folders are taken from $MEDICUS_TESTDATA, a missing one skips
+// the run) the resources are also validated against the profiles they declare in meta.profile (ISiK
+// for the ADT Patient and Encounter), and a declared profile that no package defines is a failure.
 // Exit 0 when every mapped message passes or its failure is listed in --known (default
 // conformance-tests/hl7v2_known_issues.txt, "<input path> <reason>"); 1 otherwise; 77 without data.
 #include <cstdio>
@@ -202,14 +205,27 @@ std::string compareKeyContent(const rapidjson::Document& ours, const rapidjson::
 
 int runHl7v2(const CommonOptions& options, int argc, char** argv) {
   std::string map_dir, known_file = std::string(MEDICUS_CONFORMANCE_DIR) + "/hl7v2_known_issues.txt";
+  std::vector<std::string> packages;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--map" && i + 1 < argc) map_dir = argv[++i];
     else if (a == "--known" && i + 1 < argc) known_file = argv[++i];
+    else if (a == "--package" && i + 1 < argc) packages.push_back(argv[++i]);
     else {
-      std::fprintf(stderr, "hl7v2: unknown option %s (use --map DIR, --known FILE)\n", argv[i]);
+      std::fprintf(stderr, "hl7v2: unknown option %s (use --map DIR, --known FILE, --package PKG)\n", argv[i]);
       return 2;
     }
+  }
+  for (auto& p : packages) {
+    std::error_code ec;
+    if (fs::exists(p, ec)) continue;
+    const char* data = std::getenv("MEDICUS_TESTDATA");
+    const fs::path candidate = fs::path(data && *data ? data : "../shared/testdata") / p;
+    if (!fs::exists(candidate, ec)) {
+      std::fprintf(stderr, "SKIPPED: hl7v2: package %s is absent (set MEDICUS_TESTDATA to the shared testdata folder)\n", p.c_str());
+      return 77;
+    }
+    p = candidate.string();
   }
   const fs::path root = options.data_dir;
   if (!fs::is_regular_file(root / "cases.json")) {
@@ -237,9 +253,20 @@ int runHl7v2(const CommonOptions& options, int argc, char** argv) {
     std::fprintf(stderr, "hl7v2: %s\n", core.error().c_str());
     return 2;
   }
+  for (const auto& p : packages) {
+    if (auto loaded = registry.load(p); !loaded) {
+      std::fprintf(stderr, "hl7v2: --package %s: %s\n", p.c_str(), loaded.error().c_str());
+      return 2;
+    }
+  }
   profiles::ProfileStore store(registry);
   profiles::Terminology terminology(registry);
   profiles::Validator validator(store, terminology);
+#else
+  if (!packages.empty()) {
+    std::fputs("hl7v2: --package needs the validator (module profiles), which this build lacks\n", stderr);
+    return 2;
+  }
 #endif
   const KnownIssues known = KnownIssues::load(known_file);
   rapidjson::Document cases;
@@ -298,8 +325,25 @@ int runHl7v2(const CommonOptions& options, int argc, char** argv) {
       if (i.severity == fhir::Severity::Error || i.severity == fhir::Severity::Fatal) invalid += " " + fhir::formatIssue(i) + ";";
     }
     if (!invalid.empty()) {
-      fail("R4 core:" + invalid);
+      fail(std::string(packages.empty() ? "R4 core:" : "R4 core and declared profiles:") + invalid);
       continue;
+    }
+    // A declared profile must be known when packages are given, or the check above proved nothing.
+    if (!packages.empty()) {
+      std::string unknown;
+      rapidjson::Document doc;
+      doc.Parse(json.c_str());
+      for (const auto& entry : doc["entry"].GetArray()) {
+        const Json* profile_list = child(child(&entry["resource"], "meta"), "profile");
+        if (!profile_list || !profile_list->IsArray()) continue;
+        for (const auto& url : profile_list->GetArray()) {
+          if (url.IsString() && !registry.findCanonical(url.GetString(), "StructureDefinition")) unknown += std::string(" ") + url.GetString();
+        }
+      }
+      if (!unknown.empty()) {
+        fail("declared profiles not in the given packages:" + unknown);
+        continue;
+      }
     }
 #endif
     if (expected.empty()) {

@@ -62,7 +62,13 @@ bool fillIdentifier(ConversionContext& c, fhir::Node* node, const Location& at) 
     const bool table_code = type.size() <= 6 && std::all_of(type.begin(), type.end(), [](char ch) {
       return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
     });
-    if (table_code) {
+    const auto mapped = c.settings.identifier_types.find(type);
+    const std::size_t bar = mapped == c.settings.identifier_types.end() ? std::string::npos : mapped->second.rfind('|');
+    if (bar != std::string::npos) {  // a configured type code (KV -> identifier-type-de-basis|KVZ10)
+      fhir::Node* coding = c.doc.addChild(type_node, "coding");
+      c.doc.addPrimitive(coding, "system", std::string_view(mapped->second).substr(0, bar));
+      c.doc.addPrimitive(coding, "code", std::string_view(mapped->second).substr(bar + 1));
+    } else if (table_code) {
       fhir::Node* coding = c.doc.addChild(type_node, "coding");
       c.doc.addPrimitive(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203");
       c.doc.addPrimitive(coding, "code", type);

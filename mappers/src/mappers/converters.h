@@ -15,6 +15,7 @@ struct MapSettings {
   std::string default_timezone;                               // "+01:00" or empty
   std::map<std::string, std::string> assigning_authorities;  // CX-4.1 -> Identifier.system
   std::map<std::string, std::string> code_systems;           // CWE-3 -> Coding.system
+  std::map<std::string, std::string> identifier_types;       // CX-5 -> "system|code" of Identifier.type
 };
 
 enum class Converter {

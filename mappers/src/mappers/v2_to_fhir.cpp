@@ -210,7 +210,7 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
 
 std::unique_ptr<CompiledMap> compileMap(const YAML::Node& root, const std::string& source) {
   if (!root.IsMap()) fail(source, root, "a mapping file must be a YAML mapping with messages and resources");
-  checkKeys(source, root, {"name", "messages", "default_timezone", "assigning_authorities", "code_systems", "resources"},
+  checkKeys(source, root, {"name", "messages", "default_timezone", "assigning_authorities", "code_systems", "identifier_types", "resources"},
             "the mapping file");
   auto map = std::make_unique<CompiledMap>();
   map->name = root["name"] ? scalar(source, root["name"], "name") : source;
@@ -231,6 +231,13 @@ std::unique_ptr<CompiledMap> compileMap(const YAML::Node& root, const std::strin
   }
   map->settings.assigning_authorities = stringMap(source, root["assigning_authorities"], "assigning_authorities");
   map->settings.code_systems = stringMap(source, root["code_systems"], "code_systems");
+  map->settings.identifier_types = stringMap(source, root["identifier_types"], "identifier_types");
+  for (const auto& [code, target] : map->settings.identifier_types) {
+    const std::size_t bar = target.rfind('|');
+    if (bar == std::string::npos || bar == 0 || bar + 1 == target.size()) {
+      fail(source, root["identifier_types"], "identifier_types: '" + code + "' must map to SYSTEM|CODE, e.g. http://fhir.de/CodeSystem/identifier-type-de-basis|KVZ10");
+    }
+  }
 
   const YAML::Node resources = root["resources"];
   if (!resources || !resources.IsMap()) fail(source, root, "'resources' must map names to resource definitions");

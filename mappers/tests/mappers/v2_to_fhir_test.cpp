@@ -80,7 +80,8 @@ TEST_CASE("Mapping: the same message twice gives the same Bundle", "[mappers]") 
 TEST_CASE("Mapping: A04 and A08 use their status; no PV1 means no Encounter", "[mappers]") {
   const std::string a04 = mapToJson(parseText(
       "MSH|^~\\&|A|B|C|D|1||ADT^A04|7|P|2.5\rPID|1||1^^^HOSP||Doe^J\rPV1|1|O\r"));
-  CHECK(a04.find("\"arrived\"") != std::string::npos);
+  CHECK(a04.find("\"arrived\"") == std::string::npos);  // not in ISiK's EncounterStatusDe
+  CHECK(a04.find("\"status\": \"unknown\"") != std::string::npos);  // no admit time (PV1-44) yet
   CHECK(a04.find("\"AMB\"") != std::string::npos);
   const std::string a08 = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^A08|8|P|2.5\rPID|1||1^^^HOSP||Doe^J\r"));
   CHECK(a08.find("Encounter") == std::string::npos);
@@ -131,10 +132,10 @@ TEST_CASE("Mapping files: mistakes are reported with file and line", "[mappers][
   CHECK(error_of(head + "      name: { from: PID-5, as: XPN }\n") == "no error");
 }
 
-TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge date", "[mappers]") {
-  auto status_of = [](const std::string& trigger, const std::string& pv1_45) {
+TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge and admit dates", "[mappers]") {
+  auto status_of = [](const std::string& trigger, const std::string& pv1_45, const std::string& pv1_44 = "202403141000") {
     std::string pv1 = "PV1|1|I";
-    for (int f = 3; f <= 45; ++f) pv1 += "|" + std::string(f == 45 ? pv1_45 : "");
+    for (int f = 3; f <= 45; ++f) pv1 += "|" + std::string(f == 45 ? pv1_45 : f == 44 ? pv1_44 : "");
     const std::string json = mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ADT^" + trigger + "|1|P|2.5\rPID|1||1^^^HOSP\r" + pv1 + "\r"));
     const std::size_t at = json.find("\"status\": \"");
     return at == std::string::npos ? std::string() : json.substr(at + 11, json.find('"', at + 11) - at - 11);
@@ -145,6 +146,8 @@ TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge d
   CHECK(status_of("A11", "") == "cancelled");
   CHECK(status_of("A08", "") == "in-progress");
   CHECK(status_of("A08", "202403151230") == "finished");  // an update after discharge
+  CHECK(status_of("A04", "") == "in-progress");  // registered and there: EncounterStatusDe has no arrived
+  CHECK(status_of("A01", "", "") == "unknown");  // ISiK-enc-5: in-progress needs the admit time
 }
 
 TEST_CASE("Mapping: an unmapped class falls back to the default, with a warning", "[mappers]") {
