@@ -79,10 +79,18 @@ struct CompiledSet {
   std::vector<fp::Expression> expressions;
 };
 
+// Outcome counts plus a digest of every outcome in evaluation order (FNV-1a over true/false/error), so
+// that two builds of the engine can be compared exactly: same digest, same answers on every node.
 struct Counts {
   size_t evaluations = 0, true_results = 0, false_results = 0, errors = 0;
+  uint64_t digest = 14695981039346656037ull;
+  void add(uint8_t outcome) {
+    ++evaluations;
+    digest = (digest ^ outcome) * 1099511628211ull;
+  }
   bool operator==(const Counts& o) const {
-    return evaluations == o.evaluations && true_results == o.true_results && false_results == o.false_results && errors == o.errors;
+    return evaluations == o.evaluations && true_results == o.true_results && false_results == o.false_results &&
+           errors == o.errors && digest == o.digest;
   }
 };
 
@@ -139,11 +147,11 @@ class InvariantRunner {
     fp::EvaluationContext ctx;
     ctx.context = node;
     for (const fp::Expression& e : set->expressions) {
-      ++counts.evaluations;
       auto r = e.evaluateBoolean(ctx);
       if (!r) ++counts.errors;
       else if (*r) ++counts.true_results;
       else ++counts.false_results;
+      counts.add(!r ? 2 : *r ? 1 : 0);
     }
   }
 
@@ -221,8 +229,8 @@ int main(int argc, char** argv) {
               texts.size(), static_cast<double>(bytes) / 1e6, resources, definitions, invariant_count, invariants.size());
   std::printf("compiled: %zu expressions for (path, type) pairs, %zu failed to compile; first pass incl. compile %.3f s\n",
               runner.compiled(), runner.compileFailures(), first_pass_seconds);
-  std::printf("evaluations per pass: %zu (true %zu, false %zu, error %zu)\n", reference.evaluations, reference.true_results,
-              reference.false_results, reference.errors);
+  std::printf("evaluations per pass: %zu (true %zu, false %zu, error %zu; outcome digest %016llx)\n", reference.evaluations,
+              reference.true_results, reference.false_results, reference.errors, static_cast<unsigned long long>(reference.digest));
   std::printf("parse (JSON -> tree):       %8.3f ms  (%.1f MB/s)\n", parse_seconds * 1e3, static_cast<double>(bytes) / 1e6 / parse_seconds);
   std::printf("invariants (all, compiled): %8.3f ms  (%.0f evaluations/s)\n", eval_seconds * 1e3,
               static_cast<double>(reference.evaluations) / eval_seconds);

@@ -85,6 +85,12 @@ struct AstNode {
   std::vector<std::unique_ptr<AstNode>> children;  // operands / target + arguments
   // matches()/replaceMatches() with a literal pattern: compiled once by compile().
   std::shared_ptr<const std::regex> regex;
+  // Set by compile(): the value does not depend on the focus ($this, $index, $total, element names),
+  // only on %variables and literals; and it sits inside a criteria argument (where(), all(), ...), so
+  // it would be evaluated again for every item. The evaluator computes such a node once per evaluation
+  // (dom-3 asks for `%resource.descendants()...` once per contained resource).
+  bool focus_independent = false;
+  bool cache_result = false;
 };
 
 // FHIRPath regexes run in single-line mode ('.' also matches a line break): rewrites for ECMAScript.

@@ -286,7 +286,9 @@ class Checker {
       const auto& pattern = std::get<std::string>(node.children[1]->value);
       if (!pattern.empty() && pattern.size() <= 1000) {
         try {
-          node.regex = std::make_shared<const std::regex>(detail::singleLineRegex(pattern), std::regex::ECMAScript);
+          // matches() needs no groups: without them std::regex does much less work per character.
+          auto flags = spec->id == FunctionId::ReplaceMatches ? std::regex::ECMAScript : std::regex::ECMAScript | std::regex::nosubs;
+          node.regex = std::make_shared<const std::regex>(detail::singleLineRegex(pattern), flags);
         } catch (const std::regex_error&) {
           return semantic(node, "invalid regular expression '" + pattern + "'");
         }
@@ -326,6 +328,61 @@ class Checker {
   StaticType root_;
 };
 
+// Arguments evaluated once per input item, with the item as $this.
+bool iteratesArgument(FunctionId f, size_t i) {
+  switch (f) {
+    case FunctionId::Where: case FunctionId::Select: case FunctionId::All: case FunctionId::Exists:
+    case FunctionId::Repeat: case FunctionId::Sort:
+      return true;
+    case FunctionId::Aggregate: return i == 1;
+    case FunctionId::Iif: return true;  // on the input when there is one; else the node depends on the focus anyway
+    default: return false;
+  }
+}
+
+bool hasSideEffects(const AstNode& node) {
+  if (node.kind == NodeKind::Function && (node.function == FunctionId::DefineVariable || node.function == FunctionId::Trace))
+    return true;
+  for (const auto& c : node.children)
+    if (c && hasSideEffects(*c)) return true;
+  return false;
+}
+
+// Fills focus_independent bottom-up (see AstNode).
+bool markFocusIndependent(AstNode& node) {
+  bool independent = true;
+  switch (node.kind) {
+    case NodeKind::Literal: case NodeKind::EnvVariable: break;
+    case NodeKind::Variable: case NodeKind::Identifier: independent = false; break;
+    case NodeKind::Function:
+      independent = node.children[0] != nullptr;
+      for (size_t i = 0; i < node.children.size(); ++i) {
+        if (!node.children[i]) continue;
+        bool child = markFocusIndependent(*node.children[i]);
+        if (i == 0 || !iteratesArgument(node.function, i)) independent = independent && child;
+      }
+      break;
+    default:
+      for (auto& c : node.children)
+        if (c) independent = markFocusIndependent(*c) && independent;
+      break;
+  }
+  node.focus_independent = independent;
+  return independent;
+}
+
+// Marks the outermost focus-independent, non-trivial nodes inside criteria arguments.
+void markCached(AstNode& node, bool repeated, bool parent_independent) {
+  if (node.focus_independent && repeated && !parent_independent && node.kind != NodeKind::Literal &&
+      node.kind != NodeKind::EnvVariable)
+    node.cache_result = true;
+  for (size_t i = 0; i < node.children.size(); ++i) {
+    if (!node.children[i]) continue;
+    bool child_repeated = repeated || (node.kind == NodeKind::Function && i > 0 && iteratesArgument(node.function, i));
+    markCached(*node.children[i], child_repeated, node.focus_independent);
+  }
+}
+
 }  // namespace
 
 tl::expected<Expression, Diagnostic> compile(std::string_view text, const CompileOptions& options) {
@@ -343,6 +400,12 @@ tl::expected<Expression, Diagnostic> compile(std::string_view text, const Compil
   checker.setRoot(root);
   auto checked = checker.check(**ast, root);
   if (!checked) return tl::unexpected(checked.error());
+  // Variables defined by the expression itself and trace() output would change if parts were computed
+  // once, so such expressions are evaluated plainly.
+  if (!hasSideEffects(**ast)) {
+    markFocusIndependent(**ast);
+    markCached(**ast, false, false);
+  }
   auto impl = std::make_shared<Expression::Impl>();
   impl->text = std::string(text);
   impl->root = std::move(*ast);

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <functional>
 #include <regex>
+#include <span>
 #include <unordered_set>
 
 #include "fhirpath/operators.h"
@@ -36,6 +37,9 @@ const std::string& Expression::text() const { return impl_->text; }
 namespace {
 
 using Result = tl::expected<Collection, Diagnostic>;
+// The focus of an evaluation step: a view, so that $this of where()/all() and the root context need no
+// collection of their own.
+using Focus = std::span<const Item>;
 constexpr uint32_t kMaxEvalDepth = 400;  // nested function/argument evaluations (defineVariable, aggregate)
 
 const fhir::Node* outermostResource(const fhir::Node* n) {
@@ -43,6 +47,18 @@ const fhir::Node* outermostResource(const fhir::Node* n) {
   for (; n; n = n->parent())
     if (n->isResource()) r = n;
   return r;
+}
+
+// Node::children(name) without string_view::compare per element: names are short and differ mostly
+// in length or first letter.
+fhir::Node::ChildRange childrenNamed(const fhir::Node* n, std::string_view name) {
+  const fhir::TypeInfo* type = n->type();
+  size_t size = name.size();
+  if (size == 0) return {nullptr, nullptr};
+  for (const fhir::ElementInfo& e : type->elements)
+    if (e.name.size() == size && e.name[0] == name[0] && std::memcmp(e.name.data(), name.data(), size) == 0)
+      return {n->firstChild(), &e};
+  return {nullptr, nullptr};
 }
 
 bool sameItem(const Item& a, const Item& b) {
@@ -85,17 +101,15 @@ class Evaluator {
   }
 
   Result run() {
-    Collection focus;
-    if (context_) focus.emplace_back(context_);
+    Item context_item(context_);
+    Focus focus = context_ ? Focus(&context_item, 1) : Focus();
     Frame frame;
-    frame.focus = &focus;
-    frame.this_item = focus.empty() ? nullptr : &focus[0];
+    frame.this_item = context_ ? &context_item : nullptr;
     return eval(*impl_.root, focus, frame);
   }
 
  private:
   struct Frame {
-    const Collection* focus = nullptr;
     const Item* this_item = nullptr;
     int64_t index = -1;
     const Collection* total = nullptr;
@@ -107,7 +121,7 @@ class Evaluator {
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  tl::expected<std::optional<SystemValue>, Diagnostic> single(const AstNode& node, const Collection& c) const {
+  tl::expected<std::optional<SystemValue>, Diagnostic> single(const AstNode& node, Focus c) const {
     if (c.empty()) return std::optional<SystemValue>();
     if (c.size() > 1) return error(node, "expected a single value, got " + std::to_string(c.size()) + " items");
     auto v = toSystemValue(c[0]);
@@ -119,7 +133,7 @@ class Evaluator {
   }
 
   // Singleton evaluation as Boolean (http://hl7.org/fhirpath/N1/#singleton-evaluation-of-collections).
-  tl::expected<std::optional<bool>, Diagnostic> boolean(const AstNode& node, const Collection& c) const {
+  tl::expected<std::optional<bool>, Diagnostic> boolean(const AstNode& node, Focus c) const {
     if (c.empty()) return std::optional<bool>();
     if (c.size() > 1) return error(node, "expected a single Boolean, got " + std::to_string(c.size()) + " items");
     auto v = toSystemValue(c[0]);
@@ -127,7 +141,7 @@ class Evaluator {
     return std::optional<bool>(true);
   }
 
-  tl::expected<std::optional<std::string>, Diagnostic> string(const AstNode& node, const Collection& c) const {
+  tl::expected<std::optional<std::string>, Diagnostic> string(const AstNode& node, Focus c) const {
     auto v = single(node, c);
     if (!v) return tl::unexpected(v.error());
     if (!*v) return std::optional<std::string>();
@@ -135,7 +149,7 @@ class Evaluator {
     return std::optional<std::string>(std::get<std::string>(**v));
   }
 
-  tl::expected<std::optional<int64_t>, Diagnostic> integer(const AstNode& node, const Collection& c) const {
+  tl::expected<std::optional<int64_t>, Diagnostic> integer(const AstNode& node, Focus c) const {
     auto v = single(node, c);
     if (!v) return tl::unexpected(v.error());
     if (!*v) return std::optional<int64_t>();
@@ -150,7 +164,7 @@ class Evaluator {
   }
   static Collection boolResult(bool b) { return one(SystemValue{b}); }
 
-  Result arg(const AstNode& call, size_t i, const Collection& focus, const Frame& frame) {
+  Result arg(const AstNode& call, size_t i, Focus focus, const Frame& frame) {
     return eval(*call.children[i], focus, frame);
   }
 
@@ -190,7 +204,7 @@ class Evaluator {
       if (auto v = toSystemValue(item)) out.emplace_back(std::move(*v));
       return;
     }
-    for (const fhir::Node* c : n->children(name)) out.emplace_back(c);
+    for (const fhir::Node* c : childrenNamed(n, name)) out.emplace_back(c);
   }
 
   // `exact`: as()/ofType() take primitives by their exact type (a code is not returned by
@@ -264,17 +278,25 @@ class Evaluator {
 
   // --- evaluation ------------------------------------------------------------------------------
 
-  Result eval(const AstNode& node, const Collection& focus, const Frame& frame) {
+  Result eval(const AstNode& node, Focus focus, const Frame& frame) {
     if (++depth_ > kMaxEvalDepth) {
       --depth_;
       return error(node, "evaluation nested too deeply");
     }
+    if (node.cache_result) {
+      for (const auto& [cached_node, value] : cache_)
+        if (cached_node == &node) {
+          --depth_;
+          return value;
+        }
+    }
     Result r = evalNode(node, focus, frame);
     --depth_;
+    if (node.cache_result && r) cache_.emplace_back(&node, *r);
     return r;
   }
 
-  Result evalNode(const AstNode& node, const Collection& focus, const Frame& frame) {
+  Result evalNode(const AstNode& node, Focus focus, const Frame& frame) {
     switch (node.kind) {
       case NodeKind::Literal: {
         Collection c;
@@ -380,7 +402,7 @@ class Evaluator {
     return c;
   }
 
-  Result typeOperation(const AstNode& node, FunctionId id, const Collection& input) {
+  Result typeOperation(const AstNode& node, FunctionId id, Focus input) {
     if (input.empty()) return Collection{};
     if (id == FunctionId::OfType) {
       Collection out;
@@ -400,10 +422,10 @@ class Evaluator {
     if (input.size() > 1) return error(node, "'" + std::string(id == FunctionId::Is ? "is" : "as") + "' needs a single item, got " + std::to_string(input.size()));
     bool match = matchesType(input[0], node.type, id != FunctionId::Is);
     if (id == FunctionId::Is) return boolResult(match);
-    return match ? input : Collection{};
+    return match ? Collection(input.begin(), input.end()) : Collection{};
   }
 
-  Result binary(const AstNode& node, const Collection& focus, const Frame& frame) {
+  Result binary(const AstNode& node, Focus focus, const Frame& frame) {
     auto lhs = eval(*node.children[0], focus, frame);
     if (!lhs) return lhs;
     // Three-valued logic (http://hl7.org/fhirpath/N1/#boolean-logic).
@@ -443,13 +465,7 @@ class Evaluator {
     const Collection& a = *lhs;
     const Collection& b = *rhs;
     switch (node.op) {
-      case BinaryOp::Union: {
-        Collection out;
-        for (const auto* side : {&a, &b})
-          for (const Item& item : *side)
-            if (std::none_of(out.begin(), out.end(), [&](const Item& o) { return sameItem(o, item); })) out.push_back(item);
-        return out;
-      }
+      case BinaryOp::Union: return unionOf(a, b);
       case BinaryOp::Equal: case BinaryOp::NotEqual: {
         if (a.empty() || b.empty()) return Collection{};
         if (a.size() != b.size()) return boolResult(node.op == BinaryOp::NotEqual);
@@ -527,52 +543,105 @@ class Evaluator {
     }
   }
 
+  // a | b without duplicates (sameItem). Unions of element values (dom-3 joins every reference and
+  // canonical of a resource) are deduplicated with hash sets: string-like values equal only other
+  // string-like values with the same text, and complex nodes only themselves. Other values are
+  // compared pairwise.
+  static std::optional<std::string_view> stringLike(const Item& item) {
+    if (!item.node) {
+      if (const auto* s = std::get_if<std::string>(&item.value)) return std::string_view(*s);
+      return std::nullopt;
+    }
+    if (!item.node->isPrimitive() || !item.node->hasValue()) return std::nullopt;
+    switch (item.node->type()->primitive_kind) {
+      case fhir::PrimitiveKind::Id: case fhir::PrimitiveKind::Code: case fhir::PrimitiveKind::Uri: case fhir::PrimitiveKind::Oid:
+      case fhir::PrimitiveKind::Uuid: case fhir::PrimitiveKind::String: case fhir::PrimitiveKind::Base64Binary:
+      case fhir::PrimitiveKind::Xhtml:
+        return item.node->value();
+      default: return std::nullopt;
+    }
+  }
+
+  static Collection unionOf(Focus a, Focus b) {
+    Collection out;
+    bool hashable = true;
+    for (Focus side : {a, b})
+      for (const Item& item : side)
+        hashable = hashable && ((item.node && !item.node->isPrimitive()) || stringLike(item));
+    if (!hashable) {
+      for (Focus side : {a, b})
+        for (const Item& item : side)
+          if (std::none_of(out.begin(), out.end(), [&](const Item& o) { return sameItem(o, item); })) out.push_back(item);
+      return out;
+    }
+    std::unordered_set<std::string_view> strings;
+    std::unordered_set<const fhir::Node*> nodes;
+    for (Focus side : {a, b})
+      for (const Item& item : side) {
+        bool fresh = item.node && !item.node->isPrimitive() ? nodes.insert(item.node).second : strings.insert(*stringLike(item)).second;
+        if (fresh) out.push_back(item);
+      }
+    return out;
+  }
+
   // Evaluates argument `i` once per input item with $this/$index bound.
   template <typename F>
-  tl::expected<void, Diagnostic> perItem(const AstNode& call, size_t i, const Collection& input, F&& f) {
+  tl::expected<void, Diagnostic> perItem(const AstNode& call, size_t i, Focus input, F&& f) {
     for (size_t k = 0; k < input.size(); ++k) {
-      Collection focus{input[k]};
       Frame frame;
-      frame.focus = &focus;
-      frame.this_item = &focus[0];
+      frame.this_item = &input[k];
       frame.index = static_cast<int64_t>(k);
-      auto r = eval(*call.children[i], focus, frame);
+      auto r = eval(*call.children[i], Focus(&input[k], 1), frame);
       if (!r) return tl::unexpected(r.error());
       if (auto s = f(k, *r); !s) return s;
     }
     return {};
   }
 
-  // One pass over XHTML: rejects active content (script/object/embed/iframe/form/applet elements,
-  // on* event attributes, javascript: URLs) without copying the text.
+  // Rejects active content in XHTML (script/object/embed/iframe/form/applet elements, on* event
+  // attributes, javascript: URLs) without copying the text. Narratives are the largest strings of most
+  // resources, so the text between tags is skipped with memchr and only tags are looked at.
   static bool narrativeIsSafe(std::string_view text) {
+    const char* begin = text.data();
+    const char* end = begin + text.size();
     auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); };
-    auto startsWithNoCase = [&](size_t pos, std::string_view word) {
-      if (pos + word.size() > text.size()) return false;
+    auto startsWithNoCase = [&](const char* at, std::string_view word) {
+      if (static_cast<size_t>(end - at) < word.size()) return false;
       for (size_t k = 0; k < word.size(); ++k)
-        if (lower(text[pos + k]) != word[k]) return false;
+        if (lower(at[k]) != word[k]) return false;
       return true;
     };
-    bool in_tag = false;
-    for (size_t i = 0; i < text.size(); ++i) {
-      char c = text[i];
-      if (c == '<') {
-        in_tag = true;
-        size_t name = i + 1;
-        for (std::string_view bad : {"script", "object", "embed", "iframe", "form", "applet"})
-          if (startsWithNoCase(name, bad)) {
-            char after = name + bad.size() < text.size() ? text[name + bad.size()] : '>';
-            if (after == '>' || after == ' ' || after == '/' || after == '\t' || after == '\n') return false;
-          }
-      } else if (c == '>') {
-        in_tag = false;
-      } else if (in_tag && (c == ' ' || c == '\t' || c == '\n' || c == '\r') && startsWithNoCase(i + 1, "on")) {
-        size_t j = i + 3;
-        while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
-        if (j > i + 3 && j < text.size() && text[j] == '=') return false;
-      } else if ((c == 'j' || c == 'J') && startsWithNoCase(i, "javascript:")) {
+    auto find = [&](const char* from, char c) -> const char* {
+      if (from >= end) return nullptr;
+      return static_cast<const char*>(std::memchr(from, c, static_cast<size_t>(end - from)));
+    };
+    // "javascript:" anywhere: look at what precedes each ':'.
+    constexpr std::string_view kJavascript = "javascript";
+    for (const char* colon = find(begin, ':'); colon; colon = find(colon + 1, ':'))
+      if (static_cast<size_t>(colon - begin) >= kJavascript.size() && startsWithNoCase(colon - kJavascript.size(), kJavascript))
         return false;
+    static constexpr std::string_view kActive[] = {"script", "object", "embed", "iframe", "form", "applet"};
+    const char* scanned = begin;  // attributes are checked once per byte even with '<' inside a tag
+    for (const char* open = find(begin, '<'); open; open = find(open + 1, '<')) {
+      const char* name = open + 1;
+      char first = name < end ? lower(*name) : '\0';
+      if (first == 's' || first == 'o' || first == 'e' || first == 'i' || first == 'f' || first == 'a')
+      for (std::string_view bad : kActive)
+        if (bad[0] == first && startsWithNoCase(name, bad)) {
+          char after = name + bad.size() < end ? name[bad.size()] : '>';
+          if (after == '>' || after == ' ' || after == '/' || after == '\t' || after == '\n') return false;
+        }
+      // Inside the tag (up to '>'): whitespace, "on", letters, '=' is an event handler attribute.
+      const char* close = find(name, '>');
+      const char* tag_end = close ? close : end;
+      for (const char* c = std::max(name, scanned); c < tag_end; ++c) {
+        if ((*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') && startsWithNoCase(c + 1, "on")) {
+          const char* j = c + 3;
+          while (j < end && std::isalpha(static_cast<unsigned char>(*j))) ++j;
+          if (j > c + 3 && j < end && *j == '=') return false;
+        }
       }
+      scanned = std::max(scanned, tag_end);
     }
     return true;
   }
@@ -595,7 +664,7 @@ class Evaluator {
         if (from->hasValue()) f(nullptr);
         return;
       }
-      for (const fhir::Node* c : from->children(name)) f(c);
+      for (const fhir::Node* c : childrenNamed(from, name)) f(c);
     };
     if (t->kind == NodeKind::Identifier) {
       step(n, t->name);
@@ -611,7 +680,8 @@ class Evaluator {
     auto stepCount = [](const fhir::Node* from, const std::string& name) -> size_t {
       if (from->isPrimitive() && name == "value") return from->hasValue() ? 1 : 0;
       size_t k = 0;
-      for (auto it = from->children(name).begin(), end = from->children(name).end(); it != end; ++it) ++k;
+      auto range = childrenNamed(from, name);
+      for (auto it = range.begin(), end = range.end(); it != end; ++it) ++k;
       return k;
     };
     if (t->kind == NodeKind::Identifier) return stepCount(n, t->name);
@@ -625,7 +695,7 @@ class Evaluator {
     return k;
   }
 
-  std::optional<size_t> countWithoutCollecting(const AstNode* target, const Collection& focus) const {
+  std::optional<size_t> countWithoutCollecting(const AstNode* target, Focus focus) const {
     if (!isNavigationChain(target)) return std::nullopt;
     size_t count = 0;
     for (const Item& item : focus) {
@@ -638,7 +708,208 @@ class Evaluator {
     return count;
   }
 
-  Result function(const AstNode& node, const Collection& focus, const Frame& frame) {
+  // --- Boolean fast path ---------------------------------------------------------------------
+  // Invariants are Boolean combinations of existence tests, counts and comparisons. evalBool(node) gives
+  // what boolean(err, eval(node)) gives (singleton evaluation as Boolean, errors reported at `err`),
+  // but for the shapes below it builds no result collections.
+ public:
+  enum class Tri : uint8_t { False, True, Empty };
+  using TriResult = tl::expected<Tri, Diagnostic>;
+
+  // Nodes whose result is always a single Boolean or empty, so that the evaluation as Boolean is exact.
+  static bool yieldsBoolean(const AstNode& node) {
+    if (node.kind == NodeKind::Binary) {
+      switch (node.op) {
+        case BinaryOp::Implies: case BinaryOp::Or: case BinaryOp::Xor: case BinaryOp::And: case BinaryOp::In:
+        case BinaryOp::Contains: case BinaryOp::Equal: case BinaryOp::Equivalent: case BinaryOp::NotEqual:
+        case BinaryOp::NotEquivalent: case BinaryOp::Less: case BinaryOp::Greater: case BinaryOp::LessOrEqual:
+        case BinaryOp::GreaterOrEqual:
+          return true;
+        default: return false;
+      }
+    }
+    if (node.kind == NodeKind::Function) {
+      switch (node.function) {
+        case FunctionId::Not: case FunctionId::Exists: case FunctionId::Empty: case FunctionId::All: case FunctionId::HasValue:
+          return true;
+        default: return false;
+      }
+    }
+    return false;
+  }
+
+  // Evaluation of the whole expression as an invariant: single Boolean, or empty (`empty_is`).
+  tl::expected<bool, Diagnostic> runBoolean(bool empty_is) {
+    Item context_item(context_);
+    Focus focus = context_ ? Focus(&context_item, 1) : Focus();
+    Frame frame;
+    frame.this_item = context_ ? &context_item : nullptr;
+    if (yieldsBoolean(*impl_.root)) {
+      auto t = evalBool(*impl_.root, *impl_.root, focus, frame);
+      if (!t) return tl::unexpected(t.error());
+      return *t == Tri::Empty ? empty_is : *t == Tri::True;
+    }
+    auto r = eval(*impl_.root, focus, frame);
+    if (!r) return tl::unexpected(r.error());
+    if (r->empty()) return empty_is;
+    if (r->size() == 1) {
+      if (!(*r)[0].node && (*r)[0].value.index() == 0) return std::get<bool>((*r)[0].value);
+      auto v = toSystemValue((*r)[0]);
+      if (v && v->index() == 0) return std::get<bool>(*v);
+    }
+    Diagnostic d;
+    d.kind = ErrorKind::Execution;
+    d.message = "expression did not give a single Boolean (" + std::to_string(r->size()) + " items)";
+    return tl::unexpected(d);
+  }
+
+ private:
+  static Tri tri(std::optional<bool> b) { return !b ? Tri::Empty : *b ? Tri::True : Tri::False; }
+
+  TriResult evalBool(const AstNode& node, const AstNode& err, Focus focus, const Frame& frame) {
+    if (yieldsBoolean(node)) {
+      if (++depth_ > kMaxEvalDepth) {
+        --depth_;
+        return error(node, "evaluation nested too deeply");
+      }
+      auto r = evalBoolNode(node, focus, frame);
+      --depth_;
+      if (!r || *r) return r ? TriResult(**r) : TriResult(tl::unexpected(r.error()));
+    }
+    auto c = eval(node, focus, frame);
+    if (!c) return tl::unexpected(c.error());
+    auto b = boolean(err, *c);
+    if (!b) return tl::unexpected(b.error());
+    return tri(*b);
+  }
+
+  // An Integer known without building collections: a count() of an element path, or an Integer literal.
+  std::optional<int64_t> integerWithoutCollecting(const AstNode& node, Focus focus) const {
+    if (node.kind == NodeKind::Literal && node.has_value && node.value.index() == 2) return std::get<int64_t>(node.value);
+    if (node.kind == NodeKind::Function && node.function == FunctionId::Count)
+      if (auto n = countWithoutCollecting(node.children[0].get(), focus)) return static_cast<int64_t>(*n);
+    return std::nullopt;
+  }
+
+  // nullopt: not handled here (the caller evaluates normally).
+  tl::expected<std::optional<Tri>, Diagnostic> evalBoolNode(const AstNode& node, Focus focus, const Frame& frame) {
+    using Out = std::optional<Tri>;
+    if (node.kind == NodeKind::Binary) {
+      switch (node.op) {
+        case BinaryOp::And: case BinaryOp::Or: case BinaryOp::Xor: case BinaryOp::Implies: {
+          auto a = evalBool(*node.children[0], node, focus, frame);
+          if (!a) return tl::unexpected(a.error());
+          if (node.op == BinaryOp::And && *a == Tri::False) return Out(Tri::False);
+          if (node.op == BinaryOp::Or && *a == Tri::True) return Out(Tri::True);
+          if (node.op == BinaryOp::Implies && *a == Tri::False) return Out(Tri::True);
+          auto b = evalBool(*node.children[1], node, focus, frame);
+          if (!b) return tl::unexpected(b.error());
+          bool both = *a != Tri::Empty && *b != Tri::Empty;
+          switch (node.op) {
+            case BinaryOp::And:
+              if (*b == Tri::False) return Out(Tri::False);
+              return Out(both ? Tri::True : Tri::Empty);
+            case BinaryOp::Or:
+              if (*b == Tri::True) return Out(Tri::True);
+              return Out(both ? Tri::False : Tri::Empty);
+            case BinaryOp::Xor:
+              return Out(both ? (*a != *b ? Tri::True : Tri::False) : Tri::Empty);
+            default:  // implies
+              if (*b == Tri::True) return Out(Tri::True);
+              return Out(both ? Tri::False : Tri::Empty);
+          }
+        }
+        case BinaryOp::Equal: case BinaryOp::NotEqual: case BinaryOp::Less: case BinaryOp::Greater:
+        case BinaryOp::LessOrEqual: case BinaryOp::GreaterOrEqual: {
+          auto x = integerWithoutCollecting(*node.children[0], focus);
+          if (!x) return Out();
+          auto y = integerWithoutCollecting(*node.children[1], focus);
+          if (!y) return Out();
+          bool r = false;
+          switch (node.op) {
+            case BinaryOp::Equal: r = *x == *y; break;
+            case BinaryOp::NotEqual: r = *x != *y; break;
+            case BinaryOp::Less: r = *x < *y; break;
+            case BinaryOp::Greater: r = *x > *y; break;
+            case BinaryOp::LessOrEqual: r = *x <= *y; break;
+            default: r = *x >= *y; break;
+          }
+          return Out(r ? Tri::True : Tri::False);
+        }
+        default: return Out();
+      }
+    }
+    if (node.kind != NodeKind::Function) return Out();
+    switch (node.function) {
+      case FunctionId::Not: {
+        Tri t;
+        if (node.children[0]) {
+          auto a = evalBool(*node.children[0], node, focus, frame);
+          if (!a) return tl::unexpected(a.error());
+          t = *a;
+        } else {
+          auto b = boolean(node, focus);
+          if (!b) return tl::unexpected(b.error());
+          t = tri(*b);
+        }
+        return Out(t == Tri::Empty ? Tri::Empty : t == Tri::True ? Tri::False : Tri::True);
+      }
+      case FunctionId::Empty: case FunctionId::Exists: {
+        if (node.function == FunctionId::Exists && node.children.size() > 1) return allOrExists(node, focus, frame);
+        bool empty;
+        if (auto n = countWithoutCollecting(node.children[0].get(), focus)) {
+          empty = *n == 0;
+        } else if (node.children[0]) {
+          auto c = eval(*node.children[0], focus, frame);
+          if (!c) return tl::unexpected(c.error());
+          empty = c->empty();
+        } else {
+          empty = focus.empty();
+        }
+        return Out((node.function == FunctionId::Empty) == empty ? Tri::True : Tri::False);
+      }
+      case FunctionId::All: return allOrExists(node, focus, frame);
+      case FunctionId::HasValue: {
+        Collection storage;
+        Focus input = focus;
+        if (node.children[0]) {
+          auto c = eval(*node.children[0], focus, frame);
+          if (!c) return tl::unexpected(c.error());
+          storage = std::move(*c);
+          input = storage;
+        }
+        bool has = input.size() == 1 && input[0].node && input[0].node->isPrimitive() && input[0].node->hasValue();
+        return Out(has ? Tri::True : Tri::False);
+      }
+      default: return Out();
+    }
+  }
+
+  // exists(criteria) and all(criteria): the criteria on every item (no short cut, as function() does).
+  tl::expected<std::optional<Tri>, Diagnostic> allOrExists(const AstNode& node, Focus focus, const Frame& frame) {
+    Collection storage;
+    Focus input = focus;
+    if (node.children[0]) {
+      auto c = eval(*node.children[0], focus, frame);
+      if (!c) return tl::unexpected(c.error());
+      storage = std::move(*c);
+      input = storage;
+    }
+    bool all = node.function == FunctionId::All;
+    bool result = all;
+    for (size_t k = 0; k < input.size(); ++k) {
+      Frame inner;
+      inner.this_item = &input[k];
+      inner.index = static_cast<int64_t>(k);
+      auto b = evalBool(*node.children[1], node, Focus(&input[k], 1), inner);
+      if (!b) return tl::unexpected(b.error());
+      if (all && *b != Tri::True) result = false;
+      if (!all && *b == Tri::True) result = true;
+    }
+    return std::optional<Tri>(result ? Tri::True : Tri::False);
+  }
+
+  Result function(const AstNode& node, Focus focus, const Frame& frame) {
     if ((node.function == FunctionId::Count || node.function == FunctionId::Empty ||
          (node.function == FunctionId::Exists && node.children.size() == 1))) {
       if (auto n = countWithoutCollecting(node.children[0].get(), focus)) {
@@ -647,14 +918,13 @@ class Evaluator {
       }
     }
     Collection input_storage;
-    const Collection* input_ptr = &focus;
+    Focus input = focus;
     if (node.children[0]) {
       auto t = eval(*node.children[0], focus, frame);
       if (!t) return t;
       input_storage = std::move(*t);
-      input_ptr = &input_storage;
+      input = input_storage;
     }
-    const Collection& input = *input_ptr;
     auto argOuter = [&](size_t i) { return eval(*node.children[i], focus, frame); };
 
     switch (node.function) {
@@ -699,8 +969,8 @@ class Evaluator {
       case FunctionId::SubsetOf: case FunctionId::SupersetOf: {
         auto other = argOuter(1);
         if (!other) return other;
-        const Collection& sub = node.function == FunctionId::SubsetOf ? input : *other;
-        const Collection& super = node.function == FunctionId::SubsetOf ? *other : input;
+        Focus sub = node.function == FunctionId::SubsetOf ? input : Focus(*other);
+        Focus super = node.function == FunctionId::SubsetOf ? Focus(*other) : input;
         for (const Item& x : sub)
           if (std::none_of(super.begin(), super.end(), [&](const Item& y) { return sameItem(x, y); })) return boolResult(false);
         return boolResult(true);
@@ -736,7 +1006,7 @@ class Evaluator {
       }
       case FunctionId::Repeat: {
         Collection out;
-        Collection pending = input;
+        Collection pending(input.begin(), input.end());
         while (!pending.empty()) {
           Collection next;
           auto s = perItem(node, 1, pending, [&](size_t, const Collection& r) -> tl::expected<void, Diagnostic> {
@@ -757,7 +1027,7 @@ class Evaluator {
       // --- subsetting
       case FunctionId::Single:
         if (input.size() > 1) return error(node, "single() on " + std::to_string(input.size()) + " items");
-        return input;
+        return Collection(input.begin(), input.end());
       case FunctionId::First: return input.empty() ? Collection{} : Collection{input.front()};
       case FunctionId::Last: return input.empty() ? Collection{} : Collection{input.back()};
       case FunctionId::Tail: return input.size() <= 1 ? Collection{} : Collection(input.begin() + 1, input.end());
@@ -766,7 +1036,7 @@ class Evaluator {
         if (!n) return n;
         auto i = integer(node, *n);
         if (!i) return tl::unexpected(i.error());
-        if (!*i) return node.function == FunctionId::Skip ? input : Collection{};
+        if (!*i) return node.function == FunctionId::Skip ? Collection(input.begin(), input.end()) : Collection{};
         int64_t k = std::clamp<int64_t>(**i, 0, static_cast<int64_t>(input.size()));
         if (node.function == FunctionId::Skip) return Collection(input.begin() + k, input.end());
         return Collection(input.begin(), input.begin() + k);
@@ -790,25 +1060,21 @@ class Evaluator {
         if (!other) return other;
         Collection out;
         if (node.function == FunctionId::Combine) {
-          out = input;
+          out.assign(input.begin(), input.end());
           out.insert(out.end(), other->begin(), other->end());
           return out;
         }
-        for (const Collection* side : {&input, static_cast<const Collection*>(&*other)})
-          for (const Item& item : *side)
-            if (std::none_of(out.begin(), out.end(), [&](const Item& o) { return sameItem(o, item); })) out.push_back(item);
-        return out;
+        return unionOf(input, *other);
       }
       case FunctionId::Iif: {
         if (input.size() > 1) return error(node, "iif() on a collection of " + std::to_string(input.size()) + " items");
         Frame inner = frame;
-        const Collection* f = &focus;
+        Focus f = focus;
         if (node.children[0]) {
-          f = &input;
-          inner.focus = &input;
+          f = input;
           inner.this_item = input.empty() ? nullptr : &input[0];
         }
-        auto cond = eval(*node.children[1], *f, inner);
+        auto cond = eval(*node.children[1], f, inner);
         if (!cond) return cond;
         if (cond->size() == 1) {
           auto v = toSystemValue((*cond)[0]);
@@ -816,8 +1082,8 @@ class Evaluator {
         }
         auto b = boolean(node, *cond);
         if (!b) return tl::unexpected(b.error());
-        if (*b && **b) return eval(*node.children[2], *f, inner);
-        if (node.children.size() > 3) return eval(*node.children[3], *f, inner);
+        if (*b && **b) return eval(*node.children[2], f, inner);
+        if (node.children.size() > 3) return eval(*node.children[3], f, inner);
         return Collection{};
       }
       case FunctionId::Not: {
@@ -856,10 +1122,10 @@ class Evaluator {
             if (!s) return tl::unexpected(s.error());
             ctx_.trace(label, projected);
           } else {
-            ctx_.trace(label, input);
+            ctx_.trace(label, Collection(input.begin(), input.end()));
           }
         }
-        return input;
+        return Collection(input.begin(), input.end());
       }
       case FunctionId::Now: return one(SystemValue{now()});
       case FunctionId::Today: {
@@ -881,17 +1147,16 @@ class Evaluator {
         auto n = string(node, *name);
         if (!n) return tl::unexpected(n.error());
         if (!*n) return error(node, "defineVariable() needs a name");
-        Collection value = input;
+        Collection value(input.begin(), input.end());
         if (node.children.size() > 2) {
           Frame inner = frame;
-          inner.focus = &input;
           inner.this_item = input.empty() ? nullptr : &input[0];
           auto v = eval(*node.children[2], input, inner);
           if (!v) return v;
           value = std::move(*v);
         }
         defined_.emplace_back(**n, std::move(value));
-        return input;
+        return Collection(input.begin(), input.end());
       }
       case FunctionId::Aggregate: {
         Collection total;
@@ -901,13 +1166,11 @@ class Evaluator {
           total = std::move(*init);
         }
         for (size_t k = 0; k < input.size(); ++k) {
-          Collection f{input[k]};
           Frame inner;
-          inner.focus = &f;
-          inner.this_item = &f[0];
+          inner.this_item = &input[k];
           inner.index = static_cast<int64_t>(k);
           inner.total = &total;
-          auto r = eval(*node.children[1], f, inner);
+          auto r = eval(*node.children[1], Focus(&input[k], 1), inner);
           if (!r) return r;
           total = std::move(*r);
         }
@@ -1004,7 +1267,7 @@ class Evaluator {
   }
 
   // Conversion, string and math functions: on a single input value.
-  Result valueFunction(const AstNode& node, const Collection& input, const Collection& focus, const Frame& frame) {
+  Result valueFunction(const AstNode& node, Focus input, Focus focus, const Frame& frame) {
     auto argOuter = [&](size_t i) { return eval(*node.children[i], focus, frame); };
     if (node.function == FunctionId::Sort) {
       return sortFunction(node, input);
@@ -1189,7 +1452,7 @@ class Evaluator {
     return std::nullopt;
   }
 
-  Result stringFunction(const AstNode& node, const std::string& s, const Collection& focus, const Frame& frame) {
+  Result stringFunction(const AstNode& node, const std::string& s, Focus focus, const Frame& frame) {
     auto strArg = [&](size_t i) -> tl::expected<std::optional<std::string>, Diagnostic> {
       auto a = eval(*node.children[i], focus, frame);
       if (!a) return tl::unexpected(a.error());
@@ -1422,7 +1685,7 @@ class Evaluator {
     return error(node, "unknown encoding '" + format + "'");
   }
 
-  Result mathFunction(const AstNode& node, const SystemValue& v, const Collection& focus, const Frame& frame) {
+  Result mathFunction(const AstNode& node, const SystemValue& v, Focus focus, const Frame& frame) {
     const auto* i = std::get_if<int64_t>(&v);
     const auto* d = std::get_if<Decimal>(&v);
     const auto* q = std::get_if<Quantity>(&v);
@@ -1507,7 +1770,7 @@ class Evaluator {
     return error(node, "'" + node.name + "' cannot be applied to " + std::string(systemTypeName(v)));
   }
 
-  Result boundary(const AstNode& node, const SystemValue& v, const Collection& focus, const Frame& frame) {
+  Result boundary(const AstNode& node, const SystemValue& v, Focus focus, const Frame& frame) {
     bool high = node.function == FunctionId::HighBoundary;
     std::optional<int64_t> precision;
     if (node.children.size() > 1) {
@@ -1586,7 +1849,7 @@ class Evaluator {
     return error(node, "'" + node.name + "' cannot be applied to " + std::string(systemTypeName(v)));
   }
 
-  Result sortFunction(const AstNode& node, const Collection& input) {
+  Result sortFunction(const AstNode& node, Focus input) {
     struct Keyed {
       Item item;
       std::vector<std::optional<SystemValue>> keys;
@@ -1598,10 +1861,9 @@ class Evaluator {
         entry.keys.push_back(toSystemValue(input[k]));
       } else {
         for (size_t a = 1; a < node.children.size(); ++a) {
-          Collection f{input[k]};
+          Focus f(&input[k], 1);
           Frame inner;
-          inner.focus = &f;
-          inner.this_item = &f[0];
+          inner.this_item = &input[k];
           const AstNode* key = node.children[a].get();
           bool descending = key->kind == NodeKind::Unary && key->unary_op == '-';
           if (descending) key = key->children[0].get();
@@ -1644,6 +1906,7 @@ class Evaluator {
   uint32_t depth_ = 0;
   std::vector<std::pair<std::string, Collection>> defined_;
   std::vector<bool> descending_;
+  std::vector<std::pair<const AstNode*, Collection>> cache_;  // nodes marked cache_result, this evaluation
 };
 
 }  // namespace
@@ -1660,17 +1923,14 @@ tl::expected<Collection, Diagnostic> Expression::evaluate(const EvaluationContex
 }
 
 tl::expected<bool, Diagnostic> Expression::evaluateBoolean(const EvaluationContext& context, bool empty_is) const {
-  auto r = evaluate(context);
-  if (!r) return tl::unexpected(r.error());
-  if (r->empty()) return empty_is;
-  if (r->size() == 1) {
-    auto v = toSystemValue((*r)[0]);
-    if (v && v->index() == 0) return std::get<bool>(*v);
+  if (!impl_) {
+    Diagnostic d;
+    d.kind = ErrorKind::Execution;
+    d.message = "expression was not compiled";
+    return tl::unexpected(d);
   }
-  Diagnostic d;
-  d.kind = ErrorKind::Execution;
-  d.message = "expression did not give a single Boolean (" + std::to_string(r->size()) + " items)";
-  return tl::unexpected(d);
+  Evaluator evaluator(*impl_, context);
+  return evaluator.runBoolean(empty_is);
 }
 
 }  // namespace medicus::fhirpath

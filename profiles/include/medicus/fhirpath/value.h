@@ -90,6 +90,25 @@ struct Item {
   Item() = default;
   explicit Item(const fhir::Node* n) : node(n) {}
   explicit Item(SystemValue v) : value(std::move(v)) {}
+  // Node items leave `value` at its default, so copies skip it (collections of nodes are the common case).
+  Item(const Item& o) : node(o.node) {
+    if (!node) value = o.value;
+  }
+  Item(Item&& o) noexcept : node(o.node) {
+    if (!node) value = std::move(o.value);
+  }
+  Item& operator=(const Item& o) {
+    node = o.node;
+    if (!node) value = o.value;
+    else if (value.index() != 0) value = SystemValue();
+    return *this;
+  }
+  Item& operator=(Item&& o) noexcept {
+    node = o.node;
+    if (!node) value = std::move(o.value);
+    else if (value.index() != 0) value = SystemValue();
+    return *this;
+  }
   bool isNode() const { return node != nullptr; }
 };
 
