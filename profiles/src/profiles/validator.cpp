@@ -547,7 +547,19 @@ class ValidationRun {
         std::string urls;
         for (const auto& c : candidates) urls += (urls.empty() ? "" : ", ") + c.first->url;
         report(Severity::Error, IssueType::Structure, node, "the element does not conform to any of the profiles " +
-               urls + " (one is required); the issues against the last one follow", def.id + ":type-profile-choice");
+               urls + " (one is required); the issues against each follow", def.id + ":type-profile-choice");
+        // The issues against every candidate, each distinct one once.
+        size_t first = issues_.size();
+        for (const auto& c : candidates) validateElement(node, *c.first, c.second, false, depth + 1);
+        std::unordered_set<std::string> seen;
+        size_t out = first;
+        for (size_t i = first; i < issues_.size(); ++i) {
+          if (!seen.insert(issues_[i].expression + "|" + issues_[i].message).second) continue;
+          if (out != i) issues_[out] = std::move(issues_[i]);
+          ++out;
+        }
+        issues_.resize(out);
+        continue;
       }
       validateElement(node, *candidates.back().first, candidates.back().second, false, depth + 1);
     }
@@ -1291,8 +1303,13 @@ class ValidationRun {
         case DiscriminatorType::Value:
         case DiscriminatorType::Pattern: {
           if (!target.expected) {
-            // A required binding can discriminate by value set membership.
             const ElementDef* e = target.element;
+            // A discriminating element the slice prohibits (max 0) matches when it is absent.
+            if (e && e->max == 0) {
+              if (!values.empty()) return false;
+              break;
+            }
+            // A required binding can discriminate by value set membership.
             if (e && e->has_binding && e->binding.strength == BindingStrength::Required) {
               bool any = false;
               for (const Node* v : values) {
@@ -1342,9 +1359,19 @@ class ValidationRun {
           const ElementDef* e = target.element;
           if (!e || e->types.empty()) continue;
           if (values.empty()) return false;
+          // Through resolve() the type is the referenced resource's: the Reference's target profiles.
+          const bool via_resolve = std::string_view(d.path).ends_with("resolve()");
+          std::vector<std::string> allowed;
+          for (const TypeRef& t : e->types) {
+            if (!via_resolve || t.target_profiles.empty()) { allowed.push_back(t.code); continue; }
+            for (const auto& url : t.target_profiles) {
+              auto target = store_.profile(url);
+              if (target) allowed.push_back((*target)->type);
+            }
+          }
           for (const Node* v : values) {
             bool ok = false;
-            for (const TypeRef& t : e->types) ok = ok || t.code == v->type()->name;
+            for (const auto& a : allowed) ok = ok || a == v->type()->name;
             if (!ok) return false;
           }
           break;
