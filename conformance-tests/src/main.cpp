@@ -14,6 +14,7 @@ int runFhirpath(const CommonOptions& options, int argc, char** argv);
 int runValidator(const CommonOptions& options, int argc, char** argv);
 int runExamples(const CommonOptions& options, int argc, char** argv);
 int runHl7v2(const CommonOptions& options, int argc, char** argv);
+int runIzgateway(const CommonOptions& options, int argc, char** argv);
 }  // namespace medicus::conformance
 
 namespace {
@@ -32,6 +33,7 @@ constexpr Subcommand kSubcommands[] = {
     {"validator", "FHIR validator test cases vs the Java reference validator's expected error counts", medicus::conformance::runValidator},
     {"examples", "validate every example resource of a folder against core and its meta.profile (--package PKG...)", medicus::conformance::runExamples},
     {"hl7v2", "the shipped HL7 v2 -> FHIR maps vs Microsoft FHIR-Converter's expected Bundles (--map DIR, --known FILE)", medicus::conformance::runHl7v2},
+    {"izgateway", "IZ Gateway v2tofhir FHIRPath assertions on the Bundles of the shipped maps (--map DIR, --known FILE)", medicus::conformance::runIzgateway},
 };
 
 void usage(std::FILE* out) {
