@@ -30,7 +30,7 @@ endif()
 
 medicus_add_test_binary(gateway_mllp_tests
   SOURCES tests/mllp/mllp_message_handler_test.cpp tests/mllp/mllp_server_test.cpp
-          tests/mllp/delivery_worker_test.cpp tests/mllp/intake_config_test.cpp
+          tests/mllp/delivery_worker_test.cpp tests/mllp/intake_config_test.cpp tests/mllp/hl7v2_intake_test.cpp
   LIBS medicus::gateway_mllp medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 if(TARGET gateway_mllp_tests)
   target_include_directories(gateway_mllp_tests PRIVATE src)

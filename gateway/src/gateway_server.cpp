@@ -127,6 +127,7 @@ struct GatewayServer::Impl {
   GatewayMetrics metrics;
   std::mutex metrics_sources_mutex;
   std::vector<std::function<std::string()>> metrics_sources;  // appended to /metrics
+  std::vector<std::function<void(const std::string&, std::shared_ptr<const GatewayConfig>)>> reload_hooks;
 
   std::string renderMetrics() {
     std::string text = metrics.renderText();
@@ -915,7 +916,12 @@ bool GatewayServer::reloadFromFile(const std::string& path) {
     impl_->info(std::string("reload failed; keeping the running config: ") + e.what());
     return false;
   }
+  for (const auto& hook : impl_->reload_hooks) hook(path, *loaded);
   return true;
+}
+
+void GatewayServer::addReloadHook(std::function<void(const std::string&, std::shared_ptr<const GatewayConfig>)> hook) {
+  impl_->reload_hooks.push_back(std::move(hook));
 }
 
 void GatewayServer::stop() {

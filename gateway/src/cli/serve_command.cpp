@@ -61,7 +61,8 @@ int runServe(const Args& args) {
     } else if (args[i] == "--help" || args[i] == "-h") {
       std::printf("usage: medicus-gateway serve [--config FILE.yaml]\n\n"
                   "Runs the FHIR gateway. SIGTERM/SIGINT drain requests in flight and stop; SIGHUP reloads the\n"
-                  "config (a config with errors is reported and the running one kept). Without --config the\n"
+                  "config, the hl7v2 listener policies, maps and delivery routes included (a config with errors is\n"
+                  "reported and the running one kept). Without --config the\n"
                   "embedded default runs (see gateway/config/default.yaml).\n");
       return kExitOk;
     } else {
@@ -83,8 +84,14 @@ int runServe(const Args& args) {
     server.start();
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
     // The HL7 v2 intake (MLLP listeners, store, delivery) of the config's hl7v2: section, if any.
-    auto intake = config_path.empty() ? nullptr : mllp::Hl7v2Intake::start(config_path, **config, logLine);
-    if (intake) server.addMetricsSource([&intake] { return intake->metricsText(); });
+    auto intake = config_path.empty() ? nullptr : mllp::Hl7v2Intake::start(config_path, *config, logLine);
+    if (intake) {
+      server.addMetricsSource([&intake] { return intake->metricsText(); });
+      // SIGHUP: after the gateway's part of the file, the intake's (listener policies, maps, delivery).
+      server.addReloadHook([&intake](const std::string& path, std::shared_ptr<const GatewayConfig> reloaded) {
+        intake->reload(path, std::move(reloaded));
+      });
+    }
 #endif
     server.runUntilSignalled(config_path);
   } catch (const std::exception& e) {

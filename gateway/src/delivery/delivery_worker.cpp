@@ -13,6 +13,8 @@
 #include <boost/beast/ssl.hpp>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "mllp/mllp_message_handler.h"
@@ -68,27 +70,79 @@ asio::awaitable<PostResult> roundTrip(Stream& stream, UpstreamConnection& c, con
 
 }  // namespace
 
+// A route as the worker runs it: its settings and the TLS context of its upstream, built when the route is
+// set (start or update), so that a TLS set-up failure is the caller's error, not a delivery loop's.
+struct ActiveRoute {
+  DeliveryRoute route;
+  std::shared_ptr<asio::ssl::context> tls;
+};
+
 struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;
   std::shared_ptr<asio::ssl::context> tls;
   std::unique_ptr<UpstreamConnection> connection;
 };
 
+namespace {
+std::shared_ptr<const ActiveRoute> activate(DeliveryRoute route) {
+  auto active = std::make_shared<ActiveRoute>();
+  const UpstreamConfig* upstream = route.upstream;
+  bool https = upstream && std::any_of(upstream->endpoints.begin(), upstream->endpoints.end(),
+                                       [](const UpstreamEndpoint& e) { return e.https; });
+  if (https) {
+    active->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    configureClientContext(active->tls->native_handle(), upstream->tls);
+  }
+  active->route = std::move(route);
+  return active;
+}
+}  // namespace
+
 struct DeliveryWorker::Impl {
   store::MessageStore& message_store;
-  std::vector<DeliveryRoute> routes;
+  std::vector<DeliveryRoute> initial_routes;  // until start()
   mllp::IntakeMetrics& metrics;
   LogSink log;
   std::function<store::UnixMillis()> clock;
   asio::io_context io;
   std::thread thread;
   std::atomic<bool> stopping{false};
-  std::vector<UpstreamRuntime> runtimes;  // parallel to routes
+  // The routes by name; update() swaps entries, each route's loop reads its entry before every batch.
+  std::mutex routes_mutex;
+  std::map<std::string, std::shared_ptr<const ActiveRoute>, std::less<>> routes;
 
   Impl(store::MessageStore& s, std::vector<DeliveryRoute> r, mllp::IntakeMetrics& m, LogSink l,
        std::function<store::UnixMillis()> c)
-      : message_store(s), routes(std::move(r)), metrics(m), log(std::move(l)), clock(std::move(c)) {
+      : message_store(s), initial_routes(std::move(r)), metrics(m), log(std::move(l)), clock(std::move(c)) {
     if (!clock) clock = mllp::unixNowMillis;
+  }
+
+  std::shared_ptr<const ActiveRoute> currentRoute(std::string_view name) {
+    std::lock_guard lock(routes_mutex);
+    auto it = routes.find(name);
+    return it == routes.end() ? nullptr : it->second;
+  }
+
+  // Sets the routes (all TLS contexts built first: a failure changes nothing) and starts a loop for each
+  // name not running yet. Routes no longer named end their loop after the batch in hand.
+  void setRoutes(std::vector<DeliveryRoute> next, bool running) {
+    std::map<std::string, std::shared_ptr<const ActiveRoute>, std::less<>> built;
+    for (auto& r : next) {
+      std::string name = r.config.name;
+      built[name] = activate(std::move(r));
+    }
+    std::vector<std::string> started;
+    {
+      std::lock_guard lock(routes_mutex);
+      for (const auto& [name, route] : built) {
+        if (!routes.count(name)) started.push_back(name);
+      }
+      routes = std::move(built);
+    }
+    for (const auto& name : started) {
+      if (running) asio::post(io, [this, name] { asio::co_spawn(io, routeLoop(name), asio::detached); });
+      else asio::co_spawn(io, routeLoop(name), asio::detached);
+    }
   }
 
   void info(const std::string& line) {
@@ -108,11 +162,33 @@ struct DeliveryWorker::Impl {
     }
   }
 
-  asio::awaitable<void> routeLoop(size_t index) {
-    const DeliveryRoute& route = routes[index];
-    UpstreamRuntime& runtime = runtimes[index];
-    const std::string& name = route.config.name;
+  asio::awaitable<void> routeLoop(std::string name) {
+    UpstreamRuntime runtime;
+    std::shared_ptr<const ActiveRoute> active;
+    bool said_idle = false;
     while (!stopping) {
+      std::shared_ptr<const ActiveRoute> now = currentRoute(name);
+      if (!now) {
+        info("delivery " + name + ": the route was removed from the config; its loop ends");
+        co_return;
+      }
+      if (now != active) {
+        // New settings (reload): a new upstream or TLS context means a new connection.
+        if (!active || now->route.upstream != runtime.config || now->tls != runtime.tls) {
+          runtime = UpstreamRuntime{now->route.upstream, now->tls, nullptr};
+        }
+        active = now;
+        said_idle = false;
+      }
+      const DeliveryRoute& route = active->route;
+      if (!route.mapper || !route.upstream || route.upstream->endpoints.empty()) {
+        if (!said_idle) {
+          info("delivery " + name + ": no v2 -> FHIR mapping available; stored messages stay pending and nothing is sent");
+          said_idle = true;
+        }
+        co_await pause(route.config.poll_interval);
+        continue;
+      }
       auto tasks = message_store.claimDue(clock(), route.config.batch_size, name);
       if (!tasks) {
         info("delivery " + name + ": cannot read the queue: " + tasks.error().message);
@@ -253,29 +329,12 @@ DeliveryWorker::DeliveryWorker(store::MessageStore& store, std::vector<DeliveryR
 DeliveryWorker::~DeliveryWorker() { stop(); }
 
 void DeliveryWorker::start() {
-  for (const auto& route : impl_->routes) {
-    UpstreamRuntime runtime;
-    runtime.config = route.upstream;
-    bool https = route.upstream && std::any_of(route.upstream->endpoints.begin(), route.upstream->endpoints.end(),
-                                               [](const UpstreamEndpoint& e) { return e.https; });
-    if (https) {
-      runtime.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-      configureClientContext(runtime.tls->native_handle(), route.upstream->tls);
-    }
-    impl_->runtimes.push_back(std::move(runtime));
-  }
+  impl_->setRoutes(std::move(impl_->initial_routes), /*running=*/false);
   asio::co_spawn(impl_->io, impl_->statsLoop(), asio::detached);
-  for (size_t i = 0; i < impl_->routes.size(); ++i) {
-    const auto& route = impl_->routes[i];
-    if (!route.mapper || !route.upstream || route.upstream->endpoints.empty()) {
-      impl_->info("delivery " + route.config.name +
-                  ": no v2 -> FHIR mapping available; stored messages stay pending and nothing is sent");
-      continue;
-    }
-    asio::co_spawn(impl_->io, impl_->routeLoop(i), asio::detached);
-  }
   impl_->thread = std::thread([this] { impl_->io.run(); });
 }
+
+void DeliveryWorker::update(std::vector<DeliveryRoute> routes) { impl_->setRoutes(std::move(routes), /*running=*/true); }
 
 void DeliveryWorker::stop() {
   if (!impl_->thread.joinable()) return;

@@ -22,7 +22,8 @@ namespace medicus::gateway::delivery {
 
 struct DeliveryRoute {
   mllp::DeliveryRouteConfig config;
-  const UpstreamConfig* upstream = nullptr;  // owned by the GatewayConfig, which must outlive the worker
+  const UpstreamConfig* upstream = nullptr;  // owned by `gateway` (or a GatewayConfig that outlives the worker)
+  std::shared_ptr<const GatewayConfig> gateway;  // may be null; keeps `upstream` alive across reloads
   BundleMapper mapper;                       // empty: nothing is delivered on this route
 };
 
@@ -36,6 +37,10 @@ class DeliveryWorker {
   DeliveryWorker& operator=(const DeliveryWorker&) = delete;
 
   void start();  // one thread; throws std::runtime_error when an upstream's TLS set-up fails
+  // SIGHUP: new route settings (mapper, upstream, retry policy, batch size, poll interval), by route name.
+  // A route's loop takes them before its next batch; new names start a loop, dropped names end theirs
+  // after the batch in hand. Throws std::runtime_error (TLS set-up) before changing anything. Thread-safe.
+  void update(std::vector<DeliveryRoute> routes);
   void stop();
 
  private:

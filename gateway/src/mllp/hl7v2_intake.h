@@ -15,9 +15,17 @@ class Hl7v2Intake {
   using LogSink = std::function<void(std::string_view)>;
 
   // nullptr when the file has no `hl7v2:` section. Throws std::runtime_error (config errors with
-  // file:line, store or listener start-up failures). `gateway` must outlive the intake.
-  static std::unique_ptr<Hl7v2Intake> start(const std::string& config_path, const GatewayConfig& gateway, LogSink log);
+  // file:line, a map folder with errors, store or listener start-up failures).
+  static std::unique_ptr<Hl7v2Intake> start(const std::string& config_path, std::shared_ptr<const GatewayConfig> gateway,
+                                            LogSink log);
   ~Hl7v2Intake();  // stops listeners, then delivery, then the store (queued commits finish)
+
+  // SIGHUP: reads the `hl7v2:` section again and compiles every delivery route's maps. When all of it
+  // loads, the listeners take their new policies (charset, senders, versions, message types, route) and
+  // the delivery its new routes (maps, upstream, retries); otherwise nothing changes. Either way the log
+  // says what happened and why (also what needs a restart: store, listener addresses, TLS, limits).
+  // `gateway` is the gateway config loaded from the same file. Returns true when the new settings are active.
+  bool reload(const std::string& config_path, std::shared_ptr<const GatewayConfig> gateway);
 
   uint16_t port(std::string_view listener_name) const;
   std::string metricsText() const;  // Prometheus text of the intake metrics

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -77,7 +78,8 @@ auto asyncStoreAll(store::MessageStore& message_store, std::vector<store::Inboun
 struct MllpServer::Impl {
   struct Listener {
     MllpListenerConfig config;
-    std::unique_ptr<MllpMessageHandler> handler;
+    // Swapped by updatePolicies() (SIGHUP); a connection takes the current one for each batch of frames.
+    std::atomic<std::shared_ptr<MllpMessageHandler>> handler;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<asio::ssl::context> tls;
     uint16_t bound_port = 0;
@@ -184,7 +186,7 @@ struct MllpServer::Impl {
       // Last resort (our bug): answer AR 207 if the connection still works, log, count.
       metrics.countFrameError(name, "internal");
       info("mllp " + name + ": internal error, connection closed: " + *internal_error);
-      std::string ack = listener.handler->internalErrorAck("internal error in the gateway; send the message again");
+      std::string ack = listener.handler.load()->internalErrorAck("internal error in the gateway; send the message again");
       state->deadline.expires_after(listener.config.write_timeout);
       co_await asio::async_write(stream, asio::buffer(ack), kUseTuple);
     }
@@ -205,6 +207,8 @@ struct MllpServer::Impl {
       // others are stored together (one commit) and answered in their order after it.
       std::vector<FrameDecision> decisions;
       bool close_after_reply = false;
+      // One handler (policy) for the frames of this read and their ACKs, also across a reload.
+      const std::shared_ptr<MllpMessageHandler> handler = listener.handler.load();
       while (auto item = decoder.next()) {
         if (!*item) {
           const auto& error = item->error();
@@ -213,7 +217,7 @@ struct MllpServer::Impl {
             info("mllp " + name + ": " + error.describe() + "; answered AR and closed the connection");
             FrameDecision refused;
             refused.outcome = MllpOutcome::kRejected;
-            refused.immediate_reply = listener.handler->internalErrorAck(
+            refused.immediate_reply = handler->internalErrorAck(
                 "message larger than " + std::to_string(config.max_message_bytes) +
                 " bytes (max_message_bytes of listener " + name + "); not accepted");
             refused.log_detail = "frame too large";
@@ -225,7 +229,7 @@ struct MllpServer::Impl {
                                                                                                       : "restarted");
           continue;
         }
-        decisions.push_back(listener.handler->examine(**item));
+        decisions.push_back(handler->examine(**item));
       }
       if (!decisions.empty()) {
         std::vector<store::InboundMessage> to_store;
@@ -247,7 +251,7 @@ struct MllpServer::Impl {
           if (via_store[i]) {
             const InsertOutcome& result = stored[next_stored++];
             if (!result) info("mllp " + name + ": store failed, answered AR 207: " + result.error().message);
-            replies += listener.handler->ackAfterStore(d, result, outcome);
+            replies += handler->ackAfterStore(d, result, outcome);
           } else {
             replies += d.immediate_reply;
             info("mllp " + name + ": " + std::string(outcomeLabel(outcome)) + ": " + d.log_detail);
@@ -287,7 +291,7 @@ MllpServer::MllpServer(std::vector<MllpListenerConfig> listeners, store::Message
     auto l = std::make_unique<Impl::Listener>();
     l->config = std::move(config);
     l->config.policy.parse.max_message_bytes = l->config.max_message_bytes;
-    l->handler = std::make_unique<MllpMessageHandler>(l->config.policy, hl7NowUtc, unixNowMillis);
+    l->handler = std::make_shared<MllpMessageHandler>(l->config.policy, hl7NowUtc, unixNowMillis);
     impl_->listeners.push_back(std::move(l));
   }
 }
@@ -328,6 +332,42 @@ void MllpServer::start() {
   for (unsigned i = 0; i < impl_->thread_count; ++i) {
     impl_->threads.emplace_back([this] { impl_->io.run(); });
   }
+}
+
+std::vector<std::string> MllpServer::updatePolicies(const std::vector<MllpListenerConfig>& listeners) {
+  std::vector<std::string> notes;
+  for (const auto& next : listeners) {
+    const std::string& name = next.policy.listener_name;
+    auto it = std::find_if(impl_->listeners.begin(), impl_->listeners.end(),
+                           [&](const auto& l) { return l->config.policy.listener_name == name; });
+    if (it == impl_->listeners.end()) {
+      notes.push_back("mllp listener " + name + " is new: it starts after a restart");
+      continue;
+    }
+    const MllpListenerConfig& running = (*it)->config;
+    if (next.address != running.address || next.port != running.port || next.tls.has_value() != running.tls.has_value() ||
+        (next.tls && (next.tls->certificate_file != running.tls->certificate_file ||
+                      next.tls->private_key_file != running.tls->private_key_file ||
+                      next.tls->client_ca_file != running.tls->client_ca_file ||
+                      next.tls->require_client_certificate != running.tls->require_client_certificate ||
+                      next.tls->min_version != running.tls->min_version))) {
+      notes.push_back("mllp listener " + name + ": address, port and TLS changes take effect after a restart");
+    }
+    if (next.max_message_bytes != running.max_message_bytes || next.read_timeout != running.read_timeout ||
+        next.idle_timeout != running.idle_timeout || next.write_timeout != running.write_timeout) {
+      notes.push_back("mllp listener " + name + ": size limit and timeout changes take effect after a restart");
+    }
+    MllpListenerPolicy policy = next.policy;
+    policy.parse.max_message_bytes = running.max_message_bytes;
+    (*it)->handler.store(std::make_shared<MllpMessageHandler>(std::move(policy), hl7NowUtc, unixNowMillis));
+  }
+  for (const auto& l : impl_->listeners) {
+    const std::string& name = l->config.policy.listener_name;
+    if (std::none_of(listeners.begin(), listeners.end(), [&](const auto& c) { return c.policy.listener_name == name; })) {
+      notes.push_back("mllp listener " + name + " was removed from the config: it stops after a restart");
+    }
+  }
+  return notes;
 }
 
 uint16_t MllpServer::port(std::string_view listener_name) const {

@@ -49,6 +49,11 @@ class MllpServer {
   // unreadable certificate) with a message saying what to fix.
   void start();
   uint16_t port(std::string_view listener_name) const;
+  // SIGHUP: the listeners of the same name take the new policies (charset policy and senders, accepted
+  // versions and message types, delivery route) for every frame from now on, also on open connections.
+  // Address, port, TLS, size limits and timeouts need a restart: returns a note for each such change (and
+  // for added or removed listeners), to be logged. Thread-safe.
+  std::vector<std::string> updatePolicies(const std::vector<MllpListenerConfig>& listeners);
   // Closes the listeners and connections and joins the threads.
   void stop();
 

@@ -33,7 +33,11 @@ class GatewayServer {
   // Swaps in a new config for routes, upstreams and stages. Listener changes need a restart (logged).
   void reload(std::shared_ptr<const GatewayConfig> config);
   // Loads the file and reloads; on failure keeps the running config, logs why and returns false.
+  // After a successful reload, the reload hooks run with the new config (on the calling thread).
   bool reloadFromFile(const std::string& path);
+  // Runs after each successful reloadFromFile (e.g. the HL7 v2 intake reading its section of the same
+  // file). Not thread-safe against a reload in progress: add hooks before runUntilSignalled.
+  void addReloadHook(std::function<void(const std::string& path, std::shared_ptr<const GatewayConfig> config)> hook);
 
   // Graceful stop: stop accepting, let requests in flight finish (up to drain_timeout), then stop.
   // Safe to call from any thread, also from a signal handler thread.
