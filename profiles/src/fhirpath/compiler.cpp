@@ -5,6 +5,7 @@
 
 #include "fhirpath/ast.h"
 #include "fhirpath/evaluator.h"
+#include "fhirpath/operators.h"
 
 namespace medicus::fhirpath {
 
@@ -135,6 +136,7 @@ class Checker {
         if (!lhs) return lhs;
         auto rhs = check(*node.children[1], focus);
         if (!rhs) return rhs;
+        if (auto bad = literalTypeError(node)) return semantic(node, *bad);
         if (node.op == detail::BinaryOp::Union) {
           if (lhs->known && rhs->known) {
             StaticType r = *lhs;
@@ -237,6 +239,44 @@ class Checker {
     return {};
   }
 
+  // Arithmetic on two literals whose types do not combine (`@1974-12-25 + 7`) is a type error the
+  // specification lets us report before evaluation. Quantities are left to evaluation: whether their
+  // units combine depends on the values.
+  static std::optional<std::string> literalTypeError(const AstNode& node) {
+    switch (node.op) {
+      case detail::BinaryOp::Plus: case detail::BinaryOp::Minus: case detail::BinaryOp::Times: case detail::BinaryOp::Divide:
+      case detail::BinaryOp::Div: case detail::BinaryOp::Mod:
+        break;
+      default: return std::nullopt;
+    }
+    const AstNode& a = *node.children[0];
+    const AstNode& b = *node.children[1];
+    if (a.kind != NodeKind::Literal || b.kind != NodeKind::Literal || !a.has_value || !b.has_value) return std::nullopt;
+    if (a.value.index() == 5 || b.value.index() == 5) return std::nullopt;
+    auto r = detail::arithmetic(node.op, a.value, b.value);
+    if (r) return std::nullopt;
+    return r.error();
+  }
+
+  // Items of an expression made only of literals and unions of them; nullopt for anything else.
+  static std::optional<std::vector<const SystemValue*>> literalItems(const AstNode& node) {
+    if (node.kind == NodeKind::Literal) {
+      std::vector<const SystemValue*> items;
+      if (node.has_value) items.push_back(&node.value);
+      return items;
+    }
+    if (node.kind == NodeKind::Binary && node.op == detail::BinaryOp::Union) {
+      auto a = literalItems(*node.children[0]);
+      auto b = literalItems(*node.children[1]);
+      if (!a || !b) return std::nullopt;
+      for (const SystemValue* v : *b)
+        if (std::none_of(a->begin(), a->end(), [&](const SystemValue* w) { return toText(*w) == toText(*v) && w->index() == v->index(); }))
+          a->push_back(v);
+      return a;
+    }
+    return std::nullopt;
+  }
+
   static std::optional<std::string> typeNameOf(const AstNode& arg) {
     if (arg.kind == NodeKind::Identifier) return arg.name;
     if (arg.kind == NodeKind::Member && arg.children[0] && arg.children[0]->kind == NodeKind::Identifier)
@@ -260,6 +300,15 @@ class Checker {
       auto t = check(*node.children[0], focus);
       if (!t) return t;
       input = *t;
+    }
+    // iif() criterion written as literals: a non-Boolean or several items is a type error.
+    if (spec->id == FunctionId::Iif) {
+      if (auto items = literalItems(*node.children[1])) {
+        if (items->size() > 1)
+          return semantic(node, "iif() criterion is a collection of " + std::to_string(items->size()) + " items, not a Boolean");
+        if (items->size() == 1 && (*items)[0]->index() != 0)
+          return semantic(node, "iif() criterion must be a Boolean, not " + std::string(systemTypeName(*(*items)[0])));
+      }
     }
     // Type-specifier arguments.
     if (spec->id == FunctionId::OfType || spec->id == FunctionId::Is || spec->id == FunctionId::As) {
