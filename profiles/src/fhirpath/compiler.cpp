@@ -68,7 +68,7 @@ constexpr FunctionSpec kFunctions[] = {
     {"conformsTo", FunctionId::ConformsTo, 1, 1}, {"memberOf", FunctionId::MemberOf, 1, 1},
     {"subsumes", FunctionId::Subsumes, 1, 1}, {"subsumedBy", FunctionId::SubsumedBy, 1, 1},
     {"elementDefinition", FunctionId::ElementDefinition, 0, 0}, {"slice", FunctionId::Slice, 2, 2},
-    {"checkModifiers", FunctionId::CheckModifiers, 1, 1}, {"lowBoundary", FunctionId::LowBoundary, 0, 1},
+    {"checkModifiers", FunctionId::CheckModifiers, 0, 1}, {"lowBoundary", FunctionId::LowBoundary, 0, 1},
     {"highBoundary", FunctionId::HighBoundary, 0, 1}, {"precision", FunctionId::Precision, 0, 0},
     {"comparable", FunctionId::Comparable, 1, 1}, {"sort", FunctionId::Sort, 0, 8},
 };

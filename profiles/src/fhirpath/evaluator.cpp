@@ -28,6 +28,16 @@ tl::expected<bool, std::string> ExternalHooks::memberOf(const Item&, std::string
   return tl::unexpected("memberOf('" + std::string(url) + "'): no terminology service available");
 }
 
+tl::expected<bool, std::string> ExternalHooks::subsumes(std::string_view system, std::string_view, std::string_view) const {
+  return tl::unexpected("subsumes(): no terminology service available for " + std::string(system));
+}
+tl::expected<const fhir::Node*, std::string> ExternalHooks::elementDefinition(const fhir::Node&) const {
+  return tl::unexpected(std::string("elementDefinition(): no structure definitions available (the validator supplies them)"));
+}
+tl::expected<bool, std::string> ExternalHooks::inSlice(const fhir::Node&, std::string_view url, std::string_view) const {
+  return tl::unexpected("slice('" + std::string(url) + "'): no profiles available (the validator supplies them)");
+}
+
 Expression::Expression() = default;
 Expression::~Expression() = default;
 Expression::Expression(Expression&&) noexcept = default;
@@ -1259,11 +1269,133 @@ class Evaluator {
         if (!r) return error(node, r.error());
         return boolResult(*r);
       }
-      case FunctionId::Subsumes: case FunctionId::SubsumedBy: case FunctionId::ElementDefinition:
-      case FunctionId::Slice: case FunctionId::CheckModifiers:
-        return error(node, "'" + node.name + "' needs a terminology/profile service, which is not available here");
+      case FunctionId::Subsumes: case FunctionId::SubsumedBy: {
+        auto other = argOuter(1);
+        if (!other) return other;
+        return subsumption(node, input, *other);
+      }
+      case FunctionId::ElementDefinition: {
+        ExternalHooks defaults;
+        const ExternalHooks& hooks = ctx_.hooks ? *ctx_.hooks : defaults;
+        Collection out;
+        for (const Item& item : input) {
+          if (!item.node) continue;  // system values have no definition
+          auto d = hooks.elementDefinition(*item.node);
+          if (!d) return error(node, d.error());
+          if (*d) out.emplace_back(*d);
+        }
+        return out;
+      }
+      case FunctionId::Slice: {
+        auto structure = argOuter(1);
+        if (!structure) return structure;
+        auto url = string(node, *structure);
+        if (!url) return tl::unexpected(url.error());
+        auto name_arg = argOuter(2);
+        if (!name_arg) return name_arg;
+        auto name = string(node, *name_arg);
+        if (!name) return tl::unexpected(name.error());
+        if (!*url || !*name) return error(node, "slice() needs a structure URL and a slice name");
+        ExternalHooks defaults;
+        const ExternalHooks& hooks = ctx_.hooks ? *ctx_.hooks : defaults;
+        Collection out;
+        for (const Item& item : input) {
+          if (!item.node) continue;
+          auto in = hooks.inSlice(*item.node, **url, **name);
+          if (!in) return error(node, in.error());
+          if (*in) out.push_back(item);
+        }
+        return out;
+      }
+      case FunctionId::CheckModifiers: {
+        // The input passes when every modifierExtension is one of the listed URLs (comma-separated).
+        Collection list;
+        if (node.children.size() > 1) {
+          auto l = argOuter(1);
+          if (!l) return l;
+          list = std::move(*l);
+        }
+        std::vector<std::string> texts;
+        for (const Item& u : list) {
+          auto v = toSystemValue(u);
+          if (!v || v->index() != 1) return error(node, "checkModifiers() takes the allowed modifier URLs as strings");
+          texts.push_back(std::get<std::string>(*v));
+        }
+        std::vector<std::string_view> allowed;
+        for (const std::string& text : texts) {
+          std::string_view rest = text;
+          while (!rest.empty()) {
+            size_t comma = rest.find(',');
+            std::string_view one_url = rest.substr(0, comma);
+            while (!one_url.empty() && one_url.front() == ' ') one_url.remove_prefix(1);
+            while (!one_url.empty() && one_url.back() == ' ') one_url.remove_suffix(1);
+            if (!one_url.empty()) allowed.push_back(one_url);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+          }
+        }
+        for (const Item& item : input) {
+          if (!item.node || item.node->isPrimitive()) continue;
+          for (const fhir::Node* m : childrenNamed(item.node, "modifierExtension")) {
+            const fhir::Node* u = m->child("url");
+            std::string_view url = u ? u->value() : std::string_view();
+            if (std::find(allowed.begin(), allowed.end(), url) == allowed.end())
+              return error(node, "checkModifiers(): modifier extension '" + std::string(url) + "' on " + fhir::pathOf(*item.node) +
+                                     " is not one of the allowed modifiers");
+          }
+        }
+        return Collection(input.begin(), input.end());
+      }
       default: return valueFunction(node, input, focus, frame);
     }
+  }
+
+  // The (system, code) pairs of a Coding, a CodeableConcept (its codings) or a code value.
+  static void codingsOf(const Item& item, std::vector<std::pair<std::string_view, std::string_view>>& out) {
+    if (!item.node) {
+      if (const auto* s = std::get_if<std::string>(&item.value)) out.emplace_back(std::string_view(), *s);
+      return;
+    }
+    const fhir::Node* n = item.node;
+    if (n->isPrimitive()) {
+      if (n->hasValue()) out.emplace_back(std::string_view(), n->value());
+      return;
+    }
+    std::string_view type = n->type()->name;
+    if (type == "CodeableConcept") {
+      for (const fhir::Node* c : childrenNamed(n, "coding")) codingsOf(Item(c), out);
+    } else if (type == "Coding") {
+      const fhir::Node* system = n->child("system");
+      const fhir::Node* code = n->child("code");
+      if (code && code->hasValue()) out.emplace_back(system ? system->value() : std::string_view(), code->value());
+    }
+  }
+
+  // subsumes(code) / subsumedBy(code) (http://hl7.org/fhir/R4/fhirpath.html#functions): true when some
+  // coding of the input is equal to, or an ancestor (subsumes) / a descendant (subsumedBy) of, some
+  // coding of the argument in the same code system. Codings from different systems are not related:
+  // when no pair shares a system the question cannot be answered (an error, as the specification asks).
+  Result subsumption(const AstNode& node, Focus input, Focus other) {
+    if (input.empty() || other.empty()) return Collection{};
+    if (input.size() > 1 || other.size() > 1) return error(node, "'" + node.name + "' needs single codes");
+    std::vector<std::pair<std::string_view, std::string_view>> a, b;
+    codingsOf(input[0], a);
+    codingsOf(other[0], b);
+    if (a.empty() || b.empty()) return Collection{};
+    ExternalHooks defaults;
+    const ExternalHooks& hooks = ctx_.hooks ? *ctx_.hooks : defaults;
+    bool comparable = false;
+    for (const auto& [system_a, code_a] : a)
+      for (const auto& [system_b, code_b] : b) {
+        if (system_a != system_b) continue;
+        comparable = true;
+        if (code_a == code_b) return boolResult(true);
+        if (system_a.empty()) continue;  // bare codes: only equality is known
+        auto r = node.function == FunctionId::Subsumes ? hooks.subsumes(system_a, code_a, code_b) : hooks.subsumes(system_a, code_b, code_a);
+        if (!r) return error(node, r.error());
+        if (*r) return boolResult(true);
+      }
+    if (!comparable) return error(node, "'" + node.name + "': the codes are from different code systems");
+    return boolResult(false);
   }
 
   // Conversion, string and math functions: on a single input value.

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "medicus/fhir/format.h"
 #include "medicus/fhirpath/fhirpath.h"
 
@@ -122,4 +124,116 @@ TEST_CASE_METHOD(Fixture, "Hooks and invariant helpers", "[fhirpath][evaluator]"
   auto empty = fp::compile("name.where(use = 'maiden').exists().not() and {}.exists().not()");
   REQUIRE(empty);
   CHECK(*empty->evaluateBoolean(ctx));
+}
+
+TEST_CASE("FHIR additions answered through hooks: subsumes, subsumedBy, elementDefinition, slice", "[fhirpath][evaluator]") {
+  auto obs = fhir::parseJson(R"({"resourceType": "Observation", "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}, {"system": "http://snomed.info/sct", "code": "271649006"}]},
+    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+    "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}},
+                  {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}}]})");
+  REQUIRE(obs.document);
+  // A StructureDefinition whose ElementDefinitions the hook hands out.
+  auto sd = fhir::parseJson(R"({"resourceType": "StructureDefinition", "url": "http://example.org/sd", "name": "X",
+    "status": "draft", "kind": "resource", "abstract": false, "type": "Observation",
+    "snapshot": {"element": [{"path": "Observation"}, {"path": "Observation.status", "min": 1, "max": "1"}]}})");
+  REQUIRE(sd.document);
+  struct Hooks : fp::ExternalHooks {
+    const fhir::Node* status_definition = nullptr;
+    // SNOMED CT: 271649006 (systolic blood pressure) is-a 75367002 (blood pressure).
+    tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                             std::string_view descendant) const override {
+      if (system == "http://loinc.org") return false;  // LOINC codes have no hierarchy here
+      if (system != "http://snomed.info/sct") return tl::unexpected(std::string("unknown code system"));
+      return ancestor == "75367002" && descendant == "271649006";
+    }
+    tl::expected<const fhir::Node*, std::string> elementDefinition(const fhir::Node& element) const override {
+      return element.name() == "status" ? status_definition : nullptr;
+    }
+    tl::expected<bool, std::string> inSlice(const fhir::Node& element, std::string_view url, std::string_view name) const override {
+      if (url != "http://hl7.org/fhir/StructureDefinition/bp") return tl::unexpected("unknown profile " + std::string(url));
+      if (name != "SystolicBP") return tl::unexpected("no slice " + std::string(name));
+      const fhir::Node* code = element.child("code")->child("coding")->child("code");
+      return code && code->value() == "8480-6";
+    }
+  } hooks;
+  int n = 0;
+  for (const fhir::Node* e = sd.document->root()->child("snapshot")->firstChild(); e; e = e->nextSibling())
+    if (++n == 2) hooks.status_definition = e;
+  REQUIRE(hooks.status_definition);
+
+  fp::EvaluationContext ctx;
+  ctx.context = obs.document->root();
+  ctx.hooks = &hooks;
+  auto run = [&](const std::string& expr) {
+    auto e = fp::compile(expr, {.root_type = "Observation"});
+    INFO(expr << ": " << (e ? "" : e.error().toString()));
+    REQUIRE(e);
+    return e->evaluate(ctx);
+  };
+  auto boolean = [&](const std::string& expr) {
+    auto r = run(expr);
+    INFO(expr << ": " << (r ? "" : r.error().toString()));
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    return std::get<bool>(r->front().value);
+  };
+  auto bp = fhir::parseJson(R"({"resourceType": "Observation", "status": "final",
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "75367002"}]}})");
+  REQUIRE(bp.document);
+  std::map<std::string, fp::Collection, std::less<>> variables;
+  variables["bp"].emplace_back(bp.document->root()->child("code")->child("coding"));
+  ctx.variables = &variables;
+
+  // CodeableConcept against a Coding: a coding of the same system is below / above the other.
+  CHECK(boolean("code.subsumedBy(%bp)"));
+  CHECK_FALSE(boolean("code.subsumes(%bp)"));
+  CHECK(boolean("code.coding[1].subsumes(code.coding[1])"));  // equal codes, no hook needed
+  CHECK_FALSE(boolean("component[0].code.subsumes(component[1].code)"));  // same system, hook says no
+  CHECK_FALSE(run("category.subsumes(%bp)"));                           // no common code system
+  CHECK(run("{}.subsumes(%bp)")->empty());
+
+  auto min = run("status.elementDefinition().min");
+  REQUIRE(min);
+  REQUIRE(min->size() == 1);
+  CHECK(min->front().node->value() == "1");
+  CHECK(run("code.elementDefinition()")->empty());
+
+  auto systolic = run("component.slice('http://hl7.org/fhir/StructureDefinition/bp', 'SystolicBP')");
+  REQUIRE(systolic);
+  REQUIRE(systolic->size() == 1);
+  CHECK(systolic->front().node == obs.document->root()->child("component")->nextSibling());
+  CHECK_FALSE(run("component.slice('http://hl7.org/fhir/StructureDefinition/bp', 'Nope')"));
+  CHECK_FALSE(run("component.slice('http://example.org/unknown', 'SystolicBP')"));
+
+  // Without hooks these cannot be answered: errors, not guesses.
+  ctx.hooks = nullptr;
+  CHECK_FALSE(run("code.subsumedBy(%bp)"));
+  CHECK_FALSE(run("status.elementDefinition()"));
+  CHECK_FALSE(run("component.slice('http://hl7.org/fhir/StructureDefinition/bp', 'SystolicBP')"));
+}
+
+TEST_CASE("checkModifiers() passes only the listed modifier extensions", "[fhirpath][evaluator]") {
+  auto parsed = fhir::parseJson(R"({"resourceType": "Patient",
+    "modifierExtension": [{"url": "http://example.org/mod-a", "valueBoolean": true},
+                          {"url": "http://example.org/mod-b", "valueBoolean": true}],
+    "name": [{"family": "Chalmers"}]})");
+  REQUIRE(parsed.document);
+  fp::EvaluationContext ctx;
+  ctx.context = parsed.document->root();
+  auto run = [&](const std::string& expr) {
+    auto e = fp::compile(expr, {.root_type = "Patient"});
+    INFO(expr << ": " << (e ? "" : e.error().toString()));
+    REQUIRE(e);
+    return e->evaluate(ctx);
+  };
+  auto both = run("checkModifiers('http://example.org/mod-a,http://example.org/mod-b').count()");
+  REQUIRE(both);
+  CHECK(std::get<int64_t>(both->front().value) == 1);
+  CHECK(run("checkModifiers('http://example.org/mod-a' | 'http://example.org/mod-b').exists()"));
+  auto one = run("checkModifiers('http://example.org/mod-a')");
+  REQUIRE_FALSE(one);
+  CHECK(one.error().message.find("mod-b") != std::string::npos);
+  CHECK_FALSE(run("checkModifiers()"));
+  CHECK(run("name.checkModifiers()")->size() == 1);  // HumanName has no modifiers
 }

@@ -52,6 +52,18 @@ class ExternalHooks {
   virtual tl::expected<bool, std::string> memberOf(const Item& item, std::string_view value_set_url) const;
   // resolve() for references not found in the resource itself (contained, Bundle); nullptr if unknown.
   virtual const fhir::Node* resolveExternal(std::string_view reference) const { return nullptr; }
+  // subsumes()/subsumedBy() (http://hl7.org/fhir/R4/fhirpath.html#functions): is `ancestor` an
+  // ancestor of `descendant` in the hierarchy of code system `system`? Equal codes never reach the
+  // hook (the engine answers true itself).
+  virtual tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                                   std::string_view descendant) const;
+  // elementDefinition(): the ElementDefinition node that defines `element` (it must outlive the
+  // evaluation result, e.g. a node of a loaded StructureDefinition); nullptr when there is none.
+  virtual tl::expected<const fhir::Node*, std::string> elementDefinition(const fhir::Node& element) const;
+  // slice(structure, name): does `element` match the slice `slice_name` of the profile `structure_url`?
+  // An error when the profile or the slice is unknown.
+  virtual tl::expected<bool, std::string> inSlice(const fhir::Node& element, std::string_view structure_url,
+                                                  std::string_view slice_name) const;
 };
 
 struct EvaluationContext {
