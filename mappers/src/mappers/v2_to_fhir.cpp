@@ -498,7 +498,26 @@ class BundleBuilder {
     doc_.addPrimitive(entry, "fullUrl", instance.full_url);
     fhir::Node* resource = doc_.addResource(entry, "resource", rule.type);
     for (const auto& field : rule.fields) applyField(resource, field);
+    reportMissingRequired(rule, resource);
     addRequest(entry, std::string(rule.type->name), instance.key, rule.request);
+  }
+
+  // An element R4 requires (min 1) that the message left empty: the Bundle is still built, but the
+  // receiver will reject it, so say which v2 fields were empty (OBR-4 for DiagnosticReport.code).
+  void reportMissingRequired(const ResourceRule& rule, const fhir::Node* resource) {
+    for (const fhir::ElementInfo& element : rule.type->elements) {
+      if (element.min == 0 || resource->child(element.name)) continue;
+      std::string sources;
+      for (const auto& field : rule.fields) {
+        if (field.steps.front().element != &element || field.from_text.empty()) continue;
+        if (sources.find(field.from_text) == std::string::npos) sources += (sources.empty() ? "" : ", ") + field.from_text;
+      }
+      const std::string path = std::string(rule.type->name) + "." + std::string(element.name);
+      std::string text = path + " is required by FHIR R4 but ";
+      text += sources.empty() ? "the map gives no value for it" : "the message has no value in " + sources;
+      if (scope_ && scope_->first >= 0) text += " (" + rule.for_each + "[" + std::to_string(message_.segment(scope_->first).occurrence()) + "])";
+      result_.issues.push_back(MapIssue{MapIssue::Severity::kWarning, sources, path, text + "; the resource will not validate"});
+    }
   }
 
   void issue(const FieldRule& field, std::string message) {

@@ -288,3 +288,15 @@ resources:
   CHECK(std::string(location["resource"]["name"].GetString()) == "KH / ST1 / Z2 / B3");
   CHECK(std::string(location["request"]["ifNoneExist"].GetString()) == "identifier=urn:oid:1.2.276.0.9|LOC-7");
 }
+
+TEST_CASE("Mapping: an element R4 requires that the message leaves empty is reported with its v2 source", "[mappers]") {
+  std::vector<MapIssue> issues;
+  mapToJson(parseText("MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\rPID|1||1^^^HOSP^MR||Doe^J||19700101|M\rOBR|1|||\r"
+                      "OBX|1|NM|718-7^Hb^LN||7|g/dl||||F\r"),
+            &issues);
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].fhir_path == "DiagnosticReport.code");
+  CHECK(issues[0].v2_location == "OBR-4");
+  CHECK(issues[0].message ==
+        "DiagnosticReport.code is required by FHIR R4 but the message has no value in OBR-4 (OBR[1]); the resource will not validate");
+}
