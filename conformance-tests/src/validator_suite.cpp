@@ -79,6 +79,20 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
     std::fprintf(stderr, "validator: cases.json is not in the expected format\n");
     return 2;
   }
+  // The upstream manifest (optional): settings given on a case's profile step, which the index
+  // does not carry (e.g. assumeValidRestReferences inside "profile").
+  rapidjson::Document manifest;
+  std::map<std::string, const rapidjson::Value*> manifest_profiles;  // name|file -> its "profile"
+  if (auto manifest_text = slurp(dir / "manifest.json")) {
+    manifest.Parse(manifest_text->c_str());
+    if (!manifest.HasParseError() && manifest.IsObject() && manifest.HasMember("test-cases") &&
+        manifest["test-cases"].IsArray()) {
+      for (const auto& t : manifest["test-cases"].GetArray()) {
+        auto p = t.IsObject() ? t.FindMember("profile") : t.MemberEnd();
+        if (p != t.MemberEnd() && p->value.IsObject()) manifest_profiles.emplace(str(t, "name") + "|" + str(t, "file"), &p->value);
+      }
+    }
+  }
   KnownIssues known = known_file.empty() ? KnownIssues() : KnownIssues::load(known_file);
   SuiteReport report("validator");
   report.setProgress(options.verbose ? 25 : 0);
@@ -148,11 +162,17 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
         case_options.assume_valid_rest_references = o["assumeValidRestReferences"].GetBool();
       }
     }
+    const rapidjson::Value* profile_step = nullptr;
+    if (auto it = manifest_profiles.find(name + "|" + file); it != manifest_profiles.end()) profile_step = it->second;
     auto validateWith = [&](const std::vector<std::string>& profile_urls) {
       fhir::Issues issues = parsed.issues;
       if (parsed.document) {
         profiles::ValidationOptions vo = case_options;
         vo.profiles = profile_urls;
+        if (!profile_urls.empty() && profile_step && profile_step->HasMember("assumeValidRestReferences") &&
+            (*profile_step)["assumeValidRestReferences"].IsBool()) {
+          vo.assume_valid_rest_references = (*profile_step)["assumeValidRestReferences"].GetBool();
+        }
         validator.validate(*parsed.document, vo, issues);
       }
       return issues;

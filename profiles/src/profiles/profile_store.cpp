@@ -254,6 +254,15 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
     }
     uint32_t max_length = 0;
     if (memberUInt(e, "maxLength", max_length)) def.max_length = max_length;
+    if (const rapidjson::Value* exts = memberArray(e, "extension")) {
+      for (const auto& x : exts->GetArray()) {
+        uint32_t min_length = 0;
+        if (memberStr(x, "url") == "http://hl7.org/fhir/StructureDefinition/minLength" &&
+            memberUInt(x, "valueInteger", min_length)) {
+          def.min_length = min_length;
+        }
+      }
+    }
     if (const rapidjson::Value* b = member(e, "binding"); b && b->IsObject() && member(*b, "valueSet")) {
       def.has_binding = true;
       def.binding.strength = parseStrength(memberStr(*b, "strength"));

@@ -662,12 +662,17 @@ class ValidationRun {
         report(Severity::Error, IssueType::TooLong, node, "value is longer than the maximum length " +
                std::to_string(def.max_length), def.id + ":maxLength");
       }
+      if (def.min_length >= 0 && codePoints(node.value()) < static_cast<size_t>(def.min_length)) {
+        report(Severity::Error, IssueType::Value, node, "value '" + std::string(node.value()) + "' is shorter than "
+               "the minimum length " + std::to_string(def.min_length), def.id + ":minLength");
+      }
       if (def.min_value || def.max_value) checkRange(node, node.value(), def);
     } else if ((def.min_value || def.max_value) && node.type()->isA("Quantity")) {
       std::string_view v = childValue(node, "value");
       if (!v.empty()) checkRange(node, v, def);
     }
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
+    if (!def.types.empty() && node.type()->name == "Reference") checkReferenceTarget(node, def);
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
     // Rules of a data type run once per node: at its element, not again at its type's root.
     const bool type_root = &def == &profile.root() && !node.isResource();
@@ -688,6 +693,45 @@ class ValidationRun {
       }
     }
     if (options_.check_invariants && !def.constraints.empty()) checkInvariants(node, profile, def, base_pass);
+  }
+
+  // The type a reference points at (the resolved resource, else the Type in its URL) must be one of
+  // the element's target profiles' types.
+  void checkReferenceTarget(const Node& node, const ElementDef& def) {
+    std::string_view target = childValue(node, "reference");
+    if (target.empty() || target.starts_with("#") || target.starts_with("urn:")) return;
+    std::string_view type;
+    if (const Node* resolved = resolveReference(node, target)) {
+      type = resolved->type()->name;
+    } else if (!options_.assume_valid_rest_references) {
+      return;  // not resolvable here, and not assumed to exist as its URL says
+    } else if (hasScheme(target)) {
+      auto restful = parseRestful(target);
+      if (!restful) return;
+      type = restful->type;
+    } else {
+      std::string_view relative = target.substr(0, target.find("/_history/"));
+      size_t slash = relative.find('/');
+      if (slash == std::string_view::npos || relative.find('/', slash + 1) != std::string_view::npos) return;
+      type = relative.substr(0, slash);
+    }
+    const fhir::TypeInfo* info = fhir::TypeModel::r4().find(type);
+    if (!info || !info->isResource()) return;
+    std::string allowed;
+    for (const TypeRef& t : def.types) {
+      if (t.code != "Reference") continue;
+      if (t.target_profiles.empty()) return;  // any resource
+      for (const auto& url : t.target_profiles) {
+        auto compiled = store_.profile(url);
+        if (!compiled) return;  // cannot tell
+        if (!(*compiled)->type_info || info->isA((*compiled)->type_info)) return;
+        allowed += (allowed.empty() ? "" : ", ") + (*compiled)->type;
+      }
+    }
+    if (allowed.empty()) return;
+    report(Severity::Error, IssueType::Structure, node, "the reference " + std::string(target) + " points at a " +
+           std::string(type) + ", which is not a valid target here (must be one of " + allowed + ")",
+           def.id + ":targetType");
   }
 
   void checkExampleUrl(const Node& node) {
@@ -949,7 +993,7 @@ class ValidationRun {
     if (!isAbsoluteUrl(url)) return;
     auto compiled = store_.profile(url);
     if (!compiled) {
-      if (modifier) {
+      if (modifier && !unknownModifierAllowed(url)) {
         report(Severity::Error, IssueType::Extension, node, "unknown modifier extension " + std::string(url) +
                ": it may change the meaning of the resource, so the resource cannot be processed safely",
                "extension.modifier-unknown");
@@ -992,6 +1036,13 @@ class ValidationRun {
     if (url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/") || url.find("nema.org") != std::string_view::npos) {
       return true;
     }
+    if (options_.allow_example_urls && isExampleUrl(url)) return true;
+    for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
+    return false;
+  }
+  // Unknown modifier extensions are errors whatever allow_unknown_extensions says, except in the
+  // example domains and the allowed ones.
+  bool unknownModifierAllowed(std::string_view url) const {
     if (options_.allow_example_urls && isExampleUrl(url)) return true;
     for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
     return false;

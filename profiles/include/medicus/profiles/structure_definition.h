@@ -71,6 +71,7 @@ struct ElementDef {
   const rapidjson::Value* min_value = nullptr;
   const rapidjson::Value* max_value = nullptr;
   int64_t max_length = -1;
+  int64_t min_length = -1;  // the minLength extension
   bool has_binding = false;
   Binding binding;
   std::vector<Constraint> constraints;
