@@ -367,14 +367,17 @@ struct GatewayServer::Impl {
     const UpstreamRuntime& upstream = rt->upstreams.find(route.upstream)->second;
     const UpstreamConfig& upstream_config = *upstream.config;
 
-    // A FHIR body must be JSON or XML; form-encoded POST _search and JSON Patch pass through.
+    // A FHIR body must be JSON or XML; form-encoded POST _search, JSON Patch and the bodies of operations
+    // (POST [base]/$graphql as application/graphql, say: http://hl7.org/fhir/R4/graphql.html) pass through.
     bool fhir_body = has_body && body_format.has_value();
     if (has_body && !fhir_body) {
       bool form_search = req.method() == http::verb::post && path.ends_with("/_search") &&
                          content_type.starts_with("application/x-www-form-urlencoded");
       bool patch = req.method() == http::verb::patch &&
                    (content_type.starts_with("application/json-patch+json") || content_type.starts_with("application/fhirpath-patch"));
-      if (!form_search && !patch) {
+      bool operation = req.method() == http::verb::post && path.substr(path.rfind('/') + 1).starts_with('$') &&
+                       !isValidateOperation(method, path);
+      if (!form_search && !patch && !operation) {
         co_return outcomeReply(415, {makeIssue(fhir::IssueType::NotSupported,
                                                "unsupported Content-Type '" + std::string(content_type) +
                                                    "'; send application/fhir+json or application/fhir+xml",

@@ -239,6 +239,13 @@ TEST_CASE("e2e: conditional create / update / patch / delete, JSON Patch and FHI
                                   R"({"query":"{ PatientList(identifier: \"cond-4711\") { id gender birthDate } }"})");
   REQUIRE(graphql.status == 200);
   CHECK_THAT(graphql.body, Catch::Contains("\"PatientList\"") && Catch::Contains(id) && Catch::Contains("1970-01-01"));
+  // An operation's body need not be a FHIR resource: application/graphql is forwarded, not refused with
+  // 415 by the gateway (this upstream reads JSON only and says so itself).
+  HttpReply graphql_text = httpRequest(gateway.port, "POST", "/fhir/$graphql", {{"Content-Type", "application/graphql"}},
+                                       "{ PatientList { id } }");
+  CHECK(graphql_text.status == 415);
+  CHECK_THAT(graphql_text.body, Catch::Contains("this server reads JSON only"));
+  CHECK(httpRequest(gateway.port, "POST", "/fhir/Patient/$validate", {{"Content-Type", "text/plain"}}, "x").status == 415);
   // An operation the upstream does not implement: its own OperationOutcome, status kept.
   HttpReply unknown_operation = httpRequest(gateway.port, "GET", "/fhir/Patient/" + id + "/$everything", {});
   CHECK(unknown_operation.status == 404);
@@ -553,6 +560,14 @@ TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old 
   auto first = loadConfig(path);
   REQUIRE(first);
   RunningGateway gateway(*first);
+  // Reload hooks (serve's HL7 v2 intake) run after each successful reload, with the new config.
+  std::atomic<int> hooked{0};
+  std::atomic<size_t> hooked_routes{0};
+  gateway.server.addReloadHook([&](const std::string& hook_path, std::shared_ptr<const GatewayConfig> config) {
+    CHECK(hook_path == path);
+    hooked_routes = config->routes.size();
+    ++hooked;
+  });
 
   std::atomic<bool> running{true};
   std::atomic<int> ok{0}, failed{0};
@@ -581,6 +596,8 @@ TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old 
                                     "  - name: alias\n    match: { path_prefix: /r4 }\n    forward: { upstream: fhir }\n");
   REQUIRE(gateway.server.reloadFromFile(path));
   CHECK(httpRequest(gateway.port, "GET", "/r4/Patient", {}).status == 200);
+  CHECK(hooked == 6);  // not after the failed one
+  CHECK(hooked_routes == 2);
   std::string metrics = gateway.server.metricsText();
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_config_reloads_total{result=\"success\"} 6"));
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_config_reloads_total{result=\"failure\"} 1"));
