@@ -47,6 +47,7 @@ struct FieldRule {
   std::vector<Condition> conditions;
   std::optional<hl7v2::Location> unit_from;  // `units:` CWE with the units of a NM/SN/range value
   bool bundle_entry = false;                 // XCN/PL: also a Practitioner/Location entry of the Bundle
+  bool each_segment = false;                 // `each_segment: true`: every such segment of the scope
 };
 
 struct ResourceRule {
@@ -130,7 +131,7 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
   if (!spec.IsMap()) fail(source, at, "the mapping of '" + path + "' must be { from: ..., as: ... }");
   checkKeys(source, spec,
             {"from", "as", "map", "unmapped", "default", "system", "value", "reference", "repeat", "when", "units",
-             "bundle_entry"},
+             "bundle_entry", "each_segment"},
             "the mapping of '" + path + "'");
   FieldRule rule;
   rule.fhir_path = std::string(resource.type->name) + "." + path;
@@ -199,6 +200,7 @@ FieldRule compileField(const std::string& source, const ResourceRule& resource, 
     if (!takesUnits(*rule.converter)) fail(source, spec["units"], "'units' applies only to NM, SN, SN-range, SN-ratio and reference-range");
     rule.unit_from = *location;
   }
+  if (spec["each_segment"]) rule.each_segment = spec["each_segment"].as<bool>();
   if (spec["bundle_entry"]) {
     rule.bundle_entry = spec["bundle_entry"].as<bool>();
     if (rule.bundle_entry && *rule.converter != Converter::kXCN && *rule.converter != Converter::kPL) {
@@ -687,12 +689,32 @@ class BundleBuilder {
       if (fhir::Node* leaf = addLeaf(parentFor(resource, field, true), field)) doc_.setValue(leaf, field.constant);
       return;
     }
-    const hl7v2::Location from = resolve(*field.from);
     std::optional<hl7v2::Location> units;
     if (field.unit_from) units = resolve(*field.unit_from);
     context_.units = units ? &*units : nullptr;
+    if (!field.each_segment) {
+      applySource(resource, field, resolve(*field.from));
+    } else {
+      // Every such segment of the scope (the NTEs after an OBX), none before it.
+      const int begin = scope_ && scope_->first >= 0 ? scope_->first : 0;
+      const int end = scope_ && scope_->first >= 0 ? scope_->end : static_cast<int>(message_.segmentCount());
+      for (int i = begin; i < end; ++i) {
+        const hl7v2::SegmentView segment = message_.segment(i);
+        if (segment.id() != field.from->segment) continue;
+        hl7v2::Location at = *field.from;
+        at.segment_index = i;
+        at.segment_occurrence = segment.occurrence();
+        applySource(resource, field, at);
+      }
+    }
+    context_.units = nullptr;
+  }
+
+  void applySource(fhir::Node* resource, const FieldRule& field, const hl7v2::Location& from) {
     int repetitions = from.repetition > 0 ? 1 : message_.repetitionCount(from);
     if (!field.repeat || field.anchor_step < 0) repetitions = std::min(repetitions, 1);
+    // text and text-base64 read every repetition themselves: one value per segment.
+    if (*field.converter == Converter::kText || *field.converter == Converter::kTextBase64) repetitions = std::min(repetitions, 1);
     if (repetitions == 0 && !field.default_value.empty()) repetitions = 1;
     for (int r = 1; r <= repetitions; ++r) {
       hl7v2::Location at = from;
@@ -726,7 +748,6 @@ class BundleBuilder {
         if (fhir::Node* leaf = addLeaf(parentFor(resource, field, !field.repeat), field)) doc_.setValue(leaf, *value);
       }
     }
-    context_.units = nullptr;
   }
 
   const CompiledMap& map_;
