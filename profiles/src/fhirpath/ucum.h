@@ -1,7 +1,11 @@
 #pragma once
-// The small part of UCUM (https://ucum.org/ucum) FHIRPath quantity operators need: common units of mass,
-// length, volume, time and their products/quotients, reduced to base units for comparison and
-// arithmetic, plus the FHIRPath calendar duration keywords (http://hl7.org/fhirpath/N1/#time-valued-quantities).
+// The part of UCUM (https://ucum.org/ucum) FHIRPath quantity operators need: SI prefixes on metric
+// atoms; mass, length, volume, time, amount (mol = eq), pressure (Pa, bar, mm[Hg], cm[H2O]), energy,
+// power, electricity, frequency, customary units ([lb_av], [in_i], ...), powers of ten (10*9/L),
+// annotations ({beats}/min) and their products/quotients, reduced to base units for comparison and
+// arithmetic; plus the FHIRPath calendar duration keywords (http://hl7.org/fhirpath/N1/#time-valued-quantities).
+// Only commensurable units convert: mmol/L and mg/dL do not (that needs a molar mass), nor Cel and
+// [degF] (offset scales), nor arbitrary units ([iU], U) to anything but their prefixed forms.
 #include <map>
 #include <optional>
 #include <string>

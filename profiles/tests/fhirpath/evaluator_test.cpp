@@ -237,3 +237,42 @@ TEST_CASE("checkModifiers() passes only the listed modifier extensions", "[fhirp
   CHECK_FALSE(run("checkModifiers()"));
   CHECK(run("name.checkModifiers()")->size() == 1);  // HumanName has no modifiers
 }
+
+TEST_CASE_METHOD(Fixture, "Quantities convert between commensurable UCUM units of vital signs and lab results", "[fhirpath][ucum]") {
+  auto truth = [&](const std::string& expr) {
+    auto r = eval(expr);
+    INFO(expr);
+    REQUIRE(r.size() == 1);
+    return std::get<bool>(r[0].value);
+  };
+  // mass concentration, volume, counts per volume
+  CHECK(truth("1 'g/L' = 100 'mg/dL'"));
+  CHECK(truth("1 'L' = 1000 'mL'"));
+  CHECK(truth("5 '10*3/uL' = 5 '10*9/L'"));
+  CHECK(truth("1 'mmol/L' = 1000 'umol/L'"));
+  CHECK(truth("1 'mmol/L' = 1 'meq/L'"));  // UCUM: 1 eq = 1 mol
+  // pressure: mm[Hg] is 133.322 Pa in UCUM
+  CHECK(truth("120 'mm[Hg]' = 15.99864 'kPa'"));
+  CHECK(truth("10 'cm[H2O]' = 0.980665 'kPa'"));
+  // body weight and height, heart rate, ECG
+  CHECK(truth("1 '[lb_av]' = 453.59237 'g'"));
+  CHECK(truth("70 'kg' > 150 '[lb_av]'"));
+  CHECK(truth("6 '[ft_i]' = 72 '[in_i]'"));
+  CHECK(truth("60 '/min' = 1 'Hz'"));
+  CHECK(truth("72 '{beats}/min' = 72 '/min'"));
+  CHECK(truth("1 'mV' = 0.001 'V'"));
+  CHECK(truth("1 'kcal' = 4.184 'kJ'"));
+  CHECK(truth("(1 'g/L').toQuantity('mg/dL') = 100 'mg/dL'"));
+  // not commensurable: amount vs mass concentration, temperature scales with an offset
+  CHECK(eval("5.5 'mmol/L' = 99 'mg/dL'").empty());
+  CHECK(eval("37 'Cel' = 98.6 '[degF]'").empty());
+  CHECK(eval("1 'kg' = 1 'L'").empty());
+  // calendar durations (http://hl7.org/fhirpath/N1/#time-valued-quantities)
+  CHECK(truth("1 year = 12 months"));
+  CHECK(truth("2 weeks = 14 days"));
+  CHECK(truth("3 days = 72 hours"));
+  CHECK(truth("1 'wk' = 7 'd'"));
+  CHECK(truth("1 hour = 60 'min'"));
+  CHECK(eval("1 year = 1 'a'").empty());  // a calendar year is not the UCUM year
+  CHECK(text("@2020-01-31 + 1 month") == "2020-02-29");
+}
