@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 #include "converters.h"
 #include "medicus/fhir/type_model.h"
@@ -404,13 +405,13 @@ class BundleBuilder {
     if (instance.key) {
       name += instance.key->system + "|" + instance.key->value;
     } else {
-      name += message_.get("MSH-3") + "|" + message_.get("MSH-4") + "|" + message_.controlId() + "|" + resource.key;
+      if (message_prefix_.empty()) message_prefix_ = message_.get("MSH-3") + "|" + message_.get("MSH-4") + "|" + message_.controlId() + "|";
+      name += message_prefix_ + resource.key;
       if (instance.first >= 0) name += "|" + std::to_string(instance.first);
     }
     instance.full_url = "urn:uuid:" + nameUuid(name);
-    for (const Instance& other : instances_) {
-      if (other.emitted && other.full_url == instance.full_url) instance.emitted = false;
-    }
+    instance.emitted = emitted_urls_.insert(instance.full_url).second;
+    by_key_[resource.key].push_back(instances_.size());
     instances_.push_back(std::move(instance));
   }
 
@@ -466,8 +467,10 @@ class BundleBuilder {
     auto add = [](std::vector<std::string>& to, const std::string& url) {
       if (std::find(to.begin(), to.end(), url) == to.end()) to.push_back(url);
     };
-    for (const Instance& target : instances_) {
-      if (target.rule->key != key) continue;
+    const auto of_key = by_key_.find(key);
+    if (of_key == by_key_.end()) return inside;
+    for (const std::size_t index : of_key->second) {
+      const Instance& target = instances_[index];
       const std::string& url = target.full_url;  // a duplicate shares its fullUrl with the emitted entry
       if (target.first < 0 || scope_->first < 0) {
         add(inside, url);
@@ -757,6 +760,9 @@ class BundleBuilder {
   ConversionContext context_;
   fhir::Node* bundle_ = nullptr;
   std::vector<Instance> instances_;
+  std::unordered_set<std::string> emitted_urls_;
+  std::map<std::string, std::vector<std::size_t>, std::less<>> by_key_;  // resource key -> instances
+  std::string message_prefix_;                                           // "MSH-3|MSH-4|MSH-10|"
   const Instance* scope_ = nullptr;
   std::vector<std::string> side_entries_;  // fullUrls of Practitioner/Location entries already written
 };
