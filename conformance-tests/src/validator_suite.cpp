@@ -156,6 +156,12 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       const auto& o = it->value;
       if (o.HasMember("examples") && o["examples"].IsBool()) case_options.allow_example_urls = o["examples"].GetBool();
       if (str(o, "validateContains") == "IGNORE") case_options.validate_contained = false;
+      if (o.HasMember("security-checks") && o["security-checks"].IsBool()) {
+        case_options.security_checks = o["security-checks"].GetBool();
+      }
+      if (o.HasMember("noHtmlInMarkdown") && o["noHtmlInMarkdown"].IsBool()) {
+        case_options.no_html_in_markdown = o["noHtmlInMarkdown"].GetBool();
+      }
       std::string domain = str(o, "allowed-extension-domain");
       if (!domain.empty()) case_options.allowed_extension_domains.push_back(domain);
       if (o.HasMember("assumeValidRestReferences") && o["assumeValidRestReferences"].IsBool()) {

@@ -674,6 +674,21 @@ class ValidationRun {
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
     if (!def.types.empty() && node.type()->name == "Reference") checkReferenceTarget(node, def);
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
+    if (base_pass && node.isPrimitive() && node.hasValue() &&
+        node.type()->primitive_kind == fhir::PrimitiveKind::Xhtml) {
+      checkXhtmlElements(node);
+    }
+    if (base_pass && (options_.security_checks || options_.no_html_in_markdown) && node.isPrimitive() &&
+        node.hasValue() && node.type()->primitive_kind != fhir::PrimitiveKind::Xhtml) {
+      const bool markdown = node.type()->name == "markdown";
+      if (((markdown && options_.no_html_in_markdown) || (options_.security_checks && node.type()->name == "string")) &&
+          looksLikeHtml(node.value())) {
+        report(Severity::Error, IssueType::Security, node, markdown
+               ? "the markdown contains content that looks like an embedded HTML tag, which is not allowed here"
+               : "the string contains text that looks like embedded HTML tags, which are not allowed for security reasons",
+               markdown ? "markdown.no-html" : "string.no-html");
+      }
+    }
     // Rules of a data type run once per node: at its element, not again at its type's root.
     const bool type_root = &def == &profile.root() && !node.isResource();
     if (base_pass && !type_root && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
@@ -887,6 +902,8 @@ class ValidationRun {
         // hasValue() or (children().count() > id.count()): natively, it runs on every element.
         // The element's definition and its type's both carry it: one issue per node.
         holds = ele1Holds(node) || !ele1_failed_.insert(&node).second;
+      } else if (c.key == "txt-2" && node.hasValue()) {
+        holds = narrativeHasContent(node.value());
       } else if (c.key == "dom-3") {
         holds = !options_.validate_contained || dom3Holds(node);
       } else if (c.key == "ext-1") {
@@ -960,6 +977,59 @@ class ValidationRun {
       }
     }
     return all;
+  }
+
+  // txt-2: the narrative has some non-whitespace content (text outside the tags, or an image).
+  static bool narrativeHasContent(std::string_view xhtml) {
+    bool in_tag = false;
+    for (size_t i = 0; i < xhtml.size(); ++i) {
+      char ch = xhtml[i];
+      if (ch == '<') {
+        in_tag = true;
+        if (xhtml.substr(i + 1, 3) == "img") return true;
+      } else if (ch == '>') {
+        in_tag = false;
+      } else if (!in_tag && !std::isspace(static_cast<unsigned char>(ch))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Narrative XHTML must not carry active or form content (http://hl7.org/fhir/R4/narrative.html#xhtml).
+  void checkXhtmlElements(const Node& node) {
+    static constexpr std::string_view kForbidden[] = {"script", "object", "applet", "embed", "iframe", "frame",
+                                                      "frameset", "form", "input", "button", "select", "textarea",
+                                                      "base", "link", "meta", "style", "head", "body", "html"};
+    std::string_view v = node.value();
+    for (size_t i = v.find('<'); i != std::string_view::npos; i = v.find('<', i + 1)) {
+      size_t start = i + 1, end = start;
+      while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == ':')) ++end;
+      std::string name(v.substr(start, end - start));
+      if (size_t colon = name.find(':'); colon != std::string::npos) name = name.substr(colon + 1);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      for (std::string_view bad : kForbidden) {
+        if (name == bad) {
+          report(Severity::Error, IssueType::Value, node, "invalid element name in the XHTML ('" + name + "')",
+                 "xhtml.element");
+          break;
+        }
+      }
+    }
+  }
+
+  // Text that looks like an HTML tag: '<', an optional '/', a letter, and a later '>'.
+  static bool looksLikeHtml(std::string_view text) {
+    for (size_t i = 0; i + 1 < text.size(); ++i) {
+      if (text[i] != '<') continue;
+      size_t j = i + 1;
+      if (text[j] == '/') ++j;
+      if (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j])) &&
+          text.find('>', j) != std::string_view::npos) {
+        return true;
+      }
+    }
+    return false;
   }
 
   static bool ele1Holds(const Node& node) {

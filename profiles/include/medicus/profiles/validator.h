@@ -34,7 +34,10 @@ struct ValidationOptions {
   bool check_invariants = true;
   bool check_bindings = true;
   bool check_codes = true;
-  bool validate_contained = true;  // false: contained resources are neither validated nor checked by dom-3  // Codings of locally available, complete code systems must exist there
+  bool validate_contained = true;
+  // Strings that look like HTML tags are errors (security checks); markdown with HTML tags too.
+  bool security_checks = false;
+  bool no_html_in_markdown = false;  // false: contained resources are neither validated nor checked by dom-3  // Codings of locally available, complete code systems must exist there
   uint32_t max_depth = 96;  // nesting of elements and contained resources
   // Extensions whose definition is not loaded: information when allowed, else an error (as the
   // reference validator does unless told to allow any extension). Unknown modifier extensions
