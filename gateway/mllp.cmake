@@ -57,4 +57,9 @@ if(MEDICUS_BUILD_TESTS AND Python3_Interpreter_FOUND AND TARGET medicus::mappers
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/mllp/crash/mllp_crash_test.sh $<TARGET_FILE:medicus-gateway>
             ${PROJECT_SOURCE_DIR}/mappers/maps 10000)
   set_tests_properties(mllp_crash_test PROPERTIES TIMEOUT 300 RUN_SERIAL ON)
+  # SIGHUP reload of the intake in a real serve process (charset policy, maps; a failing reload keeps them).
+  add_test(NAME mllp_reload_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/mllp/crash/mllp_reload_test.sh $<TARGET_FILE:medicus-gateway>
+            ${PROJECT_SOURCE_DIR}/mappers/maps)
+  set_tests_properties(mllp_reload_test PROPERTIES TIMEOUT 120)
 endif()

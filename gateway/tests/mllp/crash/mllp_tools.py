@@ -1,4 +1,5 @@
-"""Helpers of the MLLP crash test: a recording FHIR upstream and an MLLP load client (stdlib only)."""
+"""Helpers of the MLLP crash and reload tests: a recording FHIR upstream, an MLLP load client and a one-message
+client (stdlib only)."""
 import hashlib
 import http.server
 import json
@@ -79,8 +80,25 @@ def load(port, first, count, acked_path, window=16):
         return
 
 
+def ack(port, control_id, patient, charset):
+    """Sends one ADT message (its umlauts encoded in `charset`: latin-1 or utf-8) and prints MSA-1 of the ACK."""
+    message = adt(control_id, patient).decode().replace("Mueller^Juergen", "M\u00fcller^J\u00fcrgen").encode(charset)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(VT + message + FS + CR)
+        buffer = b""
+        while FS not in buffer:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buffer += chunk
+    msa = [seg for seg in buffer.lstrip(VT).split(b"\r") if seg.startswith(b"MSA|")]
+    print(msa[0].split(b"|")[1].decode() if msa else "none")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "upstream":
         upstream(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "ack":
+        ack(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         load(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
