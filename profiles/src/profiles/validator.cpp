@@ -286,6 +286,21 @@ class ValidationRun {
       if (!full_url.empty()) by_url.emplace(full_url, entries.size());
       entries.push_back({entry, resource, full_url});
     }
+    // The navigation links (http://hl7.org/fhir/R4/bundle.html#searchset, #history) occur at most once each.
+    std::vector<std::string_view> seen_relations;
+    for (const Node* link : bundle.children("link")) {
+      std::string_view relation = childValue(*link, "relation");
+      if (relation != "self" && relation != "first" && relation != "previous" && relation != "prev" &&
+          relation != "next" && relation != "last") {
+        continue;
+      }
+      if (std::find(seen_relations.begin(), seen_relations.end(), relation) != seen_relations.end()) {
+        report(Severity::Error, IssueType::Invalid, *link, "the link relation '" + std::string(relation) +
+               "' can only occur once", "Bundle.link:unique");
+      } else {
+        seen_relations.push_back(relation);
+      }
+    }
     std::string_view type = childValue(bundle, "type");
     if (type != "document" && type != "message") return;
     // References between entries, resolved by the fullUrl rules.
@@ -412,6 +427,15 @@ class ValidationRun {
     }
     checkResourceId(resource);
     if (resource.type()->name == "Bundle") checkBundle(resource);
+    if (resource.type()->name == "SearchParameter" && childValue(resource, "type") == "composite") {
+      // A composite search parameter combines two or more components (http://hl7.org/fhir/R4/searchparameter.html).
+      size_t components = 0;
+      for (const Node* c : resource.children("component")) { (void)c; ++components; }
+      if (components < 2) {
+        report(Severity::Error, IssueType::BusinessRule, resource, "a SearchParameter of type 'composite' must "
+               "define two or more components", "SearchParameter.component:composite");
+      }
+    }
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
     checkMeasureReport(resource, store_.registry(), doc_, issues_);
@@ -807,6 +831,12 @@ class ValidationRun {
       if (!node.hasValue()) return;
       if (type != "code" && type != "string" && type != "uri" && type != "canonical") return;
       CodeCheck check = tx_.checkValueSet(b.value_set, "", node.value());
+      if (check.status == CodeStatus::Invalid && required) {
+        // A bare code names no system: it is inferred from the value set, and here none has it.
+        report(Severity::Error, IssueType::CodeInvalid, node, "the system of code '" + std::string(node.value()) +
+               "' cannot be determined: none of the code systems of the value set " + b.value_set + " defines it",
+               def.id + ":binding-system");
+      }
       if (check.status == CodeStatus::Invalid) notInValueSet("code '" + std::string(node.value()) + "'");
       else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, "code '" + std::string(node.value()) + "'");
       return;
