@@ -82,4 +82,15 @@ TEST_CASE("line index: lines, code-point columns, long single lines", "[issue]")
   LineIndex long_index(long_line);
   CHECK(long_index.positionOf(long_line.size() - 1).column == 5001);
   CHECK(long_index.positionOf(long_line.size()).column == 5002);
+  LineIndex empty("");
+  CHECK(empty.positionOf(0).line == 1);
+  CHECK(empty.positionOf(0).column == 1);
+  // Many lines across several blocks, multi-byte characters on either side of block boundaries.
+  std::string many;
+  for (int i = 0; i < 700; ++i) many += "ä" + std::to_string(i) + "\n";
+  LineIndex many_index(many);
+  size_t at = many.find("\xC3\xA4" "650\n");
+  CHECK(many_index.positionOf(at).line == 651);
+  CHECK(many_index.positionOf(at + 2).column == 2);  // after the 2-byte "ä"
+  CHECK(many_index.positionOf(at + 5).column == 5);  // the newline
 }
