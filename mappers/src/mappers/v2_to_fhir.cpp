@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "converters.h"
@@ -353,7 +354,9 @@ class BundleBuilder {
  public:
   BundleBuilder(const CompiledMap& map, const hl7v2::Message& message, MapResult& result)
       : map_(map), message_(message), result_(result), doc_(*result.bundle),
-        context_{doc_, message, map.settings} {}
+        context_{doc_, message, map.settings} {
+    for (std::size_t i = 0; i < message.segmentCount(); ++i) segment_indices_[message.segment(i).id()].push_back(static_cast<int>(i));
+  }
 
   void build() {
     const fhir::TypeModel& model = fhir::TypeModel::r4();
@@ -418,20 +421,33 @@ class BundleBuilder {
   // A v2 location inside the current scope: an explicit occurrence (OBX[2]) as written; otherwise the
   // first such segment of the scope, else the nearest one before it. Absent: an index past the end.
   hl7v2::Location resolve(const hl7v2::Location& from) const {
-    if (!scope_ || scope_->first < 0 || from.segment_occurrence > 0) return from;
+    if (from.segment_index >= 0) return from;
     hl7v2::Location at = from;
-    auto take = [&](int i) {
-      const hl7v2::SegmentView segment = message_.segment(i);
-      at.segment_index = i;
-      at.segment_occurrence = segment.occurrence();
+    const auto found = segment_indices_.find(from.segment);
+    if (found == segment_indices_.end()) {
+      at.segment_index = static_cast<int>(message_.segmentCount());  // absent: past the end
+      return at;
+    }
+    const std::vector<int>& indices = found->second;
+    auto take = [&](std::size_t k) {
+      at.segment_index = indices[k];
+      at.segment_occurrence = static_cast<int>(k) + 1;
       return at;
     };
-    for (int i = scope_->first; i < scope_->end; ++i) {
-      if (message_.segment(i).id() == from.segment) return take(i);
+    if (!scope_ || scope_->first < 0 || from.segment_occurrence > 0) {
+      // The whole message: OBX[2] or the first one. The occurrence stays as written, so that a
+      // text converter still reads every segment of a message-wide OBX-5.
+      const std::size_t k = static_cast<std::size_t>(std::max(from.segment_occurrence, 1)) - 1;
+      if (k >= indices.size()) {
+        at.segment_index = static_cast<int>(message_.segmentCount());
+        return at;
+      }
+      at.segment_index = indices[k];
+      return at;
     }
-    for (int i = scope_->first - 1; i >= 0; --i) {
-      if (message_.segment(i).id() == from.segment) return take(i);
-    }
+    const auto in_scope = std::lower_bound(indices.begin(), indices.end(), scope_->first);
+    if (in_scope != indices.end() && *in_scope < scope_->end) return take(static_cast<std::size_t>(in_scope - indices.begin()));
+    if (in_scope != indices.begin()) return take(static_cast<std::size_t>(in_scope - indices.begin()) - 1);
     at.segment_index = static_cast<int>(message_.segmentCount());
     return at;
   }
@@ -562,7 +578,10 @@ class BundleBuilder {
     const int segments = at.segment_occurrence > 0 ? 1 : message_.countSegments(at.segment);
     for (int s = 1; s <= segments; ++s) {
       hl7v2::Location field = at;
-      if (at.segment_occurrence <= 0) field.segment_occurrence = s;
+      if (at.segment_occurrence <= 0) {
+        field.segment_occurrence = s;
+        field.segment_index = -1;  // every segment with that id, not the one resolved
+      }
       if (field.segment == "OBX") {  // only text observations (OBX-2 value type) are document lines
         const std::string value_type = message_.get("OBX[" + std::to_string(field.segment_occurrence) + "]-2");
         if (value_type != "TX" && value_type != "FT" && value_type != "ST") continue;
@@ -760,6 +779,7 @@ class BundleBuilder {
   ConversionContext context_;
   fhir::Node* bundle_ = nullptr;
   std::vector<Instance> instances_;
+  std::unordered_map<std::string_view, std::vector<int>> segment_indices_;  // segment id -> indices, in order
   std::unordered_set<std::string> emitted_urls_;
   std::map<std::string, std::vector<std::size_t>, std::less<>> by_key_;  // resource key -> instances
   std::string message_prefix_;                                           // "MSH-3|MSH-4|MSH-10|"
