@@ -335,9 +335,9 @@ class Checker {
       const auto& pattern = std::get<std::string>(node.children[1]->value);
       if (!pattern.empty() && pattern.size() <= 1000) {
         try {
-          // matches() needs no groups: without them std::regex does much less work per character.
-          auto flags = spec->id == FunctionId::ReplaceMatches ? std::regex::ECMAScript : std::regex::ECMAScript | std::regex::nosubs;
-          node.regex = std::make_shared<const std::regex>(detail::singleLineRegex(pattern), flags);
+          node.regex = std::make_shared<const std::regex>(detail::singleLineRegex(pattern), std::regex::ECMAScript);
+          if (spec->id != FunctionId::ReplaceMatches)
+            node.posix_regex = detail::PosixRegex::compile(pattern, spec->id == FunctionId::MatchesFull);
         } catch (const std::regex_error&) {
           return semantic(node, "invalid regular expression '" + pattern + "'");
         }

@@ -1662,6 +1662,7 @@ class Evaluator {
         if (!pattern) return tl::unexpected(pattern.error());
         if (!*pattern) return Collection{};
         if ((*pattern)->size() > 1000) return error(node, "regular expression too long");
+        if (node.posix_regex && node.function != FunctionId::ReplaceMatches) return boolResult(node.posix_regex->search(s));
         std::shared_ptr<const std::regex> compiled = node.regex;
         if (!compiled) {
           try {

@@ -1,6 +1,9 @@
 // Lexer and recursive-descent parser for FHIRPath (http://hl7.org/fhirpath/N1/grammar.html).
 // Precedence, loosest first: implies; or xor; and; in contains; = ~ != !~; < > <= >=; |; is as;
 // + - &; * / div mod; unary + -; . and [] (http://hl7.org/fhirpath/N1/#operator-precedence).
+#include <regex.h>
+
+#include <cctype>
 #include <cstring>
 
 #include "fhirpath/ast.h"
@@ -592,6 +595,76 @@ std::string singleLineRegex(const std::string& pattern) {
     else out.push_back(c);
   }
   return out;
+}
+
+struct PosixRegex::State {
+  regex_t compiled;
+};
+
+PosixRegex::~PosixRegex() {
+  if (state_) regfree(&state_->compiled);
+}
+
+std::shared_ptr<const PosixRegex> PosixRegex::compile(const std::string& pattern, bool full_match) {
+  // The subset both dialects read the same way.
+  bool in_class = false;
+  char previous = '\0';
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(pattern[i]);
+    if (c == 0 || c >= 0x80) return nullptr;  // bytes vs code points
+    if (in_class) {
+      if (c == '\\' || (c == '[' && i + 1 < pattern.size() && (pattern[i + 1] == ':' || pattern[i + 1] == '=' || pattern[i + 1] == '.')))
+        return nullptr;  // escapes and POSIX classes differ inside brackets
+      if (c == ']' && previous != '[' && !(previous == '^' && i >= 2 && pattern[i - 2] == '[')) in_class = false;
+      previous = static_cast<char>(c);
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 >= pattern.size()) return nullptr;
+      unsigned char e = static_cast<unsigned char>(pattern[i + 1]);
+      if (std::isalnum(e) || e >= 0x80) return nullptr;  // \d \w \s \b \n \1 ... differ
+      ++i;
+      previous = 'a';
+      continue;
+    }
+    if (c == '[') {
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') return nullptr;
+      in_class = true;
+    } else if (c == '(' && i + 1 < pattern.size() && (pattern[i + 1] == '?' || pattern[i + 1] == '|' || pattern[i + 1] == ')')) {
+      return nullptr;  // (?:...), lookarounds, empty alternatives
+    } else if (c == '|' && (i + 1 >= pattern.size() || pattern[i + 1] == '|' || pattern[i + 1] == ')' || i == 0)) {
+      return nullptr;
+    } else if ((c == '*' || c == '+' || c == '?' || c == '}') && i + 1 < pattern.size() &&
+               (pattern[i + 1] == '?' || pattern[i + 1] == '*' || pattern[i + 1] == '+' || pattern[i + 1] == '{')) {
+      return nullptr;  // lazy or stacked quantifiers
+    } else if ((c == '*' || c == '+' || c == '?' || c == '{') && (i == 0 || previous == '(' || previous == '|')) {
+      return nullptr;  // quantifier with nothing to repeat
+    } else if (c == '{') {
+      size_t j = i + 1;
+      while (j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) || pattern[j] == ',')) ++j;
+      if (j == i + 1 || j >= pattern.size() || pattern[j] != '}' || pattern[i + 1] == ',') return nullptr;  // a literal '{'
+    } else if (c == '}') {
+      // closing a checked quantifier
+    }
+    previous = static_cast<char>(c);
+  }
+  if (in_class) return nullptr;
+  std::shared_ptr<PosixRegex> r(new PosixRegex());
+  r->state_ = std::make_unique<State>();
+  std::string text = full_match ? "^(" + pattern + ")$" : pattern;
+  if (regcomp(&r->state_->compiled, text.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
+    r->state_.reset();
+    return nullptr;
+  }
+  return r;
+}
+
+bool PosixRegex::search(std::string_view text) const {
+  regmatch_t range[1];
+  range[0].rm_so = 0;
+  range[0].rm_eo = static_cast<regoff_t>(text.size());
+  // REG_STARTEND: the text is a range, not a C string (it may hold NUL bytes and needs no copy).
+  return regexec(&state_->compiled, text.data(), 1, range, REG_STARTEND) == 0;
 }
 
 tl::expected<AstPtr, Diagnostic> parseExpression(std::string_view text, uint32_t max_depth) {

@@ -276,3 +276,25 @@ TEST_CASE_METHOD(Fixture, "Quantities convert between commensurable UCUM units o
   CHECK(eval("1 year = 1 'a'").empty());  // a calendar year is not the UCUM year
   CHECK(text("@2020-01-31 + 1 month") == "2020-02-29");
 }
+
+TEST_CASE_METHOD(Fixture, "matches() answers the same through regcomp() and std::regex", "[fhirpath][evaluator]") {
+  auto truth = [&](const std::string& expr) {
+    auto r = eval(expr);
+    INFO(expr);
+    REQUIRE(r.size() == 1);
+    return std::get<bool>(r[0].value);
+  };
+  // In the common subset (regcomp): search semantics, anchors, classes, bounded repetition, single-line '.'.
+  CHECK(truth("'Patient'.matches('[A-Z]([A-Za-z0-9_]){0,254}')"));
+  CHECK_FALSE(truth("'patient'.matches('^[A-Z]')"));
+  CHECK(truth("'abc'.matches('b')"));
+  CHECK_FALSE(truth("'abc'.matchesFull('b')"));
+  CHECK(truth("'abc'.matchesFull('a(b|x)c')"));
+  CHECK(truth("'a\\nb'.matches('a.b')"));
+  CHECK(truth("'1.5'.matches('^[0-9]+\\\\.[0-9]$')"));
+  CHECK_FALSE(truth("'15'.matches('^[0-9]+\\\\.[0-9]$')"));
+  // Outside it (std::regex): escapes like \d, lazy quantifiers, classes with escapes.
+  CHECK(truth("'a1'.matches('\\\\d')"));
+  CHECK(truth("'aaa'.matches('^a+?$')"));
+  CHECK(truth("'a-b'.matches('^a[\\\\-]b$')"));
+}
