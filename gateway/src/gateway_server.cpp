@@ -543,9 +543,7 @@ struct GatewayServer::Impl {
       bool convert = route.convert_format && *upstream_format != reply.format;
       bool rewrite = route.rewrite_urls && rewriter.mentionsUpstream(body);
       // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.
-      bool capabilities = req.method() == http::verb::get && upstream_reply.result_int() == 200 &&
-                          (path == route.match.path_prefix + "/metadata" ||
-                                                         (route.match.path_prefix == "/" && path == "/metadata"));
+      bool capabilities = metadata_request && upstream_reply.result_int() == 200;
       if (convert || rewrite || capabilities) {
         fhir::ParseOptions options;
         options.max_bytes = upstream_config.max_response_bytes;
