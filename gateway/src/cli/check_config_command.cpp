@@ -7,6 +7,7 @@
 #include "medicus/gateway/config.h"
 #include "medicus/gateway/profile_validator_provider.h"
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
+#include "delivery/bundle_mapper.h"
 #include "mllp/intake_config.h"
 #endif
 
@@ -16,7 +17,8 @@ int runCheckConfig(const Args& args) {
   if (args.size() != 1 || args[0] == "--help" || args[0] == "-h") {
     std::fprintf(args.size() == 1 ? stdout : stderr,
                  "usage: medicus-gateway check-config FILE.yaml\n\n"
-                 "Checks a gateway config (listeners, upstreams, routes, stages) and prints every error as\n"
+                 "Checks a gateway config (listeners, upstreams, routes, stages, the hl7v2 section and its maps)\n"
+                 "and prints every error as\n"
                  "file:line:column: message. Exit 0 when valid, 1 when it has errors.\n"
                  "Stages: ");
     for (const auto& name : stageRegistry().names()) std::fprintf(stdout, "%s ", name.c_str());
@@ -41,6 +43,20 @@ int runCheckConfig(const Args& args) {
     return kExitInputErrors;
   }
   if (*intake) {
+    // Each delivery route's maps are compiled, as serve does at start and on SIGHUP.
+    size_t map_errors = 0;
+    for (const auto& route : (**intake).routes) {
+      if (route.maps_dir.empty()) continue;
+      if (auto mapper = delivery::loadV2ToFhirMapper(route.maps_dir); !mapper) {
+        std::fprintf(stderr, "%s: delivery route %s: maps in %s: %s\n", std::string(args[0]).c_str(), route.name.c_str(),
+                     route.maps_dir.c_str(), mapper.error().c_str());
+        ++map_errors;
+      }
+    }
+    if (map_errors) {
+      std::fprintf(stderr, "%zu error(s)\n", map_errors);
+      return kExitInputErrors;
+    }
     hl7v2_summary = ", " + std::to_string((**intake).listeners.size()) + " MLLP listeners, " +
                     std::to_string((**intake).routes.size()) + " delivery routes";
   }

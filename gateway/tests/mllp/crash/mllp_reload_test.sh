@@ -96,7 +96,11 @@ wait_for "$work/posted.log" "KIS|KLINIKUM U1" "U1 was not delivered after the re
 wait_for "$work/posted.log" "KIS|KLINIKUM L2" "L2 was not delivered after the reload"
 
 # SIGHUP with maps that do not load (and UTF-8 again): refused with the reason; Latin-1 and maps stay.
+# check-config compiles the maps as serve does, and says the same.
+"$gateway" check-config "$work/gw.yaml" > /dev/null || fail "check-config refused the running config"
 write_config "UNICODE UTF-8" ", maps: $work/no-such-maps"
+if "$gateway" check-config "$work/gw.yaml" 2> "$work/check.err" > /dev/null; then fail "check-config accepted missing maps"; fi
+grep -q "delivery route to-fhir: maps in $work/no-such-maps" "$work/check.err" || fail "check-config did not name the maps"
 reload
 grep -q "hl7v2 reload failed; keeping the running listeners, maps and delivery routes" "$work/gateway.log" ||
   fail "the failed reload was not reported"
