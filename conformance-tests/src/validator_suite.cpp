@@ -155,9 +155,12 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
     // domains (unless "examples": false) and the case's allowed-extension-domain.
     profiles::ValidationOptions case_options;
     case_options.allow_unknown_extensions = false;
+    case_options.allow_example_extensions = true;
     if (auto it = c.FindMember("options"); it != c.MemberEnd() && it->value.IsObject()) {
       const auto& o = it->value;
-      if (o.HasMember("examples") && o["examples"].IsBool()) case_options.allow_example_urls = o["examples"].GetBool();
+      if (o.HasMember("examples") && o["examples"].IsBool()) {
+        case_options.allow_example_urls = case_options.allow_example_extensions = o["examples"].GetBool();
+      }
       if (str(o, "validateContains") == "IGNORE") case_options.validate_contained = false;
       if (o.HasMember("security-checks") && o["security-checks"].IsBool()) {
         case_options.security_checks = o["security-checks"].GetBool();

@@ -1136,14 +1136,14 @@ class ValidationRun {
     if (url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/") || url.find("nema.org") != std::string_view::npos) {
       return true;
     }
-    if (options_.allow_example_urls && isExampleUrl(url)) return true;
+    if (options_.allow_example_extensions && isExampleUrl(url)) return true;
     for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
     return false;
   }
   // Unknown modifier extensions are errors whatever allow_unknown_extensions says, except in the
   // example domains and the allowed ones.
   bool unknownModifierAllowed(std::string_view url) const {
-    if (options_.allow_example_urls && isExampleUrl(url)) return true;
+    if (options_.allow_example_extensions && isExampleUrl(url)) return true;
     for (const auto& domain : options_.allowed_extension_domains) if (url.starts_with(domain)) return true;
     return false;
   }

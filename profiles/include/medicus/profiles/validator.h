@@ -43,9 +43,12 @@ struct ValidationOptions {
   // reference validator does unless told to allow any extension). Unknown modifier extensions
   // are always errors.
   bool allow_unknown_extensions = true;
-  // URLs in example domains (example.org, acme.com): allowed as unknown extensions; when false,
-  // every uri/url/canonical pointing there is an error (published content must not use them).
+  // URLs in example domains (example.org, acme.com): when false, every uri/url/canonical pointing
+  // there is an error (published content must not use them).
   bool allow_example_urls = true;
+  // Unknown extensions, modifier ones included, in the example domains are accepted without a
+  // definition (the reference validator's example mode); off: they are treated like any other.
+  bool allow_example_extensions = false;
   std::vector<std::string> allowed_extension_domains;  // url prefixes whose extensions may be unknown
   // RESTful references ("Patient/1", ".../Patient/1") are taken to exist; what can be told from
   // them alone is checked: a QuestionnaireResponse reference answer must name a resource type the
