@@ -162,6 +162,9 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
         case_options.allow_example_urls = case_options.allow_example_extensions = o["examples"].GetBool();
       }
       if (str(o, "validateContains") == "IGNORE") case_options.validate_contained = false;
+      if (o.HasMember("enforceAggregationOutsideBundles") && o["enforceAggregationOutsideBundles"].IsBool()) {
+        case_options.enforce_aggregation_outside_bundles = o["enforceAggregationOutsideBundles"].GetBool();
+      }
       if (o.HasMember("security-checks") && o["security-checks"].IsBool()) {
         case_options.security_checks = o["security-checks"].GetBool();
       }

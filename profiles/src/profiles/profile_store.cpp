@@ -36,6 +36,7 @@ void parseTypes(const rapidjson::Value& e, ElementDef& def) {
       }
     }
     if (const rapidjson::Value* p = memberArray(t, "targetProfile")) for (const auto& v : p->GetArray()) ref.target_profiles.emplace_back(str(v));
+    if (const rapidjson::Value* a = memberArray(t, "aggregation")) for (const auto& v : a->GetArray()) ref.aggregation.emplace_back(str(v));
     ref.info = fhir::TypeModel::r4().find(ref.code);
     def.types.push_back(std::move(ref));
   }

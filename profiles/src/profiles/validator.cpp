@@ -425,6 +425,7 @@ class ValidationRun {
              "no definition for resource type " + std::string(resource.type()->name) + " is loaded", "validator.no-base");
       return;
     }
+    const size_t base_start = issues_.size();
     checkResourceId(resource);
     if (resource.type()->name == "Bundle") checkBundle(resource);
     if (resource.type()->name == "SearchParameter" && childValue(resource, "type") == "composite") {
@@ -467,6 +468,21 @@ class ValidationRun {
       }
     }
     std::unordered_set<const CompiledProfile*> done{base};
+    // A profile repeats the base definition's rules: an issue the base pass reported already is not
+    // reported again by the profile pass (same location and message).
+    const size_t base_end = issues_.size();
+    std::unordered_set<std::string> base_issues;
+    if (!profiles.empty()) {
+      // Only the resource's own issues: nested resources (entries, contained) meet profiles of their own.
+      const std::string own = fhir::pathOf(resource);
+      for (size_t i = base_start; i < base_end; ++i) {
+        const std::string& e = issues_[i].expression;
+        if (e.find(".resource", own.size()) != std::string::npos || e.find(".contained", own.size()) != std::string::npos) {
+          continue;
+        }
+        base_issues.insert(e + "|" + issues_[i].message);
+      }
+    }
     for (const auto& url : profiles) {
       auto compiled = store_.profile(url);
       if (!compiled || !done.insert(*compiled).second) continue;
@@ -477,7 +493,16 @@ class ValidationRun {
                "validator.profile-type");
         continue;
       }
+      const size_t pass_start = issues_.size();
       validateElement(resource, p, 0, false, depth);
+      if (base_issues.empty()) continue;
+      size_t out = pass_start;
+      for (size_t i = pass_start; i < issues_.size(); ++i) {
+        if (base_issues.count(issues_[i].expression + "|" + issues_[i].message)) continue;
+        if (out != i) issues_[out] = std::move(issues_[i]);
+        ++out;
+      }
+      issues_.resize(out);
     }
   }
 
@@ -696,7 +721,10 @@ class ValidationRun {
       if (!v.empty()) checkRange(node, v, def);
     }
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
-    if (!def.types.empty() && node.type()->name == "Reference") checkReferenceTarget(node, def);
+    if (!def.types.empty() && node.type()->name == "Reference") {
+      checkReferenceTarget(node, def);
+      checkAggregation(node, def);
+    }
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
     if (base_pass && node.isPrimitive() && node.hasValue() &&
         node.type()->primitive_kind == fhir::PrimitiveKind::Xhtml) {
@@ -771,6 +799,42 @@ class ValidationRun {
     report(Severity::Error, IssueType::Structure, node, "the reference " + std::string(target) + " points at a " +
            std::string(type) + ", which is not a valid target here (must be one of " + allowed + ")",
            def.id + ":targetType");
+  }
+
+  // ElementDefinition.type.aggregation: how the referenced resource may be held (contained in the
+  // resource, bundled in the same Bundle, or referenced elsewhere).
+  void checkAggregation(const Node& node, const ElementDef& def) {
+    const TypeRef* ref = nullptr;
+    for (const TypeRef& t : def.types) if (t.code == "Reference" && !t.aggregation.empty()) ref = &t;
+    if (!ref) return;
+    std::string_view target = childValue(node, "reference");
+    if (target.empty()) return;
+    auto allows = [&](std::string_view mode) {
+      return std::find(ref->aggregation.begin(), ref->aggregation.end(), mode) != ref->aggregation.end();
+    };
+    std::string modes;
+    for (const auto& m : ref->aggregation) modes += (modes.empty() ? "" : ", ") + m;
+    const bool in_bundle = doc_.root() && doc_.root()->type()->name == "Bundle";
+    if (target.starts_with("#")) {
+      if (!allows("contained")) {
+        report(Severity::Error, IssueType::Structure, node, "the reference is to a contained resource, which the "
+               "aggregation mode(s) of this element (" + modes + ") do not allow", def.id + ":aggregation");
+      }
+      return;
+    }
+    const Node* resolved = in_bundle ? resolveReference(node, target) : nullptr;
+    if (resolved) {
+      if (!allows("bundled")) {
+        report(Severity::Error, IssueType::Structure, node, "the reference is to a resource in the Bundle, which the "
+               "aggregation mode(s) of this element (" + modes + ") do not allow", def.id + ":aggregation");
+      }
+      return;
+    }
+    if (allows("referenced")) return;
+    if (!in_bundle && !options_.enforce_aggregation_outside_bundles) return;
+    report(Severity::Error, IssueType::Structure, node, "the reference " + std::string(target) + " is external, which "
+           "the aggregation mode(s) of this element (" + modes + ") do not allow: it must be " +
+           (allows("bundled") ? "bundled or contained" : "contained"), def.id + ":aggregation");
   }
 
   void checkExampleUrl(const Node& node) {

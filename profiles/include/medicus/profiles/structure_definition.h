@@ -21,6 +21,7 @@ struct TypeRef {
   std::vector<std::string> profiles;
   std::vector<std::string> profile_elements;  // per profile: element id (profile-element extension) or empty
   std::vector<std::string> target_profiles;
+  std::vector<std::string> aggregation;  // contained | referenced | bundled (empty: any)
   const fhir::TypeInfo* info = nullptr;  // nullptr for System.* and unknown codes
 };
 

@@ -37,6 +37,9 @@ struct ValidationOptions {
   bool validate_contained = true;
   // Strings that look like HTML tags are errors (security checks); markdown with HTML tags too.
   bool security_checks = false;
+  // Aggregation modes without "referenced" also reject external references when the resource is
+  // not in a Bundle (the reference validator's default; its enforceAggregationOutsideBundles).
+  bool enforce_aggregation_outside_bundles = true;
   bool no_html_in_markdown = false;  // false: contained resources are neither validated nor checked by dom-3  // Codings of locally available, complete code systems must exist there
   uint32_t max_depth = 96;  // nesting of elements and contained resources
   // Extensions whose definition is not loaded: information when allowed, else an error (as the
