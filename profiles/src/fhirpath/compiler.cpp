@@ -389,11 +389,10 @@ bool iteratesArgument(FunctionId f, size_t i) {
   }
 }
 
-bool hasSideEffects(const AstNode& node) {
-  if (node.kind == NodeKind::Function && (node.function == FunctionId::DefineVariable || node.function == FunctionId::Trace))
-    return true;
+bool definesVariables(const AstNode& node) {
+  if (node.kind == NodeKind::Function && node.function == FunctionId::DefineVariable) return true;
   for (const auto& c : node.children)
-    if (c && hasSideEffects(*c)) return true;
+    if (c && definesVariables(*c)) return true;
   return false;
 }
 
@@ -404,7 +403,8 @@ bool markFocusIndependent(AstNode& node) {
     case NodeKind::Literal: case NodeKind::EnvVariable: break;
     case NodeKind::Variable: case NodeKind::Identifier: independent = false; break;
     case NodeKind::Function:
-      independent = node.children[0] != nullptr;
+      // trace() reports each time it runs, so a node containing one is never computed only once.
+      independent = node.children[0] != nullptr && node.function != FunctionId::Trace;
       for (size_t i = 0; i < node.children.size(); ++i) {
         if (!node.children[i]) continue;
         bool child = markFocusIndependent(*node.children[i]);
@@ -449,9 +449,9 @@ tl::expected<Expression, Diagnostic> compile(std::string_view text, const Compil
   checker.setRoot(root);
   auto checked = checker.check(**ast, root);
   if (!checked) return tl::unexpected(checked.error());
-  // Variables defined by the expression itself and trace() output would change if parts were computed
-  // once, so such expressions are evaluated plainly.
-  if (!hasSideEffects(**ast)) {
+  // Variables defined by the expression itself change what %name means during the evaluation, so
+  // such expressions are evaluated plainly.
+  if (!definesVariables(**ast)) {
     markFocusIndependent(**ast);
     markCached(**ast, false, false);
   }
