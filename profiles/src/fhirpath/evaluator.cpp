@@ -723,8 +723,9 @@ class Evaluator {
   // what boolean(err, eval(node)) gives (singleton evaluation as Boolean, errors reported at `err`),
   // but for the shapes below it builds no result collections.
  public:
-  enum class Tri : uint8_t { False, True, Empty };
-  using TriResult = tl::expected<Tri, Diagnostic>;
+  // Error: the Diagnostic is in failed_ (a small return value keeps this path cheap); NotHandled:
+  // evalBoolNode() leaves the node to the normal evaluation.
+  enum class Tri : uint8_t { False, True, Empty, Error, NotHandled };
 
   // Nodes whose result is always a single Boolean or empty, so that the evaluation as Boolean is exact.
   static bool yieldsBoolean(const AstNode& node) {
@@ -755,9 +756,9 @@ class Evaluator {
     Frame frame;
     frame.this_item = context_ ? &context_item : nullptr;
     if (yieldsBoolean(*impl_.root)) {
-      auto t = evalBool(*impl_.root, *impl_.root, focus, frame);
-      if (!t) return tl::unexpected(t.error());
-      return *t == Tri::Empty ? empty_is : *t == Tri::True;
+      Tri t = evalBool(*impl_.root, *impl_.root, focus, frame);
+      if (t == Tri::Error) return tl::unexpected(std::move(*failed_));
+      return t == Tri::Empty ? empty_is : t == Tri::True;
     }
     auto r = eval(*impl_.root, focus, frame);
     if (!r) return tl::unexpected(r.error());
@@ -776,20 +777,25 @@ class Evaluator {
  private:
   static Tri tri(std::optional<bool> b) { return !b ? Tri::Empty : *b ? Tri::True : Tri::False; }
 
-  TriResult evalBool(const AstNode& node, const AstNode& err, Focus focus, const Frame& frame) {
+  Tri fail(Diagnostic d) {
+    failed_ = std::move(d);
+    return Tri::Error;
+  }
+
+  Tri evalBool(const AstNode& node, const AstNode& err, Focus focus, const Frame& frame) {
     if (yieldsBoolean(node)) {
       if (++depth_ > kMaxEvalDepth) {
         --depth_;
-        return error(node, "evaluation nested too deeply");
+        return fail(error(node, "evaluation nested too deeply").value());
       }
-      auto r = evalBoolNode(node, focus, frame);
+      Tri r = evalBoolNode(node, focus, frame);
       --depth_;
-      if (!r || *r) return r ? TriResult(**r) : TriResult(tl::unexpected(r.error()));
+      if (r != Tri::NotHandled) return r;
     }
     auto c = eval(node, focus, frame);
-    if (!c) return tl::unexpected(c.error());
+    if (!c) return fail(std::move(c.error()));
     auto b = boolean(err, *c);
-    if (!b) return tl::unexpected(b.error());
+    if (!b) return fail(std::move(b.error()));
     return tri(*b);
   }
 
@@ -801,40 +807,39 @@ class Evaluator {
     return std::nullopt;
   }
 
-  // nullopt: not handled here (the caller evaluates normally).
-  tl::expected<std::optional<Tri>, Diagnostic> evalBoolNode(const AstNode& node, Focus focus, const Frame& frame) {
-    using Out = std::optional<Tri>;
+  // Tri::NotHandled: the caller evaluates normally.
+  Tri evalBoolNode(const AstNode& node, Focus focus, const Frame& frame) {
     if (node.kind == NodeKind::Binary) {
       switch (node.op) {
         case BinaryOp::And: case BinaryOp::Or: case BinaryOp::Xor: case BinaryOp::Implies: {
-          auto a = evalBool(*node.children[0], node, focus, frame);
-          if (!a) return tl::unexpected(a.error());
-          if (node.op == BinaryOp::And && *a == Tri::False) return Out(Tri::False);
-          if (node.op == BinaryOp::Or && *a == Tri::True) return Out(Tri::True);
-          if (node.op == BinaryOp::Implies && *a == Tri::False) return Out(Tri::True);
-          auto b = evalBool(*node.children[1], node, focus, frame);
-          if (!b) return tl::unexpected(b.error());
-          bool both = *a != Tri::Empty && *b != Tri::Empty;
+          Tri a = evalBool(*node.children[0], node, focus, frame);
+          if (a == Tri::Error) return a;
+          if (node.op == BinaryOp::And && a == Tri::False) return Tri::False;
+          if (node.op == BinaryOp::Or && a == Tri::True) return Tri::True;
+          if (node.op == BinaryOp::Implies && a == Tri::False) return Tri::True;
+          Tri b = evalBool(*node.children[1], node, focus, frame);
+          if (b == Tri::Error) return b;
+          bool both = a != Tri::Empty && b != Tri::Empty;
           switch (node.op) {
             case BinaryOp::And:
-              if (*b == Tri::False) return Out(Tri::False);
-              return Out(both ? Tri::True : Tri::Empty);
+              if (b == Tri::False) return Tri::False;
+              return both ? Tri::True : Tri::Empty;
             case BinaryOp::Or:
-              if (*b == Tri::True) return Out(Tri::True);
-              return Out(both ? Tri::False : Tri::Empty);
+              if (b == Tri::True) return Tri::True;
+              return both ? Tri::False : Tri::Empty;
             case BinaryOp::Xor:
-              return Out(both ? (*a != *b ? Tri::True : Tri::False) : Tri::Empty);
+              return both ? (a != b ? Tri::True : Tri::False) : Tri::Empty;
             default:  // implies
-              if (*b == Tri::True) return Out(Tri::True);
-              return Out(both ? Tri::False : Tri::Empty);
+              if (b == Tri::True) return Tri::True;
+              return both ? Tri::False : Tri::Empty;
           }
         }
         case BinaryOp::Equal: case BinaryOp::NotEqual: case BinaryOp::Less: case BinaryOp::Greater:
         case BinaryOp::LessOrEqual: case BinaryOp::GreaterOrEqual: {
           auto x = integerWithoutCollecting(*node.children[0], focus);
-          if (!x) return Out();
+          if (!x) return Tri::NotHandled;
           auto y = integerWithoutCollecting(*node.children[1], focus);
-          if (!y) return Out();
+          if (!y) return Tri::NotHandled;
           bool r = false;
           switch (node.op) {
             case BinaryOp::Equal: r = *x == *y; break;
@@ -844,25 +849,24 @@ class Evaluator {
             case BinaryOp::LessOrEqual: r = *x <= *y; break;
             default: r = *x >= *y; break;
           }
-          return Out(r ? Tri::True : Tri::False);
+          return r ? Tri::True : Tri::False;
         }
-        default: return Out();
+        default: return Tri::NotHandled;
       }
     }
-    if (node.kind != NodeKind::Function) return Out();
+    if (node.kind != NodeKind::Function) return Tri::NotHandled;
     switch (node.function) {
       case FunctionId::Not: {
         Tri t;
         if (node.children[0]) {
-          auto a = evalBool(*node.children[0], node, focus, frame);
-          if (!a) return tl::unexpected(a.error());
-          t = *a;
+          t = evalBool(*node.children[0], node, focus, frame);
+          if (t == Tri::Error) return t;
         } else {
           auto b = boolean(node, focus);
-          if (!b) return tl::unexpected(b.error());
+          if (!b) return fail(std::move(b.error()));
           t = tri(*b);
         }
-        return Out(t == Tri::Empty ? Tri::Empty : t == Tri::True ? Tri::False : Tri::True);
+        return t == Tri::Empty ? Tri::Empty : t == Tri::True ? Tri::False : Tri::True;
       }
       case FunctionId::Empty: case FunctionId::Exists: {
         if (node.function == FunctionId::Exists && node.children.size() > 1) return allOrExists(node, focus, frame);
@@ -871,12 +875,12 @@ class Evaluator {
           empty = *n == 0;
         } else if (node.children[0]) {
           auto c = eval(*node.children[0], focus, frame);
-          if (!c) return tl::unexpected(c.error());
+          if (!c) return fail(std::move(c.error()));
           empty = c->empty();
         } else {
           empty = focus.empty();
         }
-        return Out((node.function == FunctionId::Empty) == empty ? Tri::True : Tri::False);
+        return (node.function == FunctionId::Empty) == empty ? Tri::True : Tri::False;
       }
       case FunctionId::All: return allOrExists(node, focus, frame);
       case FunctionId::HasValue: {
@@ -884,24 +888,24 @@ class Evaluator {
         Focus input = focus;
         if (node.children[0]) {
           auto c = eval(*node.children[0], focus, frame);
-          if (!c) return tl::unexpected(c.error());
+          if (!c) return fail(std::move(c.error()));
           storage = std::move(*c);
           input = storage;
         }
         bool has = input.size() == 1 && input[0].node && input[0].node->isPrimitive() && input[0].node->hasValue();
-        return Out(has ? Tri::True : Tri::False);
+        return has ? Tri::True : Tri::False;
       }
-      default: return Out();
+      default: return Tri::NotHandled;
     }
   }
 
   // exists(criteria) and all(criteria): the criteria on every item (no short cut, as function() does).
-  tl::expected<std::optional<Tri>, Diagnostic> allOrExists(const AstNode& node, Focus focus, const Frame& frame) {
+  Tri allOrExists(const AstNode& node, Focus focus, const Frame& frame) {
     Collection storage;
     Focus input = focus;
     if (node.children[0]) {
       auto c = eval(*node.children[0], focus, frame);
-      if (!c) return tl::unexpected(c.error());
+      if (!c) return fail(std::move(c.error()));
       storage = std::move(*c);
       input = storage;
     }
@@ -911,12 +915,12 @@ class Evaluator {
       Frame inner;
       inner.this_item = &input[k];
       inner.index = static_cast<int64_t>(k);
-      auto b = evalBool(*node.children[1], node, Focus(&input[k], 1), inner);
-      if (!b) return tl::unexpected(b.error());
-      if (all && *b != Tri::True) result = false;
-      if (!all && *b == Tri::True) result = true;
+      Tri b = evalBool(*node.children[1], node, Focus(&input[k], 1), inner);
+      if (b == Tri::Error) return b;
+      if (all && b != Tri::True) result = false;
+      if (!all && b == Tri::True) result = true;
     }
-    return std::optional<Tri>(result ? Tri::True : Tri::False);
+    return result ? Tri::True : Tri::False;
   }
 
   Result function(const AstNode& node, Focus focus, const Frame& frame) {
@@ -2040,6 +2044,7 @@ class Evaluator {
   std::vector<std::pair<std::string, Collection>> defined_;
   std::vector<bool> descending_;
   std::vector<std::pair<const AstNode*, Collection>> cache_;  // nodes marked cache_result, this evaluation
+  std::optional<Diagnostic> failed_;  // the error behind Tri::Error
 };
 
 }  // namespace

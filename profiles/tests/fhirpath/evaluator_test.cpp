@@ -124,6 +124,19 @@ TEST_CASE_METHOD(Fixture, "Hooks and invariant helpers", "[fhirpath][evaluator]"
   auto empty = fp::compile("name.where(use = 'maiden').exists().not() and {}.exists().not()");
   REQUIRE(empty);
   CHECK(*empty->evaluateBoolean(ctx));
+  // Errors inside the Boolean fast path come back as values, with the failing node's position.
+  auto failing = fp::compile("name.exists() and (name.given.single() = 'Peter' or true)");
+  REQUIRE(failing);
+  auto f = failing->evaluateBoolean(ctx);
+  REQUIRE_FALSE(f);
+  CHECK(f.error().kind == fp::ErrorKind::Execution);
+  CHECK(f.error().message.find("single()") != std::string::npos);
+  auto not_boolean = fp::compile("name.exists() implies name.given");  // several strings: singleton rule
+  REQUIRE(not_boolean);
+  CHECK_FALSE(not_boolean->evaluateBoolean(ctx));
+  auto counted = fp::compile("name.count() = 2 and name.given.count() > 2 and (id.count() + 1) = 2");
+  REQUIRE(counted);
+  CHECK(*counted->evaluateBoolean(ctx));
 }
 
 TEST_CASE("FHIR additions answered through hooks: subsumes, subsumedBy, elementDefinition, slice", "[fhirpath][evaluator]") {
