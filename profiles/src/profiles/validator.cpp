@@ -698,10 +698,7 @@ class ValidationRun {
 
   // ---- value rules of one element ----
   void checkValue(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
-    if (def.fixed && !matchesValue(node, *def.fixed, true)) {
-      report(Severity::Error, IssueType::Value, node, "value must be exactly " + jsonText(*def.fixed) +
-             " (fixed in " + profile.url + ")", def.id + ":fixed");
-    }
+    if (def.fixed && !matchesValue(node, *def.fixed, true)) reportFixedMismatch(node, profile, def);
     if (def.pattern && !matchesValue(node, *def.pattern, false)) {
       report(Severity::Error, IssueType::Value, node, "value must match the pattern " + jsonText(*def.pattern) +
              " (profile " + profile.url + ")", def.id + ":pattern");
@@ -835,6 +832,45 @@ class ValidationRun {
     report(Severity::Error, IssueType::Structure, node, "the reference " + std::string(target) + " is external, which "
            "the aggregation mode(s) of this element (" + modes + ") do not allow: it must be " +
            (allows("bundled") ? "bundled or contained" : "contained"), def.id + ":aggregation");
+  }
+
+  // A fixed complex value names every child the instance may have: each extra child and each child
+  // that differs is an issue of its own (as the reference reports them); primitives: one issue.
+  void reportFixedMismatch(const Node& node, const CompiledProfile& profile, const ElementDef& def) {
+    const rapidjson::Value& fixed = *def.fixed;
+    if (!fixed.IsObject() || node.isPrimitive()) {
+      report(Severity::Error, IssueType::Value, node, "value must be exactly " + jsonText(fixed) + " (fixed in " +
+             profile.url + ")", def.id + ":fixed");
+      return;
+    }
+    size_t before = issues_.size();
+    for (const Node* child : node.children()) {
+      std::string name = child->jsonName();
+      const rapidjson::Value* want = member(fixed, name.c_str());
+      if (!want) {
+        report(Severity::Error, IssueType::Value, *child, "the element " + name + " is present in the instance but "
+               "not allowed by the fixed value " + jsonText(fixed) + " (profile " + profile.url + ")", def.id + ":fixed");
+      }
+    }
+    for (const auto& m : fixed.GetObject()) {
+      std::string_view name = str(m.name);
+      if (name.starts_with("_")) continue;
+      bool found = false, ok = false;
+      for (const Node* child : node.children()) {
+        if (child->jsonName() != name) continue;
+        found = true;
+        const rapidjson::Value& want = m.value.IsArray() && !m.value.Empty() ? m.value[0] : m.value;
+        ok = ok || matchesValue(*child, want, true);
+      }
+      if (!found || !ok) {
+        report(Severity::Error, IssueType::Value, node, "the element " + std::string(name) + " must be exactly " +
+               jsonText(m.value) + " (fixed in " + profile.url + ")", def.id + ":fixed");
+      }
+    }
+    if (issues_.size() == before) {  // differences the per-child view does not show (repetitions)
+      report(Severity::Error, IssueType::Value, node, "value must be exactly " + jsonText(fixed) + " (fixed in " +
+             profile.url + ")", def.id + ":fixed");
+    }
   }
 
   void checkExampleUrl(const Node& node) {
