@@ -323,6 +323,15 @@ int mllpRoundTrips(const Options& o, const fs::path& file, int connections, int 
   std::printf("mllp      %-14s %d conn%s, window %2d, durable AA: %7d msgs in %6.2f s = %9.0f msgs/s, %5.1f per commit, %s\n",
               label, connections, connections == 1 ? " " : "s", window, r.acked, r.seconds, r.acked / r.seconds,
               r.acked / std::max(1.0, static_cast<double>(s.commitCount())), r.latency.summary().c_str());
+  auto w = s.writerStats();
+  double commits = std::max<double>(1, static_cast<double>(w.commits));
+  std::printf("          store: per commit %5.0f us statements + %5.0f us COMMIT (fsync); %llu of %llu commits waited "
+              "%4.0f us on average for senders; %llu checkpoints beside, %llu by the writer (%.0f us each)\n",
+              static_cast<double>(w.statements.count()) / commits, static_cast<double>(w.commit.count()) / commits,
+              static_cast<unsigned long long>(w.delays), static_cast<unsigned long long>(w.commits),
+              w.delays ? static_cast<double>(w.delay.count()) / static_cast<double>(w.delays) : 0.0,
+              static_cast<unsigned long long>(w.checkpoints), static_cast<unsigned long long>(w.inline_checkpoints),
+              w.inline_checkpoints ? static_cast<double>(w.inline_checkpoint.count()) / static_cast<double>(w.inline_checkpoints) : 0.0);
   // Check before trusting the figure: every AA is a stored message, nothing else was answered.
   if (r.broken || r.wrong != 0 || !stats || stats->messages != static_cast<uint64_t>(r.acked)) {
     std::fprintf(stderr, "CHECK FAILED: %s%d non-AA answers, %llu stored vs %d acknowledged\n",

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -196,25 +197,51 @@ struct WriterStatements {
 }  // namespace
 
 struct SqliteMessageStore::Impl {
+  using Clock = std::chrono::steady_clock;
+
   // One queued write. `run` executes inside the batch transaction (throws SqliteFailure on error);
   // `finish` runs after COMMIT (error == nullptr) or after the rollback.
   struct Job {
     std::function<void(WriterStatements&)> run;
     std::function<void(const StoreError* error)> finish;
+    bool insert = false;  // an MLLP insert (the commit delay waits for these only)
   };
 
   SqliteStoreOptions options;
   sqlite3* writer = nullptr;
   sqlite3* reader = nullptr;
+  sqlite3* checkpointer = nullptr;
   std::unique_ptr<WriterStatements> statements;
 
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<Job> queue;
-  bool stopping = false;  // drain, then exit
-  bool closed = false;    // refuse everything
+  size_t queued_inserts = 0;   // inserts in `queue`
+  size_t awaited_inserts = 0;  // > 0 while the writer waits for that many queued inserts
+  bool stopping = false;       // drain, then exit
+  bool closed = false;         // refuse everything
   std::thread thread;
   std::atomic<uint64_t> commits{0};
+
+  // Writer thread only.
+  size_t last_batch_inserts = 0;          // inserts in the last commit that had any
+  Clock::duration commit_average{0};      // moving average of COMMIT (mostly the fsync)
+
+  // The checkpoint thread.
+  std::mutex checkpoint_mutex;
+  std::condition_variable checkpoint_wake;
+  bool checkpoint_requested = false;
+  bool checkpoint_stopping = false;
+  std::thread checkpoint_thread;
+  std::atomic<int> wal_pages{0};                 // WAL size after the last commit
+  // One checkpoint round at a time: the WAL passed checkpoint_pages -> the checkpoint thread copies
+  // what is there -> the writer copies the rest -> idle (the WAL starts again from its beginning).
+  static constexpr int kCheckpointIdle = 0, kCheckpointCopying = 1, kCheckpointTail = 2;
+  std::atomic<int> checkpoint_phase{kCheckpointIdle};
+  uint64_t last_inline_checkpoint_commit = 0;   // writer thread only
+
+  mutable std::mutex stats_mutex;
+  WriterStats writer_stats;
 
   std::mutex reader_mutex;
 
@@ -225,18 +252,29 @@ struct SqliteMessageStore::Impl {
     }
     wake.notify_all();
     if (thread.joinable()) thread.join();
+    {
+      std::lock_guard lock(checkpoint_mutex);
+      checkpoint_stopping = true;
+    }
+    checkpoint_wake.notify_all();
+    if (checkpoint_thread.joinable()) checkpoint_thread.join();
     statements.reset();
     sqlite3_close(writer);
     sqlite3_close(reader);
+    sqlite3_close(checkpointer);
   }
 
   void enqueue(Job job) {
     {
       std::unique_lock lock(mutex);
       if (!closed && !stopping) {
+        bool was_empty = queue.empty();
+        if (job.insert) ++queued_inserts;
         queue.push_back(std::move(job));
+        // The writer sleeps only on an empty queue or while it waits for `awaited_inserts`.
+        bool wake_writer = was_empty || (awaited_inserts > 0 && queued_inserts >= awaited_inserts);
         lock.unlock();
-        wake.notify_one();
+        if (wake_writer) wake.notify_one();
         return;
       }
     }
@@ -247,12 +285,27 @@ struct SqliteMessageStore::Impl {
   void writerLoop() {
     std::vector<Job> batch;
     for (;;) {
+      Clock::duration waited{0};
       {
         std::unique_lock lock(mutex);
         wake.wait(lock, [&] { return !queue.empty() || stopping || closed; });
+        // The commit delay: the inserts of the last commit were answered and their senders are
+        // sending the next ones. Wait for as many, but no longer than a commit takes (a sender that
+        // does not come back costs at most that) and never beyond max_commit_delay.
+        size_t expected = std::min(last_batch_inserts, options.max_batch);
+        if (expected > 1 && queued_inserts > 0 && queued_inserts < expected && !stopping && !closed &&
+            options.max_commit_delay.count() > 0) {
+          auto limit = std::min<Clock::duration>(options.max_commit_delay, commit_average);
+          auto begin = Clock::now();
+          awaited_inserts = expected;
+          wake.wait_until(lock, begin + limit, [&] { return queued_inserts >= expected || stopping || closed; });
+          awaited_inserts = 0;
+          waited = Clock::now() - begin;
+        }
         if (closed) {
           auto rejected = std::move(queue);
           queue.clear();
+          queued_inserts = 0;
           lock.unlock();
           StoreError error{StoreError::Kind::kUnavailable, "the message store is closed"};
           for (auto& job : rejected) job.finish(&error);
@@ -262,21 +315,31 @@ struct SqliteMessageStore::Impl {
         size_t n = std::min(queue.size(), options.max_batch);
         batch.clear();
         for (size_t i = 0; i < n; ++i) {
+          if (queue.front().insert) --queued_inserts;
           batch.push_back(std::move(queue.front()));
           queue.pop_front();
         }
       }
-      runBatch(batch);
+      size_t inserts = 0;
+      for (const auto& job : batch) inserts += job.insert ? 1 : 0;
+      if (inserts > 0) last_batch_inserts = inserts;
+      runBatch(batch, waited);
+      checkpointTailIfAsked();
     }
   }
 
-  void runBatch(std::vector<Job>& batch) {
+  void runBatch(std::vector<Job>& batch, Clock::duration waited) {
     std::optional<StoreError> failure;
+    auto begin = Clock::now();
+    auto statements_done = begin;
+    auto committed = begin;
     try {
       exec(writer, "BEGIN IMMEDIATE");
       try {
         for (auto& job : batch) job.run(*statements);
+        statements_done = Clock::now();
         exec(writer, "COMMIT");
+        committed = Clock::now();
         commits.fetch_add(1, std::memory_order_relaxed);
       } catch (...) {
         sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -286,7 +349,88 @@ struct SqliteMessageStore::Impl {
       failure = StoreError{StoreError::Kind::kUnavailable,
                            std::string(e.what()) + " (" + options.file.string() + ")"};
     }
+    if (!failure) recordBatch(batch.size(), committed - statements_done, statements_done - begin, waited);
     for (auto& job : batch) job.finish(failure ? &*failure : nullptr);
+  }
+
+  // Before the completions run, so that a caller that got its answer also sees it counted.
+  void recordBatch(size_t writes, Clock::duration commit_time, Clock::duration statements_time,
+                   Clock::duration waited) {
+    commit_average = commit_average == Clock::duration::zero() ? commit_time
+                                                               : (commit_average * 7 + commit_time) / 8;
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    std::lock_guard lock(stats_mutex);
+    writer_stats.commits++;
+    writer_stats.writes += writes;
+    writer_stats.statements += duration_cast<microseconds>(statements_time);
+    writer_stats.commit += duration_cast<microseconds>(commit_time);
+    if (waited > Clock::duration::zero()) {
+      writer_stats.delays++;
+      writer_stats.delay += duration_cast<microseconds>(waited);
+    }
+  }
+
+  // sqlite3_wal_hook of the writer connection: runs inside each COMMIT with the WAL's size in pages.
+  static int walHook(void* arg, sqlite3*, const char*, int pages) {
+    auto* self = static_cast<Impl*>(arg);
+    self->wal_pages.store(pages, std::memory_order_relaxed);
+    int idle = kCheckpointIdle;
+    if (pages >= self->options.checkpoint_pages &&
+        self->checkpoint_phase.compare_exchange_strong(idle, kCheckpointCopying)) {
+      {
+        std::lock_guard lock(self->checkpoint_mutex);
+        self->checkpoint_requested = true;
+      }
+      self->checkpoint_wake.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  // Writer thread, after a batch was answered (its senders are busy with the ACKs, so this overlaps
+  // with their round trip instead of delaying an ACK). The WAL starts again from its beginning only at
+  // a write transaction that finds every frame copied to the database; while inserts keep coming, the
+  // checkpoint thread never quite gets there, so it copies the bulk and asks the writer for the last
+  // frames. If the WAL gets very large anyway (checkpoint thread stuck), the writer checkpoints it all.
+  void checkpointTailIfAsked() {
+    int pages = wal_pages.load(std::memory_order_relaxed);
+    bool tail = checkpoint_phase.load() == kCheckpointTail &&
+                commits.load(std::memory_order_relaxed) >= last_inline_checkpoint_commit + 16;
+    if (!tail && pages < 16 * options.checkpoint_pages) return;
+    auto begin = Clock::now();
+    sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    last_inline_checkpoint_commit = commits.load(std::memory_order_relaxed);
+    // Idle again: the next write transaction reuses the WAL from its start (or, if a reader still
+    // holds old frames, the next commit past the limit starts another round).
+    int expected = kCheckpointTail;
+    checkpoint_phase.compare_exchange_strong(expected, kCheckpointIdle);
+    std::lock_guard lock(stats_mutex);
+    writer_stats.inline_checkpoints++;
+    writer_stats.inline_checkpoint +=
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin);
+  }
+
+  // Copies the WAL into the database file beside the writer. PASSIVE takes no lock the writer needs.
+  // Once every frame is copied, the writer's next transaction starts the WAL from its beginning again
+  // (it is overwritten, not grown, so a commit's fsync needs no file-size update).
+  void checkpointLoop() {
+    for (;;) {
+      {
+        std::unique_lock lock(checkpoint_mutex);
+        checkpoint_wake.wait(lock, [&] { return checkpoint_requested || checkpoint_stopping; });
+        if (checkpoint_stopping) return;
+        checkpoint_requested = false;
+      }
+      // A failure (e.g. disk full) leaves the frames in the WAL, where they are safe; the next
+      // request tries again, and the writer's own checkpoint is the last resort.
+      int log = 0;
+      int rc = sqlite3_wal_checkpoint_v2(checkpointer, "main", SQLITE_CHECKPOINT_PASSIVE, &log, nullptr);
+      // `log` is the WAL as it was when the checkpoint began: the writer committed more meanwhile,
+      // so the WAL is not fully copied yet; the writer copies the rest after its next batch.
+      checkpoint_phase.store(rc == SQLITE_OK && log >= options.checkpoint_pages ? kCheckpointTail : kCheckpointIdle);
+      std::lock_guard lock(stats_mutex);
+      writer_stats.checkpoints++;
+    }
   }
 
   // Runs `work` in the next group commit and waits for the commit.
@@ -309,6 +453,7 @@ tl::expected<std::unique_ptr<SqliteMessageStore>, StoreError> SqliteMessageStore
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.max_batch == 0) impl->options.max_batch = 1;
+  if (impl->options.checkpoint_pages <= 0) impl->options.checkpoint_pages = 1000;
   try {
     impl->writer = openConnection(options.file, options.synchronous_full);
     exec(impl->writer, kSchema);
@@ -316,12 +461,19 @@ tl::expected<std::unique_ptr<SqliteMessageStore>, StoreError> SqliteMessageStore
     // delivering them. The upstream may have received some: the Bundles are idempotent (conditional
     // create/update with deterministic ids), so sending them again is safe.
     if (options.recover_in_flight) exec(impl->writer, "UPDATE deliveries SET state = 0 WHERE state = 1");
+    // A WAL that a burst grew beyond 64 MiB is cut back after the next checkpoint; below that it is
+    // reused as it is (overwriting needs no file-size change on each fsync).
+    exec(impl->writer, "PRAGMA journal_size_limit=67108864");
     impl->reader = openConnection(options.file, options.synchronous_full);
+    impl->checkpointer = openConnection(options.file, options.synchronous_full);
     impl->statements = std::make_unique<WriterStatements>(impl->writer);
   } catch (const std::exception& e) {
     return tl::unexpected(StoreError{StoreError::Kind::kUnavailable, e.what()});
   }
   Impl* raw = impl.get();
+  // Replaces SQLite's autocheckpoint (which would checkpoint inside the COMMIT of an insert).
+  sqlite3_wal_hook(impl->writer, &Impl::walHook, raw);
+  impl->checkpoint_thread = std::thread([raw] { raw->checkpointLoop(); });
   impl->thread = std::thread([raw] { raw->writerLoop(); });
   return std::unique_ptr<SqliteMessageStore>(new SqliteMessageStore(std::move(impl)));
 }
@@ -335,6 +487,11 @@ void SqliteMessageStore::close() {
     impl_->closed = true;
   }
   impl_->wake.notify_all();
+}
+
+SqliteMessageStore::WriterStats SqliteMessageStore::writerStats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->writer_stats;
 }
 
 uint64_t SqliteMessageStore::commitCount() const { return impl_->commits.load(); }
@@ -367,7 +524,8 @@ void SqliteMessageStore::insert(InboundMessage message, InsertCompletion done) {
       [result, done = std::move(done)](const StoreError* error) {
         if (error) done(tl::unexpected(*error));
         else done(*result);
-      }});
+      },
+      /*insert=*/true});
 }
 
 

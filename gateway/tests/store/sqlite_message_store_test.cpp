@@ -141,6 +141,101 @@ TEST_CASE("concurrent inserts share commits (group commit) and all complete", "[
   CHECK(stats->messages == static_cast<uint64_t>(kThreads * kPerThread));
 }
 
+TEST_CASE("a lone sender never waits for a commit delay", "[store]") {
+  TempDir dir;
+  auto store = openStore(dir.path / "messages.db");
+  for (int i = 0; i < 20; ++i) REQUIRE(store->insertAndWait(message("L" + std::to_string(i))));
+  auto w = store->writerStats();
+  CHECK(w.commits == 20);
+  CHECK(w.delays == 0);
+  CHECK(w.delay.count() == 0);
+}
+
+TEST_CASE("stop-and-wait callers: commit delays are bounded and nothing is lost", "[store]") {
+  TempDir dir;
+  SqliteStoreOptions options{.file = dir.path / "messages.db"};
+  options.max_commit_delay = std::chrono::microseconds(500);
+  auto opened = SqliteMessageStore::open(options);
+  REQUIRE(opened);
+  auto& store = **opened;
+  constexpr int kThreads = 8, kPerThread = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = store.insertAndWait(message("D" + std::to_string(t) + "-" + std::to_string(i), "P" + std::to_string(t)));
+        if (r && !r->duplicate) ++ok;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(ok == kThreads * kPerThread);
+  auto w = store.writerStats();
+  CHECK(w.writes == static_cast<uint64_t>(kThreads * kPerThread));
+  CHECK(w.delays <= w.commits);
+  // Each wait ends at max_commit_delay at the latest (plus the time to be scheduled again).
+  CHECK(w.delay.count() <= static_cast<int64_t>(w.delays) * (500 + 50'000));
+  // With the delay off, the writer never waits.
+  options.file = dir.path / "no-delay.db";
+  options.max_commit_delay = std::chrono::microseconds(0);
+  auto plain = SqliteMessageStore::open(options);
+  REQUIRE(plain);
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) (*plain)->insertAndWait(message("N" + std::to_string(t) + "-" + std::to_string(i)));
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK((*plain)->writerStats().delays == 0);
+}
+
+// Frames in the WAL since it last started again from its beginning ("log" of PRAGMA wal_checkpoint).
+int walFrames(const fs::path& file) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  // A PASSIVE checkpoint changes nothing the store relies on and reports the WAL's size.
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  int frames = sqlite3_column_int(stmt, 1);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return frames;
+}
+
+TEST_CASE("checkpoints run beside the writer and the WAL is reused from its start", "[store]") {
+  TempDir dir;
+  auto file = dir.path / "messages.db";
+  SqliteStoreOptions options{.file = file};
+  options.checkpoint_pages = 20;
+  auto opened = SqliteMessageStore::open(options);
+  REQUIRE(opened);
+  auto& store = **opened;
+  constexpr int kThreads = 8, kPerThread = 60;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (store.insertAndWait(message("C" + std::to_string(t) + "-" + std::to_string(i), "P" + std::to_string(i)))) ++ok;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(ok == kThreads * kPerThread);
+  auto w = store.writerStats();
+  CHECK(w.checkpoints >= 1);
+  // Without checkpoints the WAL would hold every commit's pages (thousands of frames here).
+  CHECK(walFrames(file) < 16 * 20 + 200);
+  // The messages were copied into the database file itself (it holds only the schema otherwise).
+  CHECK(fs::file_size(file) > 100'000);
+  auto stats = store.stats();
+  REQUIRE(stats);
+  CHECK(stats->messages == static_cast<uint64_t>(kThreads * kPerThread));
+}
+
 TEST_CASE("deliveries go out in order per patient", "[store]") {
   TempDir dir;
   auto store = openStore(dir.path / "messages.db");
