@@ -19,7 +19,9 @@
 //
 // Bounded: --messages (default 20000 per figure) or --seconds (default 10 per figure), whichever first.
 //   mllp_bench [--messages N] [--seconds S] [--connections C] [--window W] [--dir FOLDER]
-//              [--only lockstep|pipelined|baselines]
+//              [--only lockstep|pipelined|baselines] [--compare 1]
+// --compare 1 adds the 8-connection figures with the store untuned (no commit delay, SQLite's inline
+// autocheckpoint), right after the tuned ones, for an A/B on the same disk at the same time.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,6 +60,7 @@ struct Options {
   int window = 64;  // pipelined figure: messages a connection keeps in flight
   fs::path dir;
   std::string only;
+  bool compare = false;  // also stop-and-wait with the store untuned (no commit delay, inline checkpoints)
 };
 
 double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -304,8 +307,15 @@ LoadResult runClients(uint16_t port, int connections, int window, int messages, 
   return r;
 }
 
-int mllpRoundTrips(const Options& o, const fs::path& file, int connections, int window, const char* label) {
-  auto opened = store::SqliteMessageStore::open({.file = file});
+int mllpRoundTrips(const Options& o, const fs::path& file, int connections, int window, const char* label,
+                   bool tuned = true) {
+  store::SqliteStoreOptions store_options{.file = file};
+  if (!tuned) {
+    // The store as it was before the commit delay and the checkpoint thread.
+    store_options.max_commit_delay = std::chrono::microseconds(0);
+    store_options.background_checkpoints = false;
+  }
+  auto opened = store::SqliteMessageStore::open(store_options);
   if (!opened) {
     std::fprintf(stderr, "cannot open store: %s\n", opened.error().message.c_str());
     return 1;
@@ -354,10 +364,11 @@ int main(int argc, char** argv) {
     else if (key == "--window") o.window = std::atoi(argv[i + 1]);
     else if (key == "--dir") o.dir = argv[i + 1];
     else if (key == "--only") o.only = argv[i + 1];
+    else if (key == "--compare") o.compare = std::string_view(argv[i + 1]) == "1";
     else {
       std::fprintf(stderr,
                    "usage: mllp_bench [--messages N] [--seconds S] [--connections C] [--window W] [--dir FOLDER]\n"
-                   "                  [--only lockstep|pipelined|baselines]\n");
+                   "                  [--only lockstep|pipelined|baselines] [--compare 1]\n");
       return 2;
     }
   }
@@ -382,9 +393,15 @@ int main(int argc, char** argv) {
   // (each message is still acknowledged only after its commit).
   if (all || o.only == "lockstep") {
     rc |= mllpRoundTrips(o, o.dir / "mllp-lockstep.db", o.connections, 1, "stop-and-wait");
+    if (o.compare) rc |= mllpRoundTrips(o, o.dir / "mllp-untuned.db", o.connections, 1, "s&w untuned", false);
     rc |= mllpRoundTrips(o, o.dir / "mllp-single.db", 1, 1, "stop-and-wait");
   }
-  if (all || o.only == "pipelined") rc |= mllpRoundTrips(o, o.dir / "mllp-window.db", o.connections, o.window, "pipelined");
+  if (all || o.only == "pipelined") {
+    rc |= mllpRoundTrips(o, o.dir / "mllp-window.db", o.connections, o.window, "pipelined");
+    if (o.compare) {
+      rc |= mllpRoundTrips(o, o.dir / "mllp-window-untuned.db", o.connections, o.window, "pipel. untuned", false);
+    }
+  }
   if (rc == 0) std::printf("check     every AA is a stored message, no other answer\n");
   if (own_dir) fs::remove_all(o.dir);
   return rc;

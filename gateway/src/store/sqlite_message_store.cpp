@@ -471,9 +471,13 @@ tl::expected<std::unique_ptr<SqliteMessageStore>, StoreError> SqliteMessageStore
     return tl::unexpected(StoreError{StoreError::Kind::kUnavailable, e.what()});
   }
   Impl* raw = impl.get();
-  // Replaces SQLite's autocheckpoint (which would checkpoint inside the COMMIT of an insert).
-  sqlite3_wal_hook(impl->writer, &Impl::walHook, raw);
-  impl->checkpoint_thread = std::thread([raw] { raw->checkpointLoop(); });
+  if (options.background_checkpoints) {
+    // Replaces SQLite's autocheckpoint (which would checkpoint inside the COMMIT of an insert).
+    sqlite3_wal_hook(impl->writer, &Impl::walHook, raw);
+    impl->checkpoint_thread = std::thread([raw] { raw->checkpointLoop(); });
+  } else {
+    sqlite3_wal_autocheckpoint(impl->writer, impl->options.checkpoint_pages);
+  }
   impl->thread = std::thread([raw] { raw->writerLoop(); });
   return std::unique_ptr<SqliteMessageStore>(new SqliteMessageStore(std::move(impl)));
 }

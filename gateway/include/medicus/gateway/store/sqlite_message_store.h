@@ -33,6 +33,9 @@ struct SqliteStoreOptions {
   // Longest wait for the senders of the previous commit (see above); 0: commit whatever is queued.
   std::chrono::microseconds max_commit_delay{1000};
   int checkpoint_pages = 1000;        // WAL size (pages) that starts a background checkpoint
+  // false: SQLite's own autocheckpoint at checkpoint_pages, inside the COMMIT that crosses it (for
+  // comparisons in benchmarks).
+  bool background_checkpoints = true;
   bool synchronous_full = true;       // false only for benchmarks' baselines (NORMAL)
   // Put deliveries left in flight by a previous run back to pending. Only the owning gateway process
   // does this; a second process (the replay command) must not, the gateway may be delivering them.
