@@ -45,3 +45,6 @@ if(TARGET gateway_tests)
     MEDICUS_E2E_DIR="${PROJECT_SOURCE_DIR}/scripts/e2e"
     BOOST_ASIO_NO_DEPRECATED)
 endif()
+
+# Fixed-rate load generator for gateway/bench/http_bench.sh (latency at a given load; wrk has no rate).
+medicus_add_benchmark(http_load SOURCES bench/http_load.cpp LIBS Boost::headers Threads::Threads)

@@ -472,7 +472,14 @@ std::string formatConfigError(const ConfigError& error) {
 }
 
 std::string UpstreamEndpoint::url() const {
-  return std::string(https ? "https://" : "http://") + host + ":" + std::to_string(port) + base_path;
+  std::string out;
+  out.reserve(16 + host.size() + base_path.size());
+  out += https ? "https://" : "http://";
+  out += host;
+  out += ':';
+  out += std::to_string(port);
+  out += base_path;
+  return out;
 }
 
 const UpstreamConfig* GatewayConfig::findUpstream(std::string_view name) const {

@@ -7,10 +7,12 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <tuple>
+#include <unordered_map>
 
 namespace medicus::gateway {
 
@@ -19,9 +21,67 @@ std::string str(std::string_view s) { return std::string(s); }
 // Sub-millisecond to tens of seconds: a proxy's added latency lives at the low end.
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                  0.1,    0.25,  0.5,    1,     2.5,   5,     10, 30};
+
+// Family::Add hashes the whole label map, takes the family's mutex and, for a histogram, builds a
+// throw-away Histogram (bucket vectors and all) on every call, even when the series exists: on the
+// request path that was several allocations and two shared locks per metric. The handles Add returns
+// stay valid for the family's lifetime (series are never removed), so each thread keeps its own map
+// from "instance, family, label values" to the handle and calls Add only for a series it has not
+// seen yet: a counted request is then a hash lookup and an atomic add, with no lock shared between
+// the worker threads. Instance ids are never reused, so a destroyed GatewayMetrics' entries (tests
+// make several servers) can never be found again.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>()(key); }
+};
+using HandleMap = std::unordered_map<std::string, void*, KeyHash, std::equal_to<>>;
+
+std::atomic<uint64_t> next_instance_id{1};
+
+// Builds the lookup key in a per-thread scratch string: id, family tag, then the label values, each
+// ended by a byte that cannot occur in them.
+class CacheKey {
+ public:
+  CacheKey(uint64_t instance, char family) {
+    key_.clear();
+    key_.append(reinterpret_cast<const char*>(&instance), sizeof instance);
+    key_ += family;
+  }
+  CacheKey& operator<<(std::string_view value) {
+    key_ += value;
+    key_ += '\x1f';
+    return *this;
+  }
+  CacheKey& operator<<(unsigned number) {
+    char digits[10];
+    size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + number % 10);
+      number /= 10;
+    } while (number && n < sizeof digits);
+    while (n) key_ += digits[--n];
+    key_ += '\x1f';
+    return *this;
+  }
+  std::string_view view() const { return key_; }
+
+ private:
+  static thread_local std::string key_;
+};
+thread_local std::string CacheKey::key_;
+
+template <class T, class MakeSeries>
+T& cachedSeries(const CacheKey& key, MakeSeries&& make) {
+  static thread_local HandleMap handles;
+  if (auto it = handles.find(key.view()); it != handles.end()) return *static_cast<T*>(it->second);
+  T& series = make();
+  handles.emplace(std::string(key.view()), &series);
+  return series;
+}
 }  // namespace
 
 struct GatewayMetrics::Impl {
+  const uint64_t id = next_instance_id++;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   prometheus::Family<prometheus::Counter>& requests =
       prometheus::BuildCounter().Name("medicus_gateway_requests_total").Help("HTTP requests by route, method and status").Register(*registry);
@@ -79,20 +139,30 @@ GatewayMetrics::GatewayMetrics() : impl_(std::make_unique<Impl>()) {
 GatewayMetrics::~GatewayMetrics() = default;
 
 void GatewayMetrics::countRequest(std::string_view route, std::string_view method, unsigned status, double seconds) {
-  impl_->requests.Add({{"route", str(route)}, {"method", str(method)}, {"status", std::to_string(status)}}).Increment();
-  impl_->latency.Add({{"route", str(route)}}, kLatencyBuckets).Observe(seconds);
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'r') << route << method << status, [&]() -> auto& {
+    return impl_->requests.Add({{"route", str(route)}, {"method", str(method)}, {"status", std::to_string(status)}});
+  }).Increment();
+  cachedSeries<prometheus::Histogram>(CacheKey(impl_->id, 'l') << route, [&]() -> auto& {
+    return impl_->latency.Add({{"route", str(route)}}, kLatencyBuckets);
+  }).Observe(seconds);
 }
 void GatewayMetrics::countUpstream(std::string_view upstream, double seconds) {
-  impl_->upstream_latency.Add({{"upstream", str(upstream)}}, kLatencyBuckets).Observe(seconds);
+  cachedSeries<prometheus::Histogram>(CacheKey(impl_->id, 'u') << upstream, [&]() -> auto& {
+    return impl_->upstream_latency.Add({{"upstream", str(upstream)}}, kLatencyBuckets);
+  }).Observe(seconds);
 }
 void GatewayMetrics::countUpstreamError(std::string_view upstream, std::string_view kind) {
-  impl_->upstream_errors.Add({{"upstream", str(upstream)}, {"kind", str(kind)}}).Increment();
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'e') << upstream << kind, [&]() -> auto& {
+    return impl_->upstream_errors.Add({{"upstream", str(upstream)}, {"kind", str(kind)}});
+  }).Increment();
 }
 void GatewayMetrics::setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy) {
   impl_->upstream_health.Add({{"upstream", str(upstream)}, {"endpoint", str(endpoint)}}).Set(healthy ? 1 : 0);
 }
 void GatewayMetrics::countStage(std::string_view stage, std::string_view outcome) {
-  impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}}).Increment();
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 's') << stage << outcome, [&]() -> auto& {
+    return impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}});
+  }).Increment();
 }
 void GatewayMetrics::countValidation(const ValidationRecord& record) {
   impl_->validations.Add({{"profile", record.profile}, {"result", record.passed ? "passed" : "failed"}}).Increment();
@@ -111,8 +181,16 @@ void GatewayMetrics::countValidation(const ValidationRecord& record) {
 }
 
 void GatewayMetrics::countReload(bool ok) { impl_->reloads.Add({{"result", ok ? "success" : "failure"}}).Increment(); }
-void GatewayMetrics::connectionOpened(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Increment(); }
-void GatewayMetrics::connectionClosed(std::string_view listener) { impl_->connections.Add({{"listener", str(listener)}}).Decrement(); }
+void GatewayMetrics::connectionOpened(std::string_view listener) {
+  cachedSeries<prometheus::Gauge>(CacheKey(impl_->id, 'c') << listener, [&]() -> auto& {
+    return impl_->connections.Add({{"listener", str(listener)}});
+  }).Increment();
+}
+void GatewayMetrics::connectionClosed(std::string_view listener) {
+  cachedSeries<prometheus::Gauge>(CacheKey(impl_->id, 'c') << listener, [&]() -> auto& {
+    return impl_->connections.Add({{"listener", str(listener)}});
+  }).Decrement();
+}
 
 double GatewayMetrics::stageCount(std::string_view stage, std::string_view outcome) const {
   return impl_->stages.Add({{"stage", str(stage)}, {"outcome", str(outcome)}}).Value();

@@ -23,6 +23,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -33,6 +34,7 @@
 
 #include "content_negotiation.h"
 #include "gateway_metrics.h"
+#include "http_wire.h"
 #include "medicus/fhir/format.h"
 #include "medicus/fhir/operation_outcome.h"
 #include "route_table.h"
@@ -50,6 +52,9 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadBufferBytes = 16 * 1024;
+constexpr size_t kAccessLogBatchBytes = 32 * 1024;
+constexpr auto kAccessLogFlushInterval = std::chrono::milliseconds(200);
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -91,32 +96,26 @@ struct SessionRegistry {
   std::list<Entry> sessions;
 };
 
-std::string jsonEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  fhir::appendJsonEscaped(out, text);
-  return out;
-}
+// This worker thread's access log lines not yet written (GatewayServer::Impl::flushAccessLog).
+thread_local std::string t_access_log_batch;
 
-// Query parameter names only: values can carry patient data (family=..., identifier=...).
-std::string queryNames(std::string_view query) {
-  std::string out;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (!out.empty()) out += ',';
-    out += pair.substr(0, pair.find('='));
+// Fields that describe one hop (RFC 9110 section 7.6.1) or that the gateway sets itself.
+bool isHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::expect:
+      return true;
+    default:
+      return false;
   }
-  return out;
-}
-
-bool isHopByHop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                             "upgrade", "host", "content-length", "expect"}) {
-    if (beast::iequals(name, h)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -204,11 +203,28 @@ struct GatewayServer::Impl {
     }
   }
 
-  void writeAccessLog(const std::string& line) {
-    if (!access_log) return;
-    std::lock_guard lock(access_log_mutex);
-    std::fwrite(line.data(), 1, line.size(), access_log);
-    std::fflush(access_log);
+  // Access log lines collect in a batch per worker thread and are written with one write: when the
+  // batch passes kAccessLogBatchBytes, every kAccessLogFlushInterval (a timer per worker) and when
+  // the worker stops. (Before: a locked write and flush per request, shared by all workers.)
+  void flushAccessLog() {
+    std::string& batch = t_access_log_batch;
+    if (!access_log || batch.empty()) return;
+    {
+      std::lock_guard lock(access_log_mutex);
+      std::fwrite(batch.data(), 1, batch.size(), access_log);
+      std::fflush(access_log);
+    }
+    batch.clear();
+  }
+
+  asio::awaitable<void> accessLogFlushLoop() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!stopped) {
+      timer.expires_after(kAccessLogFlushInterval);
+      auto [error] = co_await timer.async_wait(kUseAwaitable);
+      flushAccessLog();
+      if (error) co_return;
+    }
   }
 
   // --- health checks ---------------------------------------------------------------------------
@@ -472,9 +488,9 @@ struct GatewayServer::Impl {
                                  (query.empty() ? std::string() : "?" + std::string(query)),
                11};
     for (const auto& field : req) {
-      if (isHopByHop(field.name_string())) continue;
+      if (isHopByHop(field.name())) continue;
       if (field.name() == http::field::accept || field.name() == http::field::content_type) continue;
-      up.set(field.name_string(), field.value());
+      up.insert(field.name_string(), field.value());  // insert: repeated fields stay repeated
     }
     up.set(http::field::accept, mediaTypeOf(upstream_config.format));
     std::string forwarded_for(req["X-Forwarded-For"]);
@@ -511,39 +527,44 @@ struct GatewayServer::Impl {
                                         timeout ? "gateway.upstream-timeout" : "gateway.upstream-failed")},
                              reply.format, version, keep_alive);
     }
-    Response& upstream_reply = result.response;
-    log_entry.upstream_status = upstream_reply.result_int();
-
-    Response res{upstream_reply.result(), version};
-    res.set(http::field::server, "medicus-gateway");
+    // The upstream's reply becomes the client's in place: its fields minus the hop-by-hop ones, its
+    // body where it already lies.
+    Response& res = result.response;
+    log_entry.upstream_status = res.result_int();
     std::string host(req[http::field::host]);
     if (host.empty()) host = "localhost";
     std::string gateway_base = std::string(conn.https ? "https://" : "http://") + host +
                                (route.match.path_prefix == "/" ? std::string() : route.match.path_prefix);
     UrlRewriter rewriter(endpoint->url(), gateway_base);
-    for (const auto& field : upstream_reply) {
-      if (isHopByHop(field.name_string()) || field.name() == http::field::server ||
-          field.name() == http::field::content_type) {
+    std::vector<std::pair<http::field, std::string>> rewritten_fields;
+    for (auto it = res.begin(); it != res.end();) {
+      if (isHopByHop(it->name()) || it->name() == http::field::server) {
+        it = res.erase(it);
         continue;
       }
-      if (route.rewrite_urls && (field.name() == http::field::location || field.name() == http::field::content_location)) {
-        if (auto rewritten = rewriter.rewrite(field.value())) {
-          res.set(field.name(), *rewritten);
+      if (route.rewrite_urls && (it->name() == http::field::location || it->name() == http::field::content_location)) {
+        if (auto rewritten = rewriter.rewrite(it->value())) {
+          rewritten_fields.emplace_back(it->name(), std::move(*rewritten));
+          it = res.erase(it);
           continue;
         }
       }
-      res.set(field.name_string(), field.value());
+      ++it;
     }
+    res.version(version);
+    res.set(http::field::server, "medicus-gateway");
+    for (auto& [name, value] : rewritten_fields) res.set(name, value);
     for (auto& [name, value] : exchange.response_headers) res.set(name, value);
 
-    std::string_view upstream_type = upstream_reply[http::field::content_type];
+    // (Read before Content-Type is replaced below: the view is into that field.)
+    std::string_view upstream_type = res[http::field::content_type];
     std::optional<WireFormat> upstream_format = formatOfMediaType(upstream_type);
-    std::string& body = upstream_reply.body();
+    std::string& body = res.body();
     if (!body.empty() && upstream_format) {
       bool convert = route.convert_format && *upstream_format != reply.format;
       bool rewrite = route.rewrite_urls && rewriter.mentionsUpstream(body);
       // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.
-      bool capabilities = metadata_request && upstream_reply.result_int() == 200;
+      bool capabilities = metadata_request && res.result_int() == 200;
       if (convert || rewrite || capabilities) {
         fhir::ParseOptions options;
         options.max_bytes = upstream_config.max_response_bytes;
@@ -565,17 +586,11 @@ struct GatewayServer::Impl {
         res.body() = out_format == WireFormat::Json ? fhir::writeJson(*parsed.document->root())
                                                     : fhir::writeXml(*parsed.document->root());
         res.set(http::field::content_type, mediaTypeOf(out_format));
-      } else {
-        res.body() = std::move(body);
-        res.set(http::field::content_type, upstream_type);
       }
-    } else {
-      res.body() = std::move(body);
-      if (!upstream_type.empty()) res.set(http::field::content_type, upstream_type);
     }
     res.keep_alive(keep_alive);
     res.prepare_payload();
-    co_return res;
+    co_return std::move(res);
   }
 
   // The gateway-built CapabilityStatement (capability_filter.h) for GET [base]/metadata without an upstream.
@@ -630,6 +645,11 @@ struct GatewayServer::Impl {
                                       SessionRegistry::Entry& entry) {
     const ListenerLimits& limits = conn.listener->limits;
     beast::flat_buffer buffer;
+    // Room for a whole head plus a typical body per read: Beast reads at most the buffer's free
+    // space (at least 512 bytes), and the parser empties the buffer as it goes, so an unreserved
+    // buffer never grows and a 3 KB body would take six read calls.
+    buffer.reserve(kReadBufferBytes);
+    std::string wire_scratch;  // reply heads
     bool first = true;
     while (!draining) {
       entry.busy = false;
@@ -698,11 +718,7 @@ struct GatewayServer::Impl {
       }
       Request req = parser.release();
       size_t bytes_in = req.body().size();
-      std::string method(req.method_string());
-      std::string_view target = req.target();
-      std::string path(target.substr(0, target.find('?')));
-      std::string query_names =
-          queryNames(target.find('?') == std::string_view::npos ? std::string_view() : target.substr(target.find('?') + 1));
+      const std::string method(req.method_string());
       RequestLog log_entry;
       Response res;
       try {
@@ -718,33 +734,80 @@ struct GatewayServer::Impl {
       bool keep_alive = res.keep_alive();
       unsigned status = res.result_int();
       size_t bytes_out = res.body().size();
-      bool written = co_await writeReply(stream, lowest, limits, std::move(res));
+      bool written = co_await writeReply(stream, lowest, limits, std::move(res), &wire_scratch);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       metrics.countRequest(log_entry.route, method, status, seconds);
       if (access_log) {
-        writeAccessLog(accessLogLine(conn, method, path, query_names, log_entry, status, bytes_in, bytes_out, seconds));
+        // (handle() moves the body on, never the target.)
+        std::string_view target = req.target();
+        size_t question = target.find('?');
+        appendAccessLogLine(conn, method, target.substr(0, question),
+                            question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
+                            log_entry, status, bytes_in, bytes_out, seconds);
       }
       if (!written || !keep_alive) co_return;
     }
   }
 
-  // One JSON line per request; no bodies, no query values (they carry patient data).
-  static std::string accessLogLine(const ConnectionInfo& conn, const std::string& method, const std::string& path,
-                                   const std::string& query_names, const RequestLog& log_entry, unsigned status,
-                                   size_t bytes_in, size_t bytes_out, double seconds) {
-    char when[32];
+  // One JSON line per request; no bodies, no query values (they carry patient data). Appended to this
+  // worker's batch (see flushAccessLog).
+  void appendAccessLogLine(const ConnectionInfo& conn, std::string_view method, std::string_view path,
+                           std::string_view query, const RequestLog& log_entry, unsigned status, size_t bytes_in,
+                           size_t bytes_out, double seconds) {
+    // The time text changes once a second; format it only then.
+    thread_local std::time_t formatted_second = -1;
+    thread_local char when[32];
     std::time_t now = std::time(nullptr);
-    std::tm tm_utc;
-    gmtime_r(&now, &tm_utc);
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
-    return "{\"time\":\"" + std::string(when) + "\",\"listener\":\"" + jsonEscape(conn.listener->name) +
-           "\",\"remote\":\"" + jsonEscape(conn.remote_address) + "\",\"client\":\"" +
-           jsonEscape(conn.client_identity) + "\",\"method\":\"" + jsonEscape(method) + "\",\"path\":\"" +
-           jsonEscape(path) + "\",\"query_params\":\"" + jsonEscape(query_names) + "\",\"route\":\"" +
-           jsonEscape(log_entry.route) + "\",\"status\":" + std::to_string(status) + ",\"upstream\":\"" +
-           jsonEscape(log_entry.upstream) + "\",\"upstream_status\":" + std::to_string(log_entry.upstream_status) +
-           ",\"bytes_in\":" + std::to_string(bytes_in) + ",\"bytes_out\":" + std::to_string(bytes_out) +
-           ",\"duration_ms\":" + std::to_string(seconds * 1000.0) + "}\n";
+    if (now != formatted_second) {
+      std::tm tm_utc;
+      gmtime_r(&now, &tm_utc);
+      std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm_utc);
+      formatted_second = now;
+    }
+    auto number = [](std::string& out, auto value) {
+      char digits[32];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+      out.append(digits, end);
+    };
+    std::string& out = t_access_log_batch;
+    out += "{\"time\":\"";
+    out += when;
+    out += "\",\"listener\":\"";
+    fhir::appendJsonEscaped(out, conn.listener->name);
+    out += "\",\"remote\":\"";
+    fhir::appendJsonEscaped(out, conn.remote_address);
+    out += "\",\"client\":\"";
+    fhir::appendJsonEscaped(out, conn.client_identity);
+    out += "\",\"method\":\"";
+    fhir::appendJsonEscaped(out, method);
+    out += "\",\"path\":\"";
+    fhir::appendJsonEscaped(out, path);
+    out += "\",\"query_params\":\"";
+    for (bool first = true; !query.empty(); first = false) {  // names only
+      size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (!first) out += ',';
+      fhir::appendJsonEscaped(out, pair.substr(0, pair.find('=')));
+    }
+    out += "\",\"route\":\"";
+    fhir::appendJsonEscaped(out, log_entry.route);
+    out += "\",\"status\":";
+    number(out, status);
+    out += ",\"upstream\":\"";
+    fhir::appendJsonEscaped(out, log_entry.upstream);
+    out += "\",\"upstream_status\":";
+    number(out, log_entry.upstream_status);
+    out += ",\"bytes_in\":";
+    number(out, bytes_in);
+    out += ",\"bytes_out\":";
+    number(out, bytes_out);
+    out += ",\"duration_ms\":";
+    char millis[32];
+    auto [end, ec] = std::to_chars(millis, millis + sizeof millis, seconds * 1000.0, std::chars_format::fixed, 6);
+    out.append(millis, end);
+    out += "}\n";
+    if (out.size() >= kAccessLogBatchBytes) flushAccessLog();
   }
 
   Response bodyTooLarge(const ListenerLimits& limits, unsigned version) {
@@ -755,10 +818,13 @@ struct GatewayServer::Impl {
                         WireFormat::Json, version, false);
   }
 
+  // `scratch` (optional): a per-connection string for the head, so its capacity is reused.
   template <class Stream>
-  asio::awaitable<bool> writeReply(Stream& stream, beast::tcp_stream& lowest, const ListenerLimits& limits, Response res) {
+  asio::awaitable<bool> writeReply(Stream& stream, beast::tcp_stream& lowest, const ListenerLimits& limits, Response res,
+                                   std::string* scratch = nullptr) {
     lowest.expires_after(limits.write_timeout);
-    auto [error, n] = co_await http::async_write(stream, res, kUseAwaitable);
+    std::string local;
+    auto [error, n] = co_await writeMessage(stream, res, scratch ? *scratch : local);
     co_return !error;
   }
 
@@ -875,8 +941,10 @@ void GatewayServer::start() {
   }
   impl_->startHealthChecks(rt);
   for (auto& context : impl_->contexts) {
-    impl_->threads.emplace_back([ctx = context.get()] {
+    if (impl_->access_log) asio::co_spawn(*context, impl_->accessLogFlushLoop(), asio::detached);
+    impl_->threads.emplace_back([impl = impl_.get(), ctx = context.get()] {
       ctx->run();
+      impl->flushAccessLog();
       closeIdleUpstreamConnections();
     });
   }

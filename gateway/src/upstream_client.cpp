@@ -1,5 +1,7 @@
 #include "upstream_client.h"
 
+#include "http_wire.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -10,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <charconv>
 #include <deque>
 #include <unordered_map>
 
@@ -25,6 +28,7 @@ struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
+  std::string head;  // request heads (http_wire.h), capacity kept
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
@@ -36,7 +40,7 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
                                           http::request<http::string_body>& request) {
   UpstreamResult result;
   connection.lowest().expires_after(config.response_timeout);
-  auto [write_error, written] = co_await http::async_write(stream, request, kUseAwaitable);
+  auto [write_error, written] = co_await writeMessage(stream, request, connection.head);
   if (write_error) {
     result.error = write_error == beast::error::timeout ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
     result.detail = "sending the request failed: " + write_error.message();
@@ -69,6 +73,9 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
                                                      std::string& detail, bool& timed_out) {
   auto executor = co_await asio::this_coro::executor;
   auto connection = std::make_unique<Connection>();
+  // Beast reads at most the buffer's free space (at least 512 bytes) and the parser empties the
+  // buffer as it goes: without room reserved, a 3 KB reply would take six read calls.
+  connection->buffer.reserve(16 * 1024);
   tcp::resolver resolver(executor);
   auto [resolve_error, results] =
       co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
@@ -115,8 +122,14 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
 asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
                                                      http::request<http::string_body> request) {
   const UpstreamConfig& config = *upstream.config;
-  const std::string key = config.name + "|" + endpoint.url();
-  request.set(http::field::host, endpoint.host + ":" + std::to_string(endpoint.port));
+  std::string key = endpoint.url();
+  key.insert(0, "|").insert(0, config.name);
+  char port[8];
+  auto [port_end, port_error] = std::to_chars(port, port + sizeof port, endpoint.port);
+  std::string host;
+  host.reserve(endpoint.host.size() + 6);
+  host.append(endpoint.host).append(1, ':').append(port, port_end);
+  request.set(http::field::host, host);
   request.keep_alive(true);
   request.prepare_payload();
 

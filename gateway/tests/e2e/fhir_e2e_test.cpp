@@ -3,6 +3,9 @@
 // the test. Skips with a reason when node or the npm packages are missing.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -734,4 +737,43 @@ TEST_CASE("e2e: /metadata is the upstream's CapabilityStatement narrowed to what
   REQUIRE(meta.status == 200);
   CHECK_THAT(meta.body, Catch::Contains("CapabilityStatement") && Catch::Contains("\"read\""));
   CHECK_THAT(meta.body, !Catch::Contains("\"create\"") && !Catch::Contains("\"delete\"") && !Catch::Contains("\"update\""));
+}
+
+TEST_CASE("e2e: the access log has one JSON line per request, query names without values, written in batches") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  auto log_path = std::filesystem::temp_directory_path() / ("medicus-access-" + std::to_string(::getpid()) + ".log");
+  std::filesystem::remove(log_path);
+  std::string yaml = configYaml(upstream.baseUrl());
+  yaml.replace(yaml.find("access_log: off"), 15, "access_log: \"" + log_path.string() + "\"");
+  {
+    RunningGateway gateway(mustLoad(yaml));
+    for (int i = 0; i < 3; ++i) {
+      HttpReply found = httpRequest(gateway.port, "GET", "/fhir/Patient?family=Geheim&_count=1", {{"Accept", "application/fhir+json"}});
+      REQUIRE(found.status == 200);
+    }
+    HttpReply missing = httpRequest(gateway.port, "GET", "/nowhere", {});
+    REQUIRE(missing.status == 404);
+    // Batches are written at least every 200 ms while the server runs.
+    std::string text;
+    for (int tries = 0; tries < 50 && std::count(text.begin(), text.end(), '\n') < 4; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::ifstream in(log_path);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+  }
+  std::ifstream in(log_path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(log_path);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+  CHECK_THAT(text, Catch::Contains(R"("method":"GET","path":"/fhir/Patient","query_params":"family,_count","route":"fhir","status":200,"upstream":"fhir","upstream_status":200)"));
+  CHECK_THAT(text, Catch::Contains(R"("path":"/nowhere","query_params":"","route":"-","status":404)"));
+  CHECK_THAT(text, !Catch::Contains("Geheim"));  // query values can be patient data
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    CHECK(text.substr(start, 9) == R"({"time":")");
+    CHECK(text[end - 1] == '}');
+    start = end + 1;
+  }
 }
