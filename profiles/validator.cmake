@@ -8,6 +8,7 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/profile_store.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/terminology.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/validator.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/invariant_guards.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/questionnaire_validator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/core_invariant_errata.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/attachment_checks.cpp
@@ -30,6 +31,7 @@ medicus_add_test_binary(profiles_tests
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/terminology_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/questionnaire_validator_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_guards_test.cpp
   LIBS medicus::profiles)
 target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 

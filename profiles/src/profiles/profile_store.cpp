@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include "profiles/core_invariant_errata.h"
+#include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
 #include "profiles/snapshot_generator.h"
 
@@ -291,6 +292,7 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.expression = std::string(correctedCoreExpression(constraint.key, memberStr(c, "expression")));
         constraint.source = std::string(memberStr(c, "source"));
         constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
+        if (constraint.compiled) constraint.guards = parseInvariantGuards(constraint.expression);
         def.constraints.push_back(std::move(constraint));
       }
     }

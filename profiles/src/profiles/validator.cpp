@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "profiles/attachment_checks.h"
+#include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
 #include "profiles/measure_rules.h"
 #include "profiles/questionnaire_validator.h"
@@ -1021,6 +1022,10 @@ class ValidationRun {
   }
 
   void checkInvariants(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
+    // Constraints of one element sharing an expression (txt-1 and txt-2 are both htmlChecks())
+    // share one compiled invariant: it runs once on the node.
+    struct Evaluated { const CompiledInvariant* invariant; tl::expected<bool, std::string> result; };
+    std::vector<Evaluated> evaluated;
     for (const Constraint& c : def.constraints) {
       // Profile passes repeat the core constraints in their snapshots; the base pass checks those.
       if (!base_pass && c.source.starts_with(kCoreSdPrefix) && !profile.url.starts_with(kCoreSdPrefix)) continue;
@@ -1044,17 +1049,14 @@ class ValidationRun {
         }
         holds = has_value != has_extension;
       } else if (c.compiled) {
-        const Node* resource = node.enclosingResource();
-        // %rootResource: the container of a contained resource, else the resource itself; a Bundle
-        // entry is its own root (not the Bundle, which would make per-entry invariants see every entry).
-        const Node* root = resource;
-        while (root != nullptr && root->element() != nullptr && root->element()->name == "contained" &&
-               root->parent() != nullptr && root->parent()->enclosingResource() != nullptr) {
-          root = root->parent()->enclosingResource();
+        if (invariantHoldsByGuard(node, c.guards)) continue;  // decided by the focus's children
+        const Evaluated* earlier = nullptr;
+        for (const Evaluated& e : evaluated) if (e.invariant == c.compiled.get()) earlier = &e;
+        if (earlier == nullptr) {
+          evaluated.push_back({c.compiled.get(), evaluateInvariant(c, node)});
+          earlier = &evaluated.back();
         }
-        if (root == nullptr) root = doc_.root();
-        InvariantServicesImpl services(*this);
-        auto result = c.compiled->holds(node, resource ? *resource : node, *root, &services);
+        const auto& result = earlier->result;
         if (!result) {
           report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +
                  result.error(), def.id + ":" + c.key);
@@ -1076,6 +1078,20 @@ class ValidationRun {
       }
     }
   }
+  tl::expected<bool, std::string> evaluateInvariant(const Constraint& c, const Node& node) {
+    const Node* resource = node.enclosingResource();
+    // %rootResource: the container of a contained resource, else the resource itself; a Bundle
+    // entry is its own root (not the Bundle, which would make per-entry invariants see every entry).
+    const Node* root = resource;
+    while (root != nullptr && root->element() != nullptr && root->element()->name == "contained" &&
+           root->parent() != nullptr && root->parent()->enclosingResource() != nullptr) {
+      root = root->parent()->enclosingResource();
+    }
+    if (root == nullptr) root = doc_.root();
+    InvariantServicesImpl services(*this);
+    return c.compiled->holds(node, resource ? *resource : node, *root, &services);
+  }
+
   // dom-3 natively: every contained resource is referenced from the container (references,
   // canonicals, uris "#id", also links in the narrative: <img src="#id">, <a href="#id">), or
   // refers to the container ("#").

@@ -32,6 +32,19 @@ struct Binding {
   std::string value_set;  // canonical, may carry |version
 };
 
+// A cheap test on the focus's children that decides an invariant without the FHIRPath engine
+// (profiles/src/profiles/invariant_guards.h): "identifier.empty() or ..." holds whenever the focus
+// has no identifier. The invariant holds when every test of one guard is true.
+struct GuardTest {
+  enum class Kind : uint8_t { Empty, Exists, NotStartsWith };
+  Kind kind = Kind::Empty;
+  std::vector<std::string> path;  // element names from the focus: {"contained", "meta", "security"}
+  std::string prefix;             // NotStartsWith: "#"
+};
+struct InvariantGuard {
+  std::vector<GuardTest> all_of;
+};
+
 struct Constraint {
   std::string key;  // "ele-1", "vs-2"
   bool is_error = true;  // severity error (else warning)
@@ -40,6 +53,7 @@ struct Constraint {
   std::string source;
   std::shared_ptr<const CompiledInvariant> compiled;  // null when not compiled (no engine / compile error)
   std::string compile_error;
+  std::vector<InvariantGuard> guards;  // tried in order before the engine; see GuardTest
 };
 
 enum class DiscriminatorType : uint8_t { Value, Pattern, Type, Profile, Exists };

@@ -1,0 +1,91 @@
+#include "profiles/invariant_guards.h"
+
+#include <catch2/catch.hpp>
+
+#include "medicus/fhir/format.h"
+
+using namespace medicus;
+using namespace medicus::profiles;
+
+namespace {
+std::unique_ptr<fhir::Document> parse(std::string_view json) {
+  auto parsed = fhir::parseJson(json);
+  REQUIRE(parsed.document);
+  return std::move(parsed.document);
+}
+}  // namespace
+
+TEST_CASE("invariant guards: leading tests of or/implies chains", "[invariant-guards]") {
+  auto qty3 = parseInvariantGuards("code.empty() or system.exists()");
+  REQUIRE(qty3.size() == 2);
+  CHECK(qty3[0].all_of[0].kind == GuardTest::Kind::Empty);
+  CHECK(qty3[0].all_of[0].path == std::vector<std::string>{"code"});
+  CHECK(qty3[1].all_of[0].kind == GuardTest::Kind::Exists);
+
+  auto dom4 = parseInvariantGuards("contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()");
+  REQUIRE(dom4.size() == 1);
+  CHECK(dom4[0].all_of.size() == 2);
+  CHECK(dom4[0].all_of[1].path == std::vector<std::string>{"contained", "meta", "lastUpdated"});
+
+  auto bdl8 = parseInvariantGuards("fullUrl.exists() implies fullUrl.contains('/_history/').not()");
+  REQUIRE(bdl8.size() == 1);
+  CHECK(bdl8[0].all_of[0].kind == GuardTest::Kind::Empty);  // no fullUrl: the implication holds
+
+  auto ref1 = parseInvariantGuards(
+      "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id)");
+  REQUIRE(ref1.size() == 1);
+  CHECK(ref1[0].all_of[0].kind == GuardTest::Kind::NotStartsWith);
+  CHECK(ref1[0].all_of[0].prefix == "#");
+
+  auto dom6 = parseInvariantGuards("text.`div`.exists()");
+  REQUIRE(dom6.size() == 1);
+  CHECK(dom6[0].all_of[0].path == std::vector<std::string>{"text", "div"});
+
+  // Only the leading disjuncts: after one the engine evaluates (and may fail on) parsing stops.
+  auto cmd1 = parseInvariantGuards("comment.exists() or (equivalence != 'narrower') or equivalence.empty()");
+  CHECK(cmd1.size() == 1);
+}
+
+TEST_CASE("invariant guards: forms that are left to the engine", "[invariant-guards]") {
+  CHECK(parseInvariantGuards("a.empty() xor b.empty()").empty());      // xor: not an or chain
+  CHECK(parseInvariantGuards("a.empty() or b implies c").empty());     // implies binds last
+  CHECK(parseInvariantGuards("a.empty() or b implies(c)").empty());    // keywords need no spaces
+  CHECK(parseInvariantGuards("Patient.name.empty() or x").empty());    // type names
+  CHECK(parseInvariantGuards("%resource.x.empty() or y").empty());     // variables
+  CHECK(parseInvariantGuards("$this.x.empty() or y").empty());
+  CHECK(parseInvariantGuards("a.exists(b) or c").empty());             // exists with criteria
+  CHECK(parseInvariantGuards("a.count() = 0 or c").empty());
+  CHECK(parseInvariantGuards("(a.empty() or b").empty());              // unbalanced
+  CHECK(parseInvariantGuards("a.startsWith('x\\'y').not() or b").empty());
+  CHECK(parseInvariantGuards("'a or b'.empty()").empty());
+  CHECK(parseInvariantGuards("a.startsWith('#').not() implies b").empty());
+}
+
+TEST_CASE("invariant guards: decided on the focus's children", "[invariant-guards]") {
+  auto doc = parse(R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+    "valueQuantity":{"value":1},
+    "subject":{"reference":"Patient/1"},"performer":[{"reference":"#p"},{"display":"x"}],
+    "contained":[{"resourceType":"Patient","id":"p","meta":{"versionId":"1"}}]})");
+  const fhir::Node* obs = doc->root();
+  const fhir::Node* quantity = obs->child("value");
+  const fhir::Node* subject = obs->child("subject");
+  auto guards = [](std::string_view e) { return parseInvariantGuards(e); };
+  CHECK(invariantHoldsByGuard(*quantity, guards("code.empty() or system.exists()")));
+  CHECK_FALSE(invariantHoldsByGuard(*obs, guards("code.empty() or system.exists()")));  // code present: engine
+  CHECK(invariantHoldsByGuard(*subject, guards("reference.startsWith('#').not() or x")));
+  CHECK_FALSE(invariantHoldsByGuard(*obs->children("performer").begin().operator*(),
+                                    guards("reference.startsWith('#').not() or x")));
+  // No reference at all: startsWith gives empty, the engine decides.
+  const fhir::Node* second = nullptr;
+  for (const fhir::Node* p : obs->children("performer")) second = p;
+  CHECK_FALSE(invariantHoldsByGuard(*second, guards("reference.startsWith('#').not() or x")));
+  CHECK(invariantHoldsByGuard(*second, guards("reference.exists() implies x")));
+  CHECK(invariantHoldsByGuard(*obs, guards("contained.contained.empty()")));
+  CHECK_FALSE(invariantHoldsByGuard(*obs, guards("contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()")));
+  CHECK(invariantHoldsByGuard(*obs, guards("contained.meta.security.empty()")));
+  CHECK_FALSE(invariantHoldsByGuard(*obs, guards("text.`div`.exists()")));
+  // `value` of a primitive is its System value, not a child: left to the engine.
+  CHECK_FALSE(invariantHoldsByGuard(*obs, guards("status.value.empty() or x")));
+  // Primitive focus: never.
+  CHECK_FALSE(invariantHoldsByGuard(*obs->child("status"), guards("extension.empty() or x")));
+}
