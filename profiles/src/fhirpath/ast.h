@@ -1,6 +1,7 @@
 #pragma once
 // The FHIRPath syntax tree (http://hl7.org/fhirpath/N1/grammar.html) and the parser that builds it.
 // compile() resolves functions and type names on this tree; the evaluator walks it.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <regex>
@@ -94,6 +95,10 @@ struct AstNode {
   // (dom-3 asks for `%resource.descendants()...` once per contained resource).
   bool focus_independent = false;
   bool cache_result = false;
+  // Identifier/Member: the element this name resolved to last time (its owner is the type it was
+  // found on), so navigation over nodes of one type skips the name lookup. Immutable ElementInfos and
+  // an atomic pointer keep concurrent evaluations safe.
+  mutable std::atomic<const fhir::ElementInfo*> element_cache{nullptr};
 };
 
 // FHIRPath regexes run in single-line mode ('.' also matches a line break): rewrites for ECMAScript.

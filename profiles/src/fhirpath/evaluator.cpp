@@ -71,6 +71,15 @@ fhir::Node::ChildRange childrenNamed(const fhir::Node* n, std::string_view name)
   return {nullptr, nullptr};
 }
 
+// The same for the name of an Identifier/Member node, through its element cache.
+fhir::Node::ChildRange childrenNamed(const fhir::Node* n, const AstNode& step) {
+  const fhir::ElementInfo* e = step.element_cache.load(std::memory_order_relaxed);
+  if (e && e->owner == n->type()) return {n->firstChild(), e};
+  fhir::Node::ChildRange r = childrenNamed(n, step.name);
+  if (r.filter) step.element_cache.store(r.filter, std::memory_order_relaxed);
+  return r;
+}
+
 bool sameItem(const Item& a, const Item& b) {
   if (a.node || b.node) {
     if (a.node == b.node) return true;
@@ -201,7 +210,8 @@ class Evaluator {
     return *now_;
   }
 
-  void navigate(const Item& item, std::string_view name, Collection& out) const {
+  void navigate(const Item& item, const AstNode& step, Collection& out) const {
+    std::string_view name = step.name;
     if (!item.node) {
       if (const auto* t = std::get_if<TypeSpecifier>(&item.value)) {
         if (name == "namespace") out.emplace_back(SystemValue{t->namespace_name});
@@ -214,7 +224,7 @@ class Evaluator {
       if (auto v = toSystemValue(item)) out.emplace_back(std::move(*v));
       return;
     }
-    for (const fhir::Node* c : childrenNamed(n, name)) out.emplace_back(c);
+    for (const fhir::Node* c : childrenNamed(n, step)) out.emplace_back(c);
   }
 
   // `exact`: as()/ofType() take primitives by their exact type (a code is not returned by
@@ -333,7 +343,7 @@ class Evaluator {
             out.push_back(item);
             continue;
           }
-          navigate(item, node.name, out);
+          navigate(item, node, out);
         }
         return out;
       }
@@ -341,7 +351,7 @@ class Evaluator {
         auto target = eval(*node.children[0], focus, frame);
         if (!target) return target;
         Collection out;
-        for (const Item& item : *target) navigate(item, node.name, out);
+        for (const Item& item : *target) navigate(item, node, out);
         return out;
       }
       case NodeKind::Indexer: {
@@ -668,33 +678,33 @@ class Evaluator {
 
   // Calls f(node) for each node reached from n; f(nullptr) for a primitive's `value`.
   static void forEachReached(const AstNode* t, const fhir::Node* n, const std::function<void(const fhir::Node*)>& f) {
-    auto step = [&](const fhir::Node* from, const std::string& name) {
+    auto step = [&](const fhir::Node* from, const AstNode& s) {
       if (!from) return;
-      if (from->isPrimitive() && name == "value") {
+      if (from->isPrimitive() && s.name == "value") {
         if (from->hasValue()) f(nullptr);
         return;
       }
-      for (const fhir::Node* c : childrenNamed(from, name)) f(c);
+      for (const fhir::Node* c : childrenNamed(from, s)) f(c);
     };
     if (t->kind == NodeKind::Identifier) {
-      step(n, t->name);
+      step(n, *t);
     } else if (t->kind == NodeKind::Function) {
       for (const fhir::Node* c : n->children()) f(c);
     } else {
-      forEachReached(t->children[0].get(), n, [&](const fhir::Node* m) { step(m, t->name); });
+      forEachReached(t->children[0].get(), n, [&](const fhir::Node* m) { step(m, *t); });
     }
   }
 
   // Count for the common one- and two-step paths without std::function.
   static size_t countReached(const AstNode* t, const fhir::Node* n) {
-    auto stepCount = [](const fhir::Node* from, const std::string& name) -> size_t {
-      if (from->isPrimitive() && name == "value") return from->hasValue() ? 1 : 0;
+    auto stepCount = [](const fhir::Node* from, const AstNode& s) -> size_t {
+      if (from->isPrimitive() && s.name == "value") return from->hasValue() ? 1 : 0;
       size_t k = 0;
-      auto range = childrenNamed(from, name);
+      auto range = childrenNamed(from, s);
       for (auto it = range.begin(), end = range.end(); it != end; ++it) ++k;
       return k;
     };
-    if (t->kind == NodeKind::Identifier) return stepCount(n, t->name);
+    if (t->kind == NodeKind::Identifier) return stepCount(n, *t);
     if (t->kind == NodeKind::Function) {
       size_t k = 0;
       for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) ++k;
