@@ -3,7 +3,13 @@
 #   (a) nginx as a plain reverse proxy (keep-alive upstream pool) and
 #   (b) medicus-gateway (validation off, no format conversion),
 # both in front of the same upstream FHIR server (scripts/e2e/fhir-server.mjs), in the same run.
-# GET of one Patient and POST of a ~3 KB Patient; prints requests/s and p50/p99 latency side by side.
+# GET of one Patient and POST of a ~3 KB Patient; prints requests/s, p50/p99 latency and the proxy's
+# CPU time per request side by side. Same work on both sides: 2 worker processes/threads each,
+# keep-alive pools to the upstream, a JSON access log to a file (buffered on both); the gateway still
+# routes, checks limits, sets deadlines and counts metrics.
+# Then latency at a fixed rate, half the gateway's peak (build/bin/http_load, open loop): p50/p99
+# direct to the upstream, through nginx and through the gateway, and the p99 each proxy adds.
+# Ends with a summary table against the targets.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32]
 set -euo pipefail
@@ -13,10 +19,12 @@ build="${1:-$repo/build}"
 seconds="${2:-10}"
 connections="${3:-32}"
 gateway_bin="$build/bin/medicus-gateway"
+load_bin="$build/bin/http_load"
 for tool in wrk nginx node curl; do
   command -v "$tool" >/dev/null || { echo "http_bench: $tool is not installed (scripts/setup.sh installs it)" >&2; exit 2; }
 done
 [ -x "$gateway_bin" ] || { echo "http_bench: build medicus-gateway first ($gateway_bin)" >&2; exit 2; }
+[ -x "$load_bin" ] || { echo "http_bench: build http_load first ($load_bin)" >&2; exit 2; }
 
 work="$(mktemp -d /tmp/medicus-http-bench-XXXXXX)"
 pids=()
@@ -42,7 +50,10 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  log_format json escape=json '{"time":"\$time_iso8601","remote":"\$remote_addr","method":"\$request_method",'
+                              '"path":"\$uri","status":\$status,"upstream_status":"\$upstream_status",'
+                              '"bytes_in":\$request_length,"bytes_out":\$bytes_sent,"duration":\$request_time}';
+  access_log $work/nginx/logs/access.log json buffer=32k flush=200ms;
   client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
   fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
   upstream fhir { server 127.0.0.1:$upstream_port; keepalive 64; }
@@ -59,7 +70,7 @@ pids+=($!)
 # Gateway.
 gateway_port="$(free_port)"
 cat > "$work/gateway.yaml" <<CONF
-server: { workers: 2, access_log: off }
+server: { workers: 2, access_log: "$work/gateway-access.log" }
 listeners: [{ name: bench, protocol: http, address: 127.0.0.1, port: $gateway_port }]
 upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$upstream_port/fhir], format: json, max_idle_connections: 64 }]
 routes:
@@ -73,6 +84,7 @@ pids+=($!)
 # The same gateway with validation on (enforce, R4 core from the package cache).
 validating_port="$(free_port)"
 sed -e "s/port: $gateway_port/port: $validating_port/" -e "s/validate: { mode: off }/validate: { mode: enforce }/" \
+  -e "s|gateway-access.log|gateway-validating-access.log|" \
   "$work/gateway.yaml" > "$work/gateway-validating.yaml"
 "$gateway_bin" serve --config "$work/gateway-validating.yaml" 2>"$work/gateway-validating.log" &
 pids+=($!)
@@ -99,29 +111,92 @@ wrk.headers["Content-Type"] = "application/fhir+json"
 local f = io.open("$work/patient.json", "r"); wrk.body = f:read("*a"); f:close()
 LUA
 
-run() {  # name url [script]
-  local out
-  if [ -n "${3:-}" ]; then out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$3" "$2")"
-  else out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency "$2")"; fi
-  local rps p50 p99 errors
+# CPU time (user + system) of a process and its children (the nginx workers), in clock ticks.
+cpu_ticks() {
+  local total=0 p t
+  for p in "$1" $(pgrep -P "$1" || true); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
+declare -A rps_of cpu_of
+run() {  # key name url pid [script]
+  local key="$1" name="$2" url="$3" pid="$4" script="${5:-}" out before after
+  before=$(cpu_ticks "$pid")
+  if [ -n "$script" ]; then out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$script" "$url")"
+  else out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url")"; fi
+  after=$(cpu_ticks "$pid")
+  local rps p50 p99 errors requests cpu
   rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")"
   p50="$(awk '$1=="50%"{print $2}' <<<"$out")"
   p99="$(awk '$1=="99%"{print $2}' <<<"$out")"
   errors="$(awk '/Non-2xx/{print $4}' <<<"$out")"
-  printf "%-34s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n" "$1" "$rps" "$p50" "$p99" "${errors:-0}"
+  requests="$(awk '/requests in/{print $1}' <<<"$out")"
+  cpu="$(awk -v t=$((after - before)) -v n="${requests:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')"
+  printf "%-34s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req   non-2xx %s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-0}"
+  rps_of[$key]="${rps_of[$key]:-} $rps"
+  cpu_of[$key]="${cpu_of[$key]:-} $cpu"
 }
+mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f", s / NF; else print 0 }' <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
+upstream_pid=${pids[0]} nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
 echo "http_bench: ${seconds}s per run, $connections connections, 2 wrk threads; upstream $upstream_port (node), POST body $patient_bytes bytes"
-run "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id"
-run "nginx            GET Patient" "http://127.0.0.1:$nginx_port/fhir/Patient/$id"
-run "gateway          GET Patient" "http://127.0.0.1:$gateway_port/fhir/Patient/$id"
-# The in-memory upstream slows down as every POST adds a resource, so POST runs alternate
-# (nginx, gateway, gateway, nginx) to spread that drift evenly.
-run "nginx            POST Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$work/post.lua"
-run "gateway          POST Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$work/post.lua"
-run "gateway          POST Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$work/post.lua"
-run "nginx            POST Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$work/post.lua"
-run "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$work/post.lua"
-run "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$work/post.lua"
-run "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$work/post.lua"
+# Runs alternate (nginx, gateway, gateway, nginx) to spread drift evenly: other load on the machine,
+# and the in-memory upstream slowing down as every POST adds a resource.
+run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
+run nginx_get "nginx            GET Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
+run gateway_get "gateway          GET Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
+run gateway_get "gateway          GET Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
+run nginx_get "nginx            GET Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
+run nginx_post "nginx            POST Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
+run gateway_post "gateway          POST Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
+run gateway_post "gateway          POST Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
+run nginx_post "nginx            POST Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
+run validating_post "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post.lua"
+run nginx_post_v "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
+run validating_post "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post.lua"
+run nginx_post_v "nginx            POST Patient (4)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
 echo "validation on: enforce with R4 core only (no ISiK package in the package cache)"
+
+# Latency at a fixed rate (open loop: latency counts from each request's due time).
+declare -A p50_of p99_of
+latency() {  # key name url rate [body file: POST it]
+  local key="$1" name="$2" url="$3" rate="$4" body="${5:-}" out
+  local args=(--url "$url" --rate "$rate" --seconds "$seconds" --connections "$connections")
+  [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
+  out="$(timeout $((seconds + 30)) "$load_bin" "${args[@]}" || true)"
+  printf "%-34s %s\n" "$name" "$out"
+  p50_of[$key]="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p50") print $(i + 1) }' <<<"$out")"
+  p99_of[$key]="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' <<<"$out")"
+}
+get_rate=$(awk -v r="$(mean "${rps_of[gateway_get]}")" 'BEGIN { printf "%d", r / 2 }')
+post_rate=$(awk -v r="$(mean "${rps_of[gateway_post]}")" 'BEGIN { printf "%d", r / 2 }')
+echo
+echo "fixed rate, half the gateway's peak (http_load, $connections connections): GET $get_rate/s, POST $post_rate/s"
+latency direct_get "upstream direct  GET @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$get_rate"
+latency nginx_get "nginx            GET @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$get_rate"
+latency gateway_get "gateway          GET @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$get_rate"
+latency direct_post "upstream direct  POST @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient" "$post_rate" "$work/patient.json"
+latency nginx_post "nginx            POST @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient" "$post_rate" "$work/patient.json"
+latency gateway_post "gateway          POST @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient" "$post_rate" "$work/patient.json"
+added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%+.3f ms", a - b; else print "-" }'; }
+
+echo
+echo "summary (means of the runs above)"
+printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx req/s" "gateway r/s" "ratio" "nginx cpu/req" "gw cpu/req" "target"
+printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "GET (pass-through)" "$(mean "${rps_of[nginx_get]}")" "$(mean "${rps_of[gateway_get]}")" \
+  "$(ratio "$(mean "${rps_of[gateway_get]}")" "$(mean "${rps_of[nginx_get]}")")" "$(mean "${cpu_of[nginx_get]}")" "$(mean "${cpu_of[gateway_get]}")" ">= 1.0"
+printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (pass-through)" "$(mean "${rps_of[nginx_post]}")" "$(mean "${rps_of[gateway_post]}")" \
+  "$(ratio "$(mean "${rps_of[gateway_post]}")" "$(mean "${rps_of[nginx_post]}")")" "$(mean "${cpu_of[nginx_post]}")" "$(mean "${cpu_of[gateway_post]}")" ">= 1.0"
+printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST, validation on" "$(mean "${rps_of[nginx_post_v]}")" "$(mean "${rps_of[validating_post]}")" \
+  "$(ratio "$(mean "${rps_of[validating_post]}")" "$(mean "${rps_of[nginx_post_v]}")")" "$(mean "${cpu_of[nginx_post_v]}")" "$(mean "${cpu_of[validating_post]}")" ">= 0.7"
+printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
+printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "GET p99 @ $get_rate/s" "${p99_of[nginx_get]}" "${p99_of[gateway_get]}" "" \
+  "$(added "${p99_of[nginx_get]}" "${p99_of[direct_get]}")" "$(added "${p99_of[gateway_get]}" "${p99_of[direct_get]}")" "gateway adds <= 1 ms"
+printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "POST p99 @ $post_rate/s" "${p99_of[nginx_post]}" "${p99_of[gateway_post]}" "" \
+  "$(added "${p99_of[nginx_post]}" "${p99_of[direct_post]}")" "$(added "${p99_of[gateway_post]}" "${p99_of[direct_post]}")" "gateway adds <= 1 ms"
+echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct, same rate)"
