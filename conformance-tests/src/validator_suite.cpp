@@ -165,6 +165,9 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       if (o.HasMember("enforceAggregationOutsideBundles") && o["enforceAggregationOutsideBundles"].IsBool()) {
         case_options.enforce_aggregation_outside_bundles = o["enforceAggregationOutsideBundles"].GetBool();
       }
+      if (o.HasMember("no-experimental-content") && o["no-experimental-content"].IsBool()) {
+        case_options.no_experimental_content = o["no-experimental-content"].GetBool();
+      }
       if (o.HasMember("security-checks") && o["security-checks"].IsBool()) {
         case_options.security_checks = o["security-checks"].GetBool();
       }

@@ -284,6 +284,24 @@ class ValidationRun {
         }
       }
       if (!resource) continue;
+      if (full_url.empty()) {
+        // Relative references resolve against the entry's fullUrl: without one they mean nothing.
+        std::vector<const Node*> refs;
+        collectReferences(*resource, refs);
+        bool reported = false;
+        for (const Node* ref : refs) {
+          std::string_view target = childValue(*ref, "reference");
+          if (target.empty() || target[0] == '#' || hasScheme(target) || target.find('/') == std::string_view::npos) continue;
+          if (ref->enclosingResource() != resource) continue;  // inside a contained resource
+          if (!reported) {
+            report(Severity::Error, IssueType::Required, *entry, "the Bundle entry has no fullUrl, but its resource "
+                   "has relative references", "Bundle.entry.fullUrl:missing");
+            reported = true;
+          }
+          report(Severity::Error, IssueType::Invalid, *ref, "relative reference '" + std::string(target) +
+                 "' inside a Bundle entry that has no fullUrl", "Bundle.reference:no-base");
+        }
+      }
       if (!full_url.empty()) by_url.emplace(full_url, entries.size());
       entries.push_back({entry, resource, full_url});
     }
@@ -429,6 +447,10 @@ class ValidationRun {
     const size_t base_start = issues_.size();
     checkResourceId(resource);
     if (resource.type()->name == "Bundle") checkBundle(resource);
+    if (options_.no_experimental_content && childValue(resource, "experimental") == "true") {
+      report(Severity::Error, IssueType::BusinessRule, resource, "experimental content is not allowed here",
+             "Resource.experimental:not-allowed");
+    }
     if (resource.type()->name == "SearchParameter" && childValue(resource, "type") == "composite") {
       // A composite search parameter combines two or more components (http://hl7.org/fhir/R4/searchparameter.html).
       size_t components = 0;
@@ -724,6 +746,7 @@ class ValidationRun {
       checkAggregation(node, def);
     }
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
+    if (base_pass && node.isPrimitive() && node.hasValue() && node.type()->name == "canonical") checkCanonical(node);
     if (base_pass && node.isPrimitive() && node.hasValue() &&
         node.type()->primitive_kind == fhir::PrimitiveKind::Xhtml) {
       checkXhtmlElements(node);
@@ -748,6 +771,9 @@ class ValidationRun {
       if (target.size() > 1 && target[0] == '#' && !resolveReference(node, target)) {
         report(Severity::Error, IssueType::NotFound, node, "unable to resolve the local reference '" +
                std::string(target) + "': there is no contained resource with that id", "Reference:local-unresolved");
+      } else if (!target.empty() && target[0] != '#' && !hasScheme(target) && target.find('/') == std::string_view::npos) {
+        report(Severity::Error, IssueType::Invalid, node, "relative references must have the form [Type]/[id] "
+               "(found '" + std::string(target) + "')", "Reference:relative-format");
       }
     }
     if (base_pass && !type_root && node.type()->name == "Identifier") {
@@ -872,6 +898,14 @@ class ValidationRun {
       report(Severity::Error, IssueType::Value, node, "value must be exactly " + jsonText(fixed) + " (fixed in " +
              profile.url + ")", def.id + ":fixed");
     }
+  }
+
+  // Canonical references are absolute URLs unless they point at a contained resource ("#id").
+  void checkCanonical(const Node& node) {
+    std::string_view v = node.value();
+    if (v.empty() || v[0] == '#' || hasScheme(v)) return;
+    report(Severity::Error, IssueType::Invalid, node, "canonical URLs must be absolute URLs unless they are fragment "
+           "references (found '" + std::string(v) + "')", "canonical.absolute");
   }
 
   void checkExampleUrl(const Node& node) {

@@ -37,6 +37,7 @@ struct ValidationOptions {
   bool validate_contained = true;
   // Strings that look like HTML tags are errors (security checks); markdown with HTML tags too.
   bool security_checks = false;
+  bool no_experimental_content = false;  // resources marked experimental are errors
   // Aggregation modes without "referenced" also reject external references when the resource is
   // not in a Bundle (the reference validator's default; its enforceAggregationOutsideBundles).
   bool enforce_aggregation_outside_bundles = true;
