@@ -408,6 +408,10 @@ bool markFocusIndependent(AstNode& node) {
       for (size_t i = 0; i < node.children.size(); ++i) {
         if (!node.children[i]) continue;
         bool child = markFocusIndependent(*node.children[i]);
+        // The argument of ofType()/is()/as() is a type name, not a value: it never depends on the focus.
+        bool type_argument = i == 1 && (node.function == FunctionId::OfType || node.function == FunctionId::Is ||
+                                        node.function == FunctionId::As);
+        if (type_argument) continue;
         if (i == 0 || !iteratesArgument(node.function, i)) independent = independent && child;
       }
       break;
