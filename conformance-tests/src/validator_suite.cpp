@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -83,11 +85,13 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
   // does not carry (e.g. assumeValidRestReferences inside "profile").
   rapidjson::Document manifest;
   std::map<std::string, const rapidjson::Value*> manifest_profiles;  // name|file -> its "profile"
+  std::map<std::string, const rapidjson::Value*> manifest_entries;   // name|file -> the entry
   if (auto manifest_text = slurp(dir / "manifest.json")) {
     manifest.Parse(manifest_text->c_str());
     if (!manifest.HasParseError() && manifest.IsObject() && manifest.HasMember("test-cases") &&
         manifest["test-cases"].IsArray()) {
       for (const auto& t : manifest["test-cases"].GetArray()) {
+        manifest_entries.emplace(str(t, "name") + "|" + str(t, "file"), &t);
         auto p = t.IsObject() ? t.FindMember("profile") : t.MemberEnd();
         if (p != t.MemberEnd() && p->value.IsObject()) manifest_profiles.emplace(str(t, "name") + "|" + str(t, "file"), &p->value);
       }
@@ -127,28 +131,67 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
     std::string name = str(c, "name"), file = str(c, "file"), module = str(c, "module");
     if (!only.empty() && name != only) continue;
     std::string id = name + "@" + file;
-    profiles::PackageRegistry registry;
-    if (auto core = registry.loadCore(); !core) {
-      std::fprintf(stderr, "validator: %s\n", core.error().c_str());
-      return 2;
-    }
-    bool inputs_ok = true;
-    if (c.HasMember("inputs") && c["inputs"].IsArray()) {
-      for (const auto& in : c["inputs"].GetArray()) {
-        if (!in.IsString() || file == in.GetString()) continue;
-        auto text = slurp(dir / in.GetString());
-        if (!text) { inputs_ok = false; continue; }
-        (void)registry.addResourceText(std::move(*text), in.GetString());
+    // As the upstream runner does, the profile step's own files (profile.source, profile.supporting)
+    // are loaded for the profile validation only, not for the base one.
+    std::set<std::string> profile_only;
+    if (auto it = manifest_entries.find(name + "|" + file); it != manifest_entries.end()) {
+      const rapidjson::Value& entry = *it->second;
+      auto list = [&](const rapidjson::Value& v, const char* key, std::set<std::string>& out) {
+        auto m = v.FindMember(key);
+        if (m == v.MemberEnd()) return;
+        if (m->value.IsString()) out.insert(m->value.GetString());
+        if (m->value.IsArray()) for (const auto& s : m->value.GetArray()) if (s.IsString()) out.insert(s.GetString());
+      };
+      std::set<std::string> shared;
+      list(entry, "supporting", shared);
+      list(entry, "profiles", shared);
+      if (auto p = entry.FindMember("profile"); p != entry.MemberEnd() && p->value.IsObject()) {
+        list(p->value, "source", profile_only);
+        list(p->value, "supporting", profile_only);
       }
+      for (const auto& s : shared) profile_only.erase(s);
     }
+    auto makeRegistry = [&](bool with_profile_files, bool& inputs_ok) -> std::unique_ptr<profiles::PackageRegistry> {
+      auto registry = std::make_unique<profiles::PackageRegistry>();
+      if (auto core = registry->loadCore(); !core) {
+        std::fprintf(stderr, "validator: %s\n", core.error().c_str());
+        return nullptr;
+      }
+      if (c.HasMember("inputs") && c["inputs"].IsArray()) {
+        for (const auto& in : c["inputs"].GetArray()) {
+          if (!in.IsString() || file == in.GetString()) continue;
+          if (!with_profile_files && profile_only.count(in.GetString())) continue;
+          auto input = slurp(dir / in.GetString());
+          if (!input) { inputs_ok = false; continue; }
+          (void)registry->addResourceText(std::move(*input), in.GetString());
+        }
+      }
+      return registry;
+    };
+    bool inputs_ok = true;
+    auto registry_ptr = makeRegistry(true, inputs_ok);
+    if (!registry_ptr) return 2;
     auto text = slurp(dir / file);
     if (!text || !inputs_ok) {
       report.skip(module, id, "input files missing");
       continue;
     }
+    profiles::PackageRegistry& registry = *registry_ptr;
     profiles::ProfileStore store(registry);
     profiles::Terminology terminology(registry);
     profiles::Validator validator(store, terminology);
+    // The base run's definitions: without the profile step's own files, when it has any.
+    std::unique_ptr<profiles::PackageRegistry> base_registry;
+    std::unique_ptr<profiles::ProfileStore> base_store;
+    std::unique_ptr<profiles::Terminology> base_terminology;
+    std::unique_ptr<profiles::Validator> base_validator;
+    if (!profile_only.empty()) {
+      base_registry = makeRegistry(false, inputs_ok);
+      if (!base_registry) return 2;
+      base_store = std::make_unique<profiles::ProfileStore>(*base_registry);
+      base_terminology = std::make_unique<profiles::Terminology>(*base_registry);
+      base_validator = std::make_unique<profiles::Validator>(*base_store, *base_terminology);
+    }
     fhir::ParseResult parsed = fhir::parse(*text);
     const rapidjson::Value& expected = c["expected"];
     // The reference test harness's settings: unknown extensions are errors, except in the example
@@ -191,7 +234,8 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
             (*profile_step)["assumeValidRestReferences"].IsBool()) {
           vo.assume_valid_rest_references = (*profile_step)["assumeValidRestReferences"].GetBool();
         }
-        validator.validate(*parsed.document, vo, issues);
+        const profiles::Validator& v = profile_urls.empty() && base_validator ? *base_validator : validator;
+        v.validate(*parsed.document, vo, issues);
       }
       return issues;
     };
