@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <optional>
+#include <set>
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
@@ -166,7 +167,20 @@ class ValidationRun {
     tl::expected<bool, std::string> conformsTo(const Node& resource, std::string_view url) const override {
       auto compiled = run_.store_.profile(url);
       if (!compiled) return tl::make_unexpected(compiled.error());
-      return run_.conforms(resource, **compiled, 0, 0);
+      // The check nests inside the validation that evaluates the invariant: it continues at that
+      // depth (max_depth bounds it). A (resource, profile) pair already being checked further out
+      // (conformsTo() of the resource's own profile, resources linking each other) is assumed to
+      // conform here; the outer check decides.
+      const uint32_t depth = run_.current_depth_;
+      if (depth >= run_.options_.max_depth) {
+        return tl::make_unexpected("conformsTo('" + std::string(url) + "'): profiles nest too deeply");
+      }
+      const std::pair<const Node*, const CompiledProfile*> key(&resource, *compiled);
+      if (!run_.conforms_to_active_.insert(key).second) return true;
+      bool ok = run_.conforms(resource, **compiled, 0, depth);
+      run_.conforms_to_active_.erase(key);
+      run_.current_depth_ = depth;
+      return ok;
     }
     const Node* resolve(std::string_view reference) const override {
       return run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
@@ -552,6 +566,7 @@ class ValidationRun {
   // the core invariants; profile passes check only what the profile's snapshot lists.
   void validateElement(const Node& node, const CompiledProfile& profile, uint32_t index, bool base_pass, uint32_t depth) {
     if (depth > options_.max_depth) return;
+    current_depth_ = depth;
     const ElementDef& def = profile.elements[index];
     checkValue(node, profile, def, base_pass);
     if (base_pass && index != 0 && node.type() == extension_type_) checkExtension(node, depth);
@@ -1727,6 +1742,8 @@ class ValidationRun {
   std::unordered_set<std::string> seen_versions_;
   std::unordered_set<const Node*> ele1_failed_;
   std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
+  uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
+  std::set<std::pair<const Node*, const CompiledProfile*>> conforms_to_active_;  // conformsTo() checks under way
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };
 

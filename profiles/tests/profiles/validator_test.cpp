@@ -188,3 +188,53 @@ TEST_CASE("examples of the German profiles validate against their declared profi
   // Every publisher example should be clean; the known exceptions are listed in the report.
   CHECK(clean * 10 >= files * 7);
 }
+
+TEST_CASE("conformsTo() in an invariant terminates on its own profile and on resources linking each other",
+          "[validator]") {
+  if (!fhirpathInvariantEngine()) { WARN("skipped: built without medicus::fhirpath"); return; }
+  PackageRegistry registry;
+  REQUIRE(registry.loadCore());
+  REQUIRE(registry.addResourceText(R"j({"resourceType":"StructureDefinition","id":"self","url":"http://x.test/sd/self",
+    "name":"Self","status":"active","kind":"resource","abstract":false,"type":"Patient",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","derivation":"constraint",
+    "differential":{"element":[{"id":"Patient","path":"Patient","constraint":[{"key":"rec-1","severity":"error",
+    "human":"self","expression":"conformsTo('http://x.test/sd/self')"}]}]}})j", "self.json"));
+  REQUIRE(registry.addResourceText(R"j({"resourceType":"StructureDefinition","id":"linked","url":"http://x.test/sd/linked",
+    "name":"Linked","status":"active","kind":"resource","abstract":false,"type":"Patient",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","derivation":"constraint",
+    "differential":{"element":[{"id":"Patient","path":"Patient","constraint":[{"key":"lnk-1","severity":"error",
+    "human":"linked patients conform too","expression":"link.other.all(resolve().conformsTo('http://x.test/sd/linked'))"},
+    {"key":"lnk-2","severity":"error","human":"linked patients have a name",
+    "expression":"link.other.all(resolve().name.exists())"}]}]}})j", "linked.json"));
+  ProfileStore store(registry);
+  Terminology tx(registry);
+  Validator validator(store, tx);
+  auto run = [&](std::string_view json) {
+    auto parsed = fhir::parseJson(json);
+    REQUIRE(parsed.document);
+    fhir::Issues issues = parsed.issues;
+    validator.validate(*parsed.document, {}, issues);
+    return issues;
+  };
+
+  auto self = run(R"({"resourceType":"Patient","id":"a","meta":{"profile":["http://x.test/sd/self"]}})");
+  INFO(describe(self));
+  CHECK(errors(self) == 0);
+
+  const char* cyclic = R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://srv.test/fhir/Patient/a","resource":{"resourceType":"Patient","id":"a","name":[{"family":"A"}],
+     "meta":{"profile":["http://x.test/sd/linked"]},"link":[{"other":{"reference":"Patient/b"},"type":"seealso"}]}},
+    {"fullUrl":"http://srv.test/fhir/Patient/b","resource":{"resourceType":"Patient","id":"b",%NAME%
+     "meta":{"profile":["http://x.test/sd/linked"]},"link":[{"other":{"reference":"Patient/a"},"type":"seealso"}]}}]})";
+  std::string good = cyclic, bad = cyclic;
+  good.replace(good.find("%NAME%"), 6, R"("name":[{"family":"B"}],)");
+  bad.replace(bad.find("%NAME%"), 6, "");
+  auto ok = run(good);
+  INFO(describe(ok));
+  CHECK(errors(ok) == 0);
+  // b has no name: a fails lnk-2 and, since b does not conform, lnk-1; the cycle still ends.
+  auto failing = run(bad);
+  INFO(describe(failing));
+  CHECK(hasRule(failing, "Patient:lnk-2"));
+  CHECK(hasRule(failing, "Patient:lnk-1"));
+}
