@@ -165,18 +165,26 @@ void GatewayMetrics::countStage(std::string_view stage, std::string_view outcome
   }).Increment();
 }
 void GatewayMetrics::countValidation(const ValidationRecord& record) {
-  impl_->validations.Add({{"profile", record.profile}, {"result", record.passed ? "passed" : "failed"}}).Increment();
-  if (record.issues.empty()) return;
-  std::lock_guard lock(impl_->validation_series_mutex);
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'v') << record.profile << (record.passed ? "passed" : "failed"),
+                                    [&]() -> auto& {
+                                      return impl_->validations.Add(
+                                          {{"profile", record.profile}, {"result", record.passed ? "passed" : "failed"}});
+                                    })
+      .Increment();
   for (const auto& [rule_id, severity] : record.issues) {
-    std::tuple<std::string, std::string, std::string> key{record.profile, rule_id.empty() ? "_none" : rule_id,
-                                                          std::string(fhir::toString(severity))};
-    if (!impl_->validation_series.count(key)) {
-      if (impl_->validation_series.size() >= kMaxValidationRules) std::get<1>(key) = "_other";
-      impl_->validation_series.insert(key);  // "_other" series count too, one per (profile, severity)
-    }
-    impl_->validation_issues.Add({{"profile", std::get<0>(key)}, {"rule", std::get<1>(key)}, {"severity", std::get<2>(key)}})
-        .Increment();
+    // The series an issue counts under is fixed once decided (the set of admitted rules only grows,
+    // and once it is full no rule is admitted), so the per-thread cache may keep it.
+    std::string_view severity_text = fhir::toString(severity);
+    cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'i') << record.profile << rule_id << severity_text, [&]() -> auto& {
+      std::lock_guard lock(impl_->validation_series_mutex);
+      std::tuple<std::string, std::string, std::string> key{record.profile, rule_id.empty() ? "_none" : rule_id,
+                                                            std::string(severity_text)};
+      if (!impl_->validation_series.count(key)) {
+        if (impl_->validation_series.size() >= kMaxValidationRules) std::get<1>(key) = "_other";
+        impl_->validation_series.insert(key);  // "_other" series count too, one per (profile, severity)
+      }
+      return impl_->validation_issues.Add({{"profile", std::get<0>(key)}, {"rule", std::get<1>(key)}, {"severity", std::get<2>(key)}});
+    }).Increment();
   }
 }
 
