@@ -33,15 +33,15 @@ struct ValidationOptions {
   bool use_meta_profiles = true;
   bool check_invariants = true;
   bool check_bindings = true;
-  bool check_codes = true;
-  bool validate_contained = true;
-  // Strings that look like HTML tags are errors (security checks); markdown with HTML tags too.
+  bool check_codes = true;  // Codings of locally available, complete code systems must exist there
+  bool validate_contained = true;  // false: contained resources are neither validated nor checked by dom-3
+  // Strings that look like HTML tags are errors (security checks).
   bool security_checks = false;
   bool no_experimental_content = false;  // resources marked experimental are errors
   // Aggregation modes without "referenced" also reject external references when the resource is
   // not in a Bundle (the reference validator's default; its enforceAggregationOutsideBundles).
   bool enforce_aggregation_outside_bundles = true;
-  bool no_html_in_markdown = false;  // false: contained resources are neither validated nor checked by dom-3  // Codings of locally available, complete code systems must exist there
+  bool no_html_in_markdown = false;  // markdown with HTML tags is an error
   uint32_t max_depth = 96;  // nesting of elements and contained resources
   // Extensions whose definition is not loaded: information when allowed, else an error (as the
   // reference validator does unless told to allow any extension). Unknown modifier extensions
