@@ -511,12 +511,13 @@ class ValidationRun {
     std::unordered_set<std::string> base_issues;
     if (!profiles.empty()) {
       // Only the resource's own issues: nested resources (entries, contained) meet profiles of their own.
-      const std::string own = fhir::pathOf(resource);
+      // Nested ones are told by their paths: the issue's path is a nested resource's path or continues
+      // it after a whole segment (ExampleScenario.instance.resourceType is the resource's own).
+      std::unordered_set<std::string> nested;
+      collectNestedResourcePaths(resource, nested);
       for (size_t i = base_start; i < base_end; ++i) {
         const std::string& e = issues_[i].expression;
-        if (e.find(".resource", own.size()) != std::string::npos || e.find(".contained", own.size()) != std::string::npos) {
-          continue;
-        }
+        if (!nested.empty() && inNestedResource(e, nested)) continue;
         base_issues.insert(e + "|" + issues_[i].message);
       }
     }
@@ -558,6 +559,26 @@ class ValidationRun {
       report(Severity::Error, IssueType::Invalid, *id, "invalid resource id: too long (" + std::to_string(v.size()) +
              " characters, at most 64)", "Resource.id:format");
     }
+  }
+
+  // Paths of the resources nested in `node` (contained, Bundle.entry.resource, Parameters.parameter.resource, ...)
+  // not inside another nested one.
+  static void collectNestedResourcePaths(const Node& node, std::unordered_set<std::string>& out) {
+    for (const Node* child : node.children()) {
+      if (child->isResource()) {
+        out.insert(fhir::pathOf(*child));
+      } else if (child->hasChildren()) {
+        collectNestedResourcePaths(*child, out);
+      }
+    }
+  }
+  // Is `path` one of `nested` or below one (the next character ends a path segment)?
+  static bool inNestedResource(std::string_view path, const std::unordered_set<std::string>& nested) {
+    for (size_t end = 0; end <= path.size(); ++end) {
+      if (end < path.size() && path[end] != '.' && path[end] != '[') continue;
+      if (nested.count(std::string(path.substr(0, end)))) return true;
+    }
+    return false;
   }
 
   // ---- elements ----

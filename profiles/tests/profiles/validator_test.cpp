@@ -238,3 +238,31 @@ TEST_CASE("conformsTo() in an invariant terminates on its own profile and on res
   CHECK(hasRule(failing, "Patient:lnk-2"));
   CHECK(hasRule(failing, "Patient:lnk-1"));
 }
+
+TEST_CASE("a profile pass does not repeat base issues on elements whose names start with resource or contained",
+          "[validator]") {
+  PackageRegistry registry;
+  REQUIRE(registry.loadCore());
+  REQUIRE(registry.addResourceText(R"j({"resourceType":"StructureDefinition","id":"es","url":"http://x.test/sd/es",
+    "name":"Es","status":"active","kind":"resource","abstract":false,"type":"ExampleScenario",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/ExampleScenario","derivation":"constraint",
+    "differential":{"element":[{"id":"ExampleScenario.name","path":"ExampleScenario.name","min":1}]}})j", "es.json"));
+  ProfileStore store(registry);
+  Terminology tx(registry);
+  Validator validator(store, tx);
+  auto parsed = fhir::parseJson(R"({"resourceType":"ExampleScenario","status":"draft","name":"x",
+    "meta":{"profile":["http://x.test/sd/es"]},
+    "instance":[{"resourceId":"i1","resourceType":"NoSuchType"}],
+    "contained":[{"resourceType":"Patient","gender":"femme"}]})");
+  REQUIRE(parsed.document);
+  fhir::Issues issues = parsed.issues;
+  validator.validate(*parsed.document, {}, issues);
+  INFO(describe(issues));
+  size_t own = 0, nested = 0;
+  for (const auto& i : issues) {
+    own += i.rule_id == "ExampleScenario.instance.resourceType:binding";
+    nested += i.rule_id == "Patient.gender:binding";
+  }
+  CHECK(own == 1);
+  CHECK(nested == 1);
+}
