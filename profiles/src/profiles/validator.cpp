@@ -626,7 +626,8 @@ class ValidationRun {
         const std::string& url = t.profiles[i];
         auto compiled = store_.profile(url);
         if (!compiled) {
-          report(Severity::Warning, IssueType::NotFound, node, "type profile " + url + " is not loaded: " + compiled.error(),
+          // The profile requires conformance to it: not being able to check that is an error.
+          report(Severity::Error, IssueType::NotFound, node, "type profile " + url + " is not loaded: " + compiled.error(),
                  def.id + ":type-profile");
           continue;
         }
