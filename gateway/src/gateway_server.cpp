@@ -562,7 +562,7 @@ struct GatewayServer::Impl {
     std::string& body = res.body();
     if (!body.empty() && upstream_format) {
       bool convert = route.convert_format && *upstream_format != reply.format;
-      bool rewrite = route.rewrite_urls && rewriter.mentionsUpstream(body);
+      bool rewrite = route.rewrite_urls && rewriter.mayNeedBundleRewrite(body);
       // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.
       bool capabilities = metadata_request && res.result_int() == 200;
       if (convert || rewrite || capabilities) {

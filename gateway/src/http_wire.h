@@ -16,50 +16,58 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 namespace medicus::gateway {
 
 namespace http_wire_detail {
+// (string_view literals: appending a plain literal would run strlen on every piece.)
+using namespace std::string_view_literals;
 inline void appendVersion(std::string& out, unsigned version) {
-  out += "HTTP/";
-  out += static_cast<char>('0' + version / 10);
-  out += '.';
-  out += static_cast<char>('0' + version % 10);
+  char text[8] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10 % 10), '.', static_cast<char>('0' + version % 10)};
+  out.append(text, sizeof text);
 }
 inline void appendFields(std::string& out, const boost::beast::http::fields& fields) {
   for (const auto& field : fields) {
-    out += field.name_string();
-    out += ": ";
-    out += field.value();
-    out += "\r\n";
+    std::string_view name = field.name_string();
+    std::string_view value = field.value();
+    out.append(name.data(), name.size());
+    out += ": "sv;
+    out.append(value.data(), value.size());
+    out += "\r\n"sv;
   }
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 }  // namespace http_wire_detail
 
 // "GET /target HTTP/1.1\r\n" + fields + "\r\n"
 inline void appendHead(std::string& out, const boost::beast::http::request<boost::beast::http::string_body>& request) {
-  out += request.method_string();
+  using namespace std::string_view_literals;
+  std::string_view method = request.method_string();
+  std::string_view target = request.target();
+  out.append(method.data(), method.size());
   out += ' ';
-  out += request.target();
+  out.append(target.data(), target.size());
   out += ' ';
   http_wire_detail::appendVersion(out, request.version());
-  out += "\r\n";
+  out += "\r\n"sv;
   http_wire_detail::appendFields(out, request);
 }
 
 // "HTTP/1.1 200 OK\r\n" + fields + "\r\n" (the reason phrase as stored, else the standard one)
 inline void appendHead(std::string& out, const boost::beast::http::response<boost::beast::http::string_body>& response) {
+  using namespace std::string_view_literals;
   http_wire_detail::appendVersion(out, response.version());
   unsigned status = response.result_int();
   char digits[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
                     static_cast<char>('0' + status % 10)};
+  std::string_view reason = response.reason();
   out += ' ';
   out.append(digits, 3);
   out += ' ';
-  out += response.reason();
-  out += "\r\n";
+  out.append(reason.data(), reason.size());
+  out += "\r\n"sv;
   http_wire_detail::appendFields(out, response);
 }
 

@@ -17,6 +17,18 @@ std::optional<std::string> UrlRewriter::rewrite(std::string_view url) const {
   return gateway_base_ + std::string(rest);
 }
 
+bool UrlRewriter::mayNeedBundleRewrite(std::string_view body) const {
+  // Only a Bundle's URLs are rewritten. A JSON body that opens with another resourceType (as
+  // servers write them: read, create, update replies) needs no scan of its whole text.
+  size_t at = body.find_first_not_of(" \t\r\n");
+  constexpr std::string_view kOpening = "{\"resourceType\":\"";
+  if (at != std::string_view::npos && body.substr(at, kOpening.size()) == kOpening) {
+    std::string_view type = body.substr(at + kOpening.size());
+    if (type.substr(0, 7) != "Bundle\"") return false;
+  }
+  return mentionsUpstream(body);
+}
+
 bool UrlRewriter::mentionsUpstream(std::string_view text) const {
   // memmem (glibc: two-way with a 2-gram skip table) rather than string_view::find, which stops at
   // every 'h' of a body to compare.

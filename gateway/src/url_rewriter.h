@@ -21,6 +21,9 @@ class UrlRewriter {
   std::optional<std::string> rewrite(std::string_view url) const;
   // True when the text mentions the upstream base at all (cheap pre-check before parsing a body).
   bool mentionsUpstream(std::string_view text) const;
+  // mentionsUpstream, except false at once for a JSON body that starts with a resourceType other
+  // than Bundle (rewriteBundle would change nothing in it).
+  bool mayNeedBundleRewrite(std::string_view body) const;
   // Rewrites the URLs of a Bundle (recursively through entry.resource Bundles); returns the count.
   size_t rewriteBundle(fhir::Document& document) const;
 

@@ -29,3 +29,15 @@ TEST_CASE("Bundle link / fullUrl and response.location are rewritten / nested Bu
   CHECK(json.find("https://gw/fhir/Observation/3") != std::string::npos);
   CHECK(json.find("http://elsewhere/Patient/2") != std::string::npos);
 }
+
+TEST_CASE("Only bodies that may be Bundles are scanned for the upstream base") {
+  UrlRewriter rewriter("http://up:1/fhir", "https://gw/fhir");
+  CHECK(rewriter.mayNeedBundleRewrite(R"({"resourceType":"Bundle","link":[{"url":"http://up:1/fhir/Patient"}]})"));
+  CHECK(rewriter.mayNeedBundleRewrite(R"(  {"resourceType":"Bundle","entry":[{"fullUrl":"http://up:1/fhir/Patient/1"}]})"));
+  // resourceType later in the object, or XML: the scan decides.
+  CHECK(rewriter.mayNeedBundleRewrite(R"({"type":"searchset","resourceType":"Bundle","link":[{"url":"http://up:1/fhir"}]})"));
+  CHECK(rewriter.mayNeedBundleRewrite(R"(<Bundle xmlns="http://hl7.org/fhir"><link><url value="http://up:1/fhir"/></link></Bundle>)"));
+  CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"Bundle","entry":[]})"));
+  CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"Patient","text":"see http://up:1/fhir/Patient/1"})"));
+  CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"BundleX","x":"http://up:1/fhir"})"));
+}
