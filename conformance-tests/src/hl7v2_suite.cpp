@@ -32,6 +32,7 @@
 #include "medicus/hl7v2/message.h"
 #include "medicus/mappers/maps_location.h"
 #include "medicus/mappers/v2_to_fhir.h"
+#include "suite_maps.h"
 #define MEDICUS_HL7V2_SUITE 1
 #endif
 #if __has_include("medicus/profiles/validator.h")
@@ -232,21 +233,8 @@ int runHl7v2(const CommonOptions& options, int argc, char** argv) {
     std::fprintf(stderr, "hl7v2: %s has no cases.json; skipped\n", root.string().c_str());
     return 77;
   }
-  if (map_dir.empty()) {
-    auto shipped = mappers::shippedMapsDirectory();
-    if (!shipped) {
-      std::fputs("hl7v2: no map folder found; give --map DIR or set MEDICUS_MAPS_DIR\n", stderr);
-      return 2;
-    }
-    map_dir = shipped->string();
-  }
-  std::shared_ptr<const mappers::MapSet> maps;
-  try {
-    maps = mappers::MapSet::loadDirectory(map_dir);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hl7v2: maps in %s: %s\n", map_dir.c_str(), e.what());
-    return 2;
-  }
+  const std::shared_ptr<const mappers::MapSet> maps = loadSuiteMaps("hl7v2", map_dir);
+  if (!maps) return 2;
 #ifdef MEDICUS_HL7V2_SUITE_VALIDATES
   profiles::PackageRegistry registry;
   if (auto core = registry.loadCore(); !core) {

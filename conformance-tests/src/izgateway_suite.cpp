@@ -29,6 +29,7 @@
 #include "medicus/hl7v2/message.h"
 #include "medicus/mappers/maps_location.h"
 #include "medicus/mappers/v2_to_fhir.h"
+#include "suite_maps.h"
 #define MEDICUS_IZGATEWAY_SUITE 1
 #endif
 
@@ -170,21 +171,8 @@ int runIzgateway(const CommonOptions& options, int argc, char** argv) {
     std::fprintf(stderr, "izgateway: %s is absent; skipped\n", file.string().c_str());
     return 77;
   }
-  if (map_dir.empty()) {
-    auto shipped = mappers::shippedMapsDirectory();
-    if (!shipped) {
-      std::fputs("izgateway: no map folder found; give --map DIR or set MEDICUS_MAPS_DIR\n", stderr);
-      return 2;
-    }
-    map_dir = shipped->string();
-  }
-  std::shared_ptr<const mappers::MapSet> maps;
-  try {
-    maps = mappers::MapSet::loadDirectory(map_dir);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "izgateway: maps in %s: %s\n", map_dir.c_str(), e.what());
-    return 2;
-  }
+  const std::shared_ptr<const mappers::MapSet> maps = loadSuiteMaps("izgateway", map_dir);
+  if (!maps) return 2;
   const KnownIssues known = KnownIssues::load(known_file);
   SuiteReport report("izgateway");
   std::size_t messages_mapped = 0, known_failures = 0;
