@@ -13,16 +13,14 @@
 
 #include "medicus/hl7v2/charset.h"
 #include "medicus/hl7v2/message.h"
+#include "bench_util.h"
 
 namespace fs = std::filesystem;
 using namespace medicus::hl7v2;
+using medicus::bench::readFile;
+using medicus::bench::unitsPerSecond;
 
 namespace {
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 struct ScanCounts {
   std::size_t segments = 0;
@@ -55,20 +53,6 @@ ScanCounts parsedCounts(const Message& message) {
   }
   counts.field_separators -= 1;  // MSH-1 is the separator itself, counted as a field
   return counts;
-}
-
-template <typename Fn>
-double runFor(double seconds, std::size_t bytes_per_pass, Fn&& pass, std::size_t& sink) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  std::size_t passes = 0;
-  double elapsed = 0;
-  do {
-    sink += pass();
-    ++passes;
-    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  } while (elapsed < seconds);
-  return static_cast<double>(bytes_per_pass) * static_cast<double>(passes) / elapsed / 1e6;
 }
 
 }  // namespace
@@ -109,19 +93,19 @@ int main(int argc, char** argv) {
   }
 
   std::size_t sink = 0;
-  const double scan_mbs = runFor(seconds, total_bytes, [&] {
+  const double scan_mbs = unitsPerSecond(seconds, total_bytes, [&] {
     std::size_t n = 0;
     for (const auto& text : messages) n += bareScan(text).field_separators;
     return n;
-  }, sink);
-  const double parse_mbs = runFor(seconds, total_bytes, [&] {
+  }, sink) / 1e6;  // MB/s
+  const double parse_mbs = unitsPerSecond(seconds, total_bytes, [&] {
     std::size_t n = 0;
     for (const auto& text : messages) {
       auto message = parseMessage(text);
       n += message->segmentCount() + message->controlId().size();
     }
     return n;
-  }, sink);
+  }, sink) / 1e6;  // MB/s
   std::printf("messages: %zu, bytes: %zu (checksum %zu)\n", messages.size(), total_bytes, sink % 10);
   std::printf("baseline bare scan (count separators): %8.1f MB/s\n", scan_mbs);
   std::printf("ER7 parse (index + MSH-10 decode):     %8.1f MB/s\n", parse_mbs);

@@ -16,30 +16,12 @@
 #include "medicus/fhir/format.h"
 #include "medicus/hl7v2/charset.h"
 #include "medicus/mappers/v2_to_fhir.h"
+#include "bench_util.h"
 
 namespace fs = std::filesystem;
 using namespace medicus;
-
-namespace {
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-template <typename Fn>
-double messagesPerSecond(double seconds, std::size_t messages_per_pass, Fn&& pass, std::size_t& sink) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  std::size_t passes = 0;
-  double elapsed = 0;
-  do {
-    sink += pass();
-    ++passes;
-    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  } while (elapsed < seconds);
-  return static_cast<double>(messages_per_pass * passes) / elapsed;
-}
-}  // namespace
+using medicus::bench::readFile;
+using medicus::bench::unitsPerSecond;
 
 int main(int argc, char** argv) {
   const char* env = std::getenv("MEDICUS_TESTDATA");
@@ -79,17 +61,17 @@ int main(int argc, char** argv) {
     }
   }
   std::size_t sink = 0;
-  const double parse_rate = messagesPerSecond(seconds, messages.size(), [&] {
+  const double parse_rate = unitsPerSecond(seconds, messages.size(), [&] {
     std::size_t n = 0;
     for (const auto& text : messages) n += hl7v2::parseMessage(text)->segmentCount();
     return n;
   }, sink);
-  const double map_rate = messagesPerSecond(seconds, messages.size(), [&] {
+  const double map_rate = unitsPerSecond(seconds, messages.size(), [&] {
     std::size_t n = 0;
     for (const auto& text : messages) n += maps->map(*hl7v2::parseMessage(text))->issues.size() + 1;
     return n;
   }, sink);
-  const double json_rate = messagesPerSecond(seconds, messages.size(), [&] {
+  const double json_rate = unitsPerSecond(seconds, messages.size(), [&] {
     std::size_t n = 0;
     for (const auto& text : messages) n += fhir::writeJson(*maps->map(*hl7v2::parseMessage(text))->bundle->root()).size();
     return n;
@@ -110,12 +92,12 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    oru_parse_rate = messagesPerSecond(seconds, oru_messages.size(), [&] {
+    oru_parse_rate = unitsPerSecond(seconds, oru_messages.size(), [&] {
       std::size_t n = 0;
       for (const auto& text : oru_messages) n += hl7v2::parseMessage(text)->segmentCount();
       return n;
     }, sink);
-    oru_map_rate = messagesPerSecond(seconds, oru_messages.size(), [&] {
+    oru_map_rate = unitsPerSecond(seconds, oru_messages.size(), [&] {
       std::size_t n = 0;
       for (const auto& text : oru_messages) n += fhir::writeJson(*maps->map(*hl7v2::parseMessage(text))->bundle->root()).size();
       return n;
