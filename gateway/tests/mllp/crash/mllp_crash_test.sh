@@ -7,55 +7,13 @@
 # create/update), so the upstream ends with each message once. The test checks exactly that.
 #   mllp_crash_test.sh MEDICUS_GATEWAY MAPS_DIR [MESSAGES]
 set -euo pipefail
-gateway=$1
-maps=$(cd "$2" && pwd)
 total=${3:-10000}
-here=$(cd "$(dirname "$0")" && pwd)
-tools="$here/mllp_tools.py"
-work=$(mktemp -d /tmp/medicus-crash-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/mllp_test_common.sh"
+mllp_test_setup crash "$1" "$2"
 exec 2> >(grep -v -E "Killed|^$" >&2)  # bash's job notices for the processes we kill on purpose
 
-read -r mllp_port upstream_port < <(python3 -c '
-import socket
-s1, s2 = socket.socket(), socket.socket()
-s1.bind(("127.0.0.1", 0)); s2.bind(("127.0.0.1", 0))
-print(s1.getsockname()[1], s2.getsockname()[1])')
-
-cat > "$work/gw.yaml" <<YAML
-server: { workers: 1, access_log: "off" }
-listeners:
-  - { name: http, protocol: http, address: 127.0.0.1, port: 0 }
-upstreams:
-  - { name: fhir, endpoints: [http://127.0.0.1:$upstream_port/fhir] }
-routes:
-  - { name: fhir, match: { path_prefix: /fhir }, forward: { upstream: fhir } }
-hl7v2:
-  store: { file: $work/messages.db }
-  listeners:
-    - { name: mllp-main, address: 127.0.0.1, port: $mllp_port, route: to-fhir }
-  delivery:
-    - { name: to-fhir, upstream: fhir, maps: $maps, initial_backoff: 100ms, max_backoff: 1s }
-YAML
-
-python3 "$tools" upstream "$upstream_port" "$work/posted.log" &
-pids+=($!)
-
-start_gateway() {
-  "$gateway" serve --config "$work/gw.yaml" 2>>"$work/gateway.log" &
-  gateway_pid=$!
-  pids+=($gateway_pid)
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $mllp_port), timeout=1)" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "gateway did not start:"; cat "$work/gateway.log"; exit 1
-}
+start_upstream
+write_gateway_config "" ", maps: $maps, initial_backoff: 100ms, max_backoff: 1s"
 
 senders=4
 per_sender=$((total / senders))

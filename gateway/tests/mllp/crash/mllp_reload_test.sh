@@ -4,41 +4,12 @@
 # reload whose maps do not load keeps what runs and says why. Real process, real MLLP, a recording upstream.
 #   mllp_reload_test.sh MEDICUS_GATEWAY MAPS_DIR
 set -euo pipefail
-gateway=$1
-maps=$(cd "$2" && pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-tools="$here/mllp_tools.py"
-work=$(mktemp -d /tmp/medicus-reload-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/mllp_test_common.sh"
+mllp_test_setup reload "$1" "$2"
 exec 2> >(grep -v -E "Killed|^$" >&2)  # bash's job notice for the upstream we kill at the end
 
-read -r mllp_port upstream_port < <(python3 -c '
-import socket
-s1, s2 = socket.socket(), socket.socket()
-s1.bind(("127.0.0.1", 0)); s2.bind(("127.0.0.1", 0))
-print(s1.getsockname()[1], s2.getsockname()[1])')
-
 write_config() {  # charset, maps line
-  cat > "$work/gw.yaml" <<YAML
-server: { workers: 1, access_log: "off" }
-listeners:
-  - { name: http, protocol: http, address: 127.0.0.1, port: 0 }
-upstreams:
-  - { name: fhir, endpoints: [http://127.0.0.1:$upstream_port/fhir] }
-routes:
-  - { name: fhir, match: { path_prefix: /fhir }, forward: { upstream: fhir } }
-hl7v2:
-  store: { file: $work/messages.db }
-  listeners:
-    - { name: mllp-main, address: 127.0.0.1, port: $mllp_port, route: to-fhir, charset: { mode: force, default: $1 } }
-  delivery:
-    - { name: to-fhir, upstream: fhir, poll_interval: 50ms, initial_backoff: 100ms $2 }
-YAML
+  write_gateway_config ", charset: { mode: force, default: $1 }" ", poll_interval: 50ms, initial_backoff: 100ms $2"
 }
 fail() {
   echo "RELOAD TEST FAILED: $1"
@@ -68,18 +39,9 @@ reload() {
   fail "no hl7v2 reload line after SIGHUP"
 }
 
-touch "$work/posted.log"
-python3 "$tools" upstream "$upstream_port" "$work/posted.log" &
-pids+=($!)
-
+start_upstream
 write_config "UNICODE UTF-8" ""
-"$gateway" serve --config "$work/gw.yaml" 2>>"$work/gateway.log" &
-gateway_pid=$!
-pids+=($gateway_pid)
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $mllp_port), timeout=1)" 2>/dev/null && break
-  sleep 0.1
-done
+start_gateway
 
 # UTF-8 forced, no maps: Latin-1 bytes are refused (AE); a UTF-8 message is stored but not delivered.
 expect_ack L1 latin-1 AE

@@ -3,6 +3,7 @@ client (stdlib only)."""
 import hashlib
 import http.server
 import json
+import os
 import socket
 import sys
 import threading
@@ -17,8 +18,9 @@ def adt(control_id, patient):
             "PV1|1|I|STA1^101^1\r" % (control_id, patient)).encode()
 
 
-def upstream(port, log_path):
-    """Answers every POST with 200 and appends "X-Medicus-Message<TAB>sha256(body)" to log_path."""
+def upstream(port, log_path, port_path=None):
+    """Answers every POST with 200 and appends "X-Medicus-Message<TAB>sha256(body)" to log_path.
+    Port 0 binds a free port; port_path, when given, receives the port once the server listens."""
     lock = threading.Lock()
     log = open(log_path, "a", buffering=1)
 
@@ -44,7 +46,12 @@ def upstream(port, log_path):
         def log_message(self, *args):
             pass
 
-    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if port_path:
+        with open(port_path + ".tmp", "w") as out:
+            out.write("%d\n" % server.server_address[1])
+        os.replace(port_path + ".tmp", port_path)
+    server.serve_forever()
 
 
 def load(port, first, count, acked_path, window=16):
@@ -97,7 +104,7 @@ def ack(port, control_id, patient, charset):
 
 if __name__ == "__main__":
     if sys.argv[1] == "upstream":
-        upstream(int(sys.argv[2]), sys.argv[3])
+        upstream(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     elif sys.argv[1] == "ack":
         ack(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
     else:
