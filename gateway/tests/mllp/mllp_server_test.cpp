@@ -95,6 +95,22 @@ std::unique_ptr<store::SqliteMessageStore> openStore(const TempDir& dir) {
   return std::move(*s);
 }
 
+// The set-up most cases share: a real SQLite store in a temp folder and a started MllpServer with one
+// listener (listenerConfig(), port 0) in front of it.
+struct StartedServer {
+  explicit StartedServer(unsigned threads = 1) : server({listenerConfig()}, *sqlite, metrics, {}, threads) {
+    server.start();
+  }
+  TempDir dir;
+  std::unique_ptr<store::SqliteMessageStore> sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpServer server;
+};
+
+struct StartedServerTwoThreads : StartedServer {
+  StartedServerTwoThreads() : StartedServer(2) {}
+};
+
 }  // namespace
 
 TEST_CASE("AA only after the store committed the message", "[mllp][server]") {
@@ -124,12 +140,7 @@ TEST_CASE("AA only after the store committed the message", "[mllp][server]") {
   CHECK(text.find("medicus_hl7v2_connections_total{listener=\"mllp-test\"} 1") != std::string::npos);
 }
 
-TEST_CASE("a repeated message is acknowledged again but stored once", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer, "a repeated message is acknowledged again but stored once", "[mllp][server]") {
   MllpTestClient client(server.port("mllp-test"));
   for (int i = 0; i < 2; ++i) {
     REQUIRE(client.sendMessage(adtMessage("D1")));
@@ -142,12 +153,7 @@ TEST_CASE("a repeated message is acknowledged again but stored once", "[mllp][se
   CHECK(metrics.messageCount("mllp-test", "duplicate") == 1);
 }
 
-TEST_CASE("AR with 207 when the store is unavailable", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer, "AR with 207 when the store is unavailable", "[mllp][server]") {
   sqlite->close();
   MllpTestClient client(server.port("mllp-test"));
   REQUIRE(client.sendMessage(adtMessage("S1")));
@@ -158,12 +164,8 @@ TEST_CASE("AR with 207 when the store is unavailable", "[mllp][server]") {
   CHECK(metrics.messageCount("mllp-test", "store_failed") == 1);
 }
 
-TEST_CASE("garbage between frames is skipped and counted; the next frame is answered", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer,
+                 "garbage between frames is skipped and counted; the next frame is answered", "[mllp][server]") {
   MllpTestClient client(server.port("mllp-test"));
   REQUIRE(client.sendRaw("GET / HTTP/1.1\r\n\r\n"));
   REQUIRE(client.sendMessage(adtMessage("B1")));
@@ -180,12 +182,7 @@ TEST_CASE("garbage between frames is skipped and counted; the next frame is answ
   CHECK(msaCode(client.receiveFrame().value_or("")) == "AA");
 }
 
-TEST_CASE("an oversized frame is answered AR and the connection closed", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer, "an oversized frame is answered AR and the connection closed", "[mllp][server]") {
   MllpTestClient client(server.port("mllp-test"));
   std::string big = adtMessage("O1") + "NTE|1||" + std::string(100 * 1024, 'x') + "\r";
   client.sendMessage(big);  // the server may close before all is sent
@@ -198,12 +195,8 @@ TEST_CASE("an oversized frame is answered AR and the connection closed", "[mllp]
   CHECK(metrics.frameErrorCount("mllp-test", "too_large") == 1);
 }
 
-TEST_CASE("a slow client with an unfinished frame is disconnected after read_timeout", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer,
+                 "a slow client with an unfinished frame is disconnected after read_timeout", "[mllp][server]") {
   MllpTestClient client(server.port("mllp-test"), 5s);
   auto started = std::chrono::steady_clock::now();
   std::string frame = medicus::hl7v2::encodeMllpFrame(adtMessage("T1"));
@@ -216,12 +209,8 @@ TEST_CASE("a slow client with an unfinished frame is disconnected after read_tim
   CHECK(sqlite->stats()->messages == 0);
 }
 
-TEST_CASE("many concurrent connections all get AA and every message is stored", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics, {}, 2);
-  server.start();
+TEST_CASE_METHOD(StartedServerTwoThreads,
+                 "many concurrent connections all get AA and every message is stored", "[mllp][server]") {
   constexpr int kConnections = 8, kPerConnection = 50;
   std::atomic<int> acked{0};
   std::vector<std::thread> threads;
@@ -241,12 +230,8 @@ TEST_CASE("many concurrent connections all get AA and every message is stored", 
   CHECK(sqlite->commitCount() < static_cast<uint64_t>(kConnections * kPerConnection));
 }
 
-TEST_CASE("frames sent back to back are stored in one commit and answered in their order", "[mllp][server]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  MllpServer server({listenerConfig()}, *sqlite, metrics);
-  server.start();
+TEST_CASE_METHOD(StartedServer,
+                 "frames sent back to back are stored in one commit and answered in their order", "[mllp][server]") {
   MllpTestClient client(server.port("mllp-test"));
   std::string burst;
   for (int i = 0; i < 20; ++i) burst += medicus::hl7v2::encodeMllpFrame(adtMessage("W" + std::to_string(i)));
