@@ -6,6 +6,7 @@
 
 #include "medicus/fhir/format.h"
 #include "medicus/profiles/validator.h"
+#include "validator_fixture.h"
 
 using namespace medicus;
 using namespace medicus::profiles;
@@ -32,28 +33,8 @@ constexpr std::string_view kQuestionnaire = R"J({"resourceType":"Questionnaire",
      "valueString":"QuestionnaireResponse.item.where(linkId='smoker').answer.value.ofType(boolean)"}]}
   ]})J";
 
-struct Fixture {
-  PackageRegistry registry;
-  std::unique_ptr<ProfileStore> store;
-  std::unique_ptr<Terminology> tx;
-  std::unique_ptr<Validator> validator;
-  Fixture() {
-    REQUIRE(registry.loadCore());
-    REQUIRE(registry.addResourceText(std::string(kQuestionnaire), "q.json"));
-    store = std::make_unique<ProfileStore>(registry);
-    tx = std::make_unique<Terminology>(registry);
-    validator = std::make_unique<Validator>(*store, *tx);
-  }
-  fhir::Issues validate(std::string_view json, const ValidationOptions& options = {}) {
-    auto parsed = fhir::parseJson(json);
-    REQUIRE(parsed.document);
-    fhir::Issues issues = parsed.issues;
-    validator->validate(*parsed.document, options, issues);
-    return issues;
-  }
-};
-Fixture& fixture() {
-  static Fixture f;
+testing::ValidatorFixture& fixture() {
+  static testing::ValidatorFixture f({{kQuestionnaire, "q.json"}});
   return f;
 }
 size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }

@@ -8,31 +8,13 @@
 
 #include "medicus/fhir/format.h"
 #include "test_paths.h"
+#include "validator_fixture.h"
 
 using namespace medicus;
 using namespace medicus::profiles;
 
 namespace {
-struct Fixture {
-  PackageRegistry registry;
-  std::unique_ptr<ProfileStore> store;
-  std::unique_ptr<Terminology> tx;
-  std::unique_ptr<Validator> validator;
-  Fixture() {
-    REQUIRE(registry.loadCore());
-    store = std::make_unique<ProfileStore>(registry);
-    tx = std::make_unique<Terminology>(registry);
-    validator = std::make_unique<Validator>(*store, *tx);
-  }
-  fhir::Issues validate(std::string_view json, ValidationOptions options = {}) {
-    auto parsed = fhir::parseJson(json);
-    REQUIRE(parsed.document);
-    INFO(parsed.issues.size());
-    fhir::Issues issues = parsed.issues;
-    validator->validate(*parsed.document, options, issues);
-    return issues;
-  }
-};
+using Fixture = testing::ValidatorFixture;
 
 size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
 bool hasRule(const fhir::Issues& issues, std::string_view rule) {
