@@ -57,6 +57,16 @@ hl7v2::Message parseText(const std::string& text) {
   REQUIRE(message);
   return std::move(*message);
 }
+
+// The MapConfigError that loading `yaml` (as "test.yaml") gives, or "no error".
+std::string configError(const std::string& yaml) {
+  try {
+    MapSet::fromYaml(yaml, "test.yaml");
+  } catch (const MapConfigError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
 }  // namespace
 
 TEST_CASE("Mapping cases: each .hl7 gives its .expected.json", "[mappers]") {
@@ -111,25 +121,17 @@ TEST_CASE("Mapping: unsupported message type and event give 200 / 201", "[mapper
 }
 
 TEST_CASE("Mapping files: mistakes are reported with file and line", "[mappers][config]") {
-  auto error_of = [](const std::string& yaml) {
-    try {
-      MapSet::fromYaml(yaml, "test.yaml");
-    } catch (const MapConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string head = "messages: [ADT^A01]\nresources:\n  patient:\n    type: Patient\n    fields:\n";
-  CHECK(error_of(head + "      nmae: { from: PID-5, as: XPN }\n") ==
+  CHECK(configError(head + "      nmae: { from: PID-5, as: XPN }\n") ==
         "test.yaml:6: 'nmae' is not an element of Patient in FHIR R4 (path Patient.nmae)");
-  CHECK(error_of(head + "      name: { from: PID-5, as: XAD }\n").find("test.yaml:6: XAD gives a Address but Patient.name is a HumanName") == 0);
-  CHECK(error_of(head + "      name: { from: PID5, as: XPN }\n").find("test.yaml:6: 'PID5' is not a v2 location") == 0);
-  CHECK(error_of(head + "      name: { from: PID-5, as: FOO }\n").find("unknown converter 'FOO'") != std::string::npos);
-  CHECK(error_of(head + "      name: { from: PID-5, as: XPN, mpa: {} }\n").find("unknown key 'mpa'") != std::string::npos);
-  CHECK(error_of(head + "      generalPractitioner: { reference: doctor }\n").find("refers to 'doctor'") != std::string::npos);
-  CHECK(error_of("messages: [ADT]\nresources: {}\n").find("test.yaml:1: 'ADT' is not TYPE^TRIGGER") == 0);
-  CHECK(error_of("messages: [ADT^A01\n").find("test.yaml:") == 0);
-  CHECK(error_of(head + "      name: { from: PID-5, as: XPN }\n") == "no error");
+  CHECK(configError(head + "      name: { from: PID-5, as: XAD }\n").find("test.yaml:6: XAD gives a Address but Patient.name is a HumanName") == 0);
+  CHECK(configError(head + "      name: { from: PID5, as: XPN }\n").find("test.yaml:6: 'PID5' is not a v2 location") == 0);
+  CHECK(configError(head + "      name: { from: PID-5, as: FOO }\n").find("unknown converter 'FOO'") != std::string::npos);
+  CHECK(configError(head + "      name: { from: PID-5, as: XPN, mpa: {} }\n").find("unknown key 'mpa'") != std::string::npos);
+  CHECK(configError(head + "      generalPractitioner: { reference: doctor }\n").find("refers to 'doctor'") != std::string::npos);
+  CHECK(configError("messages: [ADT]\nresources: {}\n").find("test.yaml:1: 'ADT' is not TYPE^TRIGGER") == 0);
+  CHECK(configError("messages: [ADT^A01\n").find("test.yaml:") == 0);
+  CHECK(configError(head + "      name: { from: PID-5, as: XPN }\n") == "no error");
 }
 
 TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge and admit dates", "[mappers]") {
@@ -213,22 +215,14 @@ resources:
 }
 
 TEST_CASE("Mapping files: for_each, until, when and units are checked", "[mappers][config]") {
-  auto error_of = [](const std::string& yaml) {
-    try {
-      MapSet::fromYaml(yaml, "test.yaml");
-    } catch (const MapConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string head = "messages: [ORU^R01]\nresources:\n  obs:\n    type: Observation\n";
-  CHECK(error_of(head + "    until: [OBR]\n    fields:\n      status: { value: final }\n").find("'until' needs 'for_each'") != std::string::npos);
-  CHECK(error_of(head + "    for_each: OBXX\n    fields:\n      status: { value: final }\n").find("for_each names a segment id") != std::string::npos);
-  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, units: OBX-6 }\n").find("'units' applies only") != std::string::npos);
-  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: OBX-2 }\n").find("'when' must map") != std::string::npos);
-  CHECK(error_of(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: { OBX2: ST } }\n").find("'OBX2' is not a v2 location") != std::string::npos);
-  CHECK(error_of(head + "    fields:\n      valueQuantity: { from: OBX-5, as: SN-range }\n").find("SN-range gives a Range but Observation.valueQuantity is a Quantity") != std::string::npos);
-  CHECK(error_of(head + "    for_each: OBX\n    fields:\n      valueQuantity: { from: OBX-5, as: NM, units: OBX-6, when: { OBX-2: NM } }\n") == "no error");
+  CHECK(configError(head + "    until: [OBR]\n    fields:\n      status: { value: final }\n").find("'until' needs 'for_each'") != std::string::npos);
+  CHECK(configError(head + "    for_each: OBXX\n    fields:\n      status: { value: final }\n").find("for_each names a segment id") != std::string::npos);
+  CHECK(configError(head + "    fields:\n      valueString: { from: OBX-5, as: string, units: OBX-6 }\n").find("'units' applies only") != std::string::npos);
+  CHECK(configError(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: OBX-2 }\n").find("'when' must map") != std::string::npos);
+  CHECK(configError(head + "    fields:\n      valueString: { from: OBX-5, as: string, when: { OBX2: ST } }\n").find("'OBX2' is not a v2 location") != std::string::npos);
+  CHECK(configError(head + "    fields:\n      valueQuantity: { from: OBX-5, as: SN-range }\n").find("SN-range gives a Range but Observation.valueQuantity is a Quantity") != std::string::npos);
+  CHECK(configError(head + "    for_each: OBX\n    fields:\n      valueQuantity: { from: OBX-5, as: NM, units: OBX-6, when: { OBX-2: NM } }\n") == "no error");
 }
 
 TEST_CASE("Mapping: XCN and PL with bundle_entry become Practitioner and Location entries, one per identifier", "[mappers][bundle_entry]") {
