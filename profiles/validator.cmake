@@ -21,6 +21,7 @@ target_link_libraries(profiles PUBLIC medicus::fhir_model tl::expected RapidJSON
 if(TARGET medicus::fhirpath)
   target_sources(profiles PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/fhirpath_invariant_engine.cpp)
   target_link_libraries(profiles PUBLIC medicus::fhirpath)
+  target_compile_definitions(profiles PRIVATE MEDICUS_PROFILES_WITH_FHIRPATH=1)
 else()
   target_sources(profiles PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/no_invariant_engine.cpp)
 endif()

@@ -105,8 +105,9 @@ struct AstNode {
 std::string singleLineRegex(const std::string& pattern);
 
 // A literal matches()/matchesFull() pattern that uses only what ECMAScript and POSIX extended regular
-// expressions read alike (literals, '.', classes without escapes, groups, '|', greedy quantifiers,
-// anchors, escaped punctuation), compiled with regcomp(): glibc's matcher answers in a fraction of
+// expressions read alike (literals, '.', classes (escapes there: \d \s \w), groups, '|', greedy quantifiers,
+// anchors, escaped punctuation; \d \s \w and \D \S \W outside brackets, rewritten), compiled with
+// regcomp(): glibc's matcher, which does not backtrack (linear in the input), answers in a fraction of
 // std::regex's time (name.matches('[A-Z]([A-Za-z0-9_]){0,254}') runs on every definition's name).
 // '.' matches a line break there too (no REG_NEWLINE), as single-line mode asks.
 class PosixRegex {
@@ -123,6 +124,10 @@ class PosixRegex {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// Would a backtracking matcher (std::regex) risk exponential time on this pattern? A repeated group
+// holding a quantifier or an alternative ((a|aa)+, (a+)+), or a back-reference.
+bool regexMayBacktrackExponentially(const std::string& pattern);
 
 using AstPtr = std::unique_ptr<AstNode>;
 

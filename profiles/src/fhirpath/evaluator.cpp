@@ -51,6 +51,7 @@ using Result = tl::expected<Collection, Diagnostic>;
 // collection of their own.
 using Focus = std::span<const Item>;
 constexpr uint32_t kMaxEvalDepth = 400;  // nested function/argument evaluations (defineVariable, aggregate)
+constexpr size_t kMaxBacktrackingRegexInput = 10000;  // std::regex recurses per character matched
 
 const fhir::Node* outermostResource(const fhir::Node* n) {
   const fhir::Node* r = nullptr;
@@ -1678,6 +1679,23 @@ class Evaluator {
         if ((*pattern)->size() > 1000) return error(node, "regular expression too long");
         if (node.posix_regex && node.function != FunctionId::ReplaceMatches) return boolResult(node.posix_regex->search(s));
         std::shared_ptr<const std::regex> compiled = node.regex;
+        if (!compiled && node.function != FunctionId::ReplaceMatches) {
+          // A pattern computed at run time: the non-backtracking matcher when it can read it.
+          if (auto posix = detail::PosixRegex::compile(**pattern, node.function == FunctionId::MatchesFull)) {
+            return boolResult(posix->search(s));
+          }
+        }
+        // std::regex backtracks (and recurses per character): only patterns that cannot take
+        // exponential time, on bounded input.
+        if (detail::regexMayBacktrackExponentially(**pattern)) {
+          return error(node, "regular expression not supported: '" + **pattern + "' repeats a group holding a "
+                       "quantifier or an alternative (or has a back-reference), which could take exponential time");
+        }
+        if (s.size() > kMaxBacktrackingRegexInput) {
+          return error(node, "string of " + std::to_string(s.size()) + " characters too long for regular expression '" +
+                       **pattern + "' (at most " + std::to_string(kMaxBacktrackingRegexInput) + " outside the subset "
+                       "matched without backtracking)");
+        }
         if (!compiled) {
           try {
             compiled = std::make_shared<const std::regex>(detail::singleLineRegex(**pattern), std::regex::ECMAScript);

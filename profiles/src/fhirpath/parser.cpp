@@ -606,24 +606,56 @@ PosixRegex::~PosixRegex() {
 }
 
 std::shared_ptr<const PosixRegex> PosixRegex::compile(const std::string& pattern, bool full_match) {
-  // The subset both dialects read the same way.
+  // The subset both dialects read the same way; the ECMAScript class escapes \d \s \w (and \D \S \W
+  // outside brackets) are written as their POSIX equivalents.
+  std::string text;
+  text.reserve(pattern.size() + 8);
   bool in_class = false;
   char previous = '\0';
+  // Size of the pattern with counted repetitions expanded (glibc's regcomp() expands them: a{100}
+  // nested three deep would take seconds and much memory to compile).
+  constexpr uint64_t kMaxExpanded = 10000;
+  std::vector<uint64_t> sizes{0};  // per open group
+  uint64_t last = 0;               // size of the atom a quantifier would repeat
+  auto atom = [&](uint64_t n) { last = n; sizes.back() += n; };
   for (size_t i = 0; i < pattern.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(pattern[i]);
     if (c == 0 || c >= 0x80) return nullptr;  // bytes vs code points
     if (in_class) {
-      if (c == '\\' || (c == '[' && i + 1 < pattern.size() && (pattern[i + 1] == ':' || pattern[i + 1] == '=' || pattern[i + 1] == '.')))
-        return nullptr;  // escapes and POSIX classes differ inside brackets
-      if (c == ']' && previous != '[' && !(previous == '^' && i >= 2 && pattern[i - 2] == '[')) in_class = false;
+      if (c == '\\') {
+        if (i + 1 >= pattern.size()) return nullptr;
+        char e = pattern[++i];
+        if (e == 'd') text += "0-9";
+        else if (e == 's') text += "[:space:]";
+        else if (e == 'w') text += "A-Za-z0-9_";
+        else return nullptr;  // other escapes differ inside brackets
+        previous = 'a';
+        continue;
+      }
+      if (c == '[' && i + 1 < pattern.size() && (pattern[i + 1] == ':' || pattern[i + 1] == '=' || pattern[i + 1] == '.'))
+        return nullptr;  // POSIX classes
+      if (c == ']' && previous != '[' && !(previous == '^' && i >= 2 && pattern[i - 2] == '[')) {
+        in_class = false;
+        atom(1);
+      }
+      text.push_back(static_cast<char>(c));
       previous = static_cast<char>(c);
       continue;
     }
     if (c == '\\') {
       if (i + 1 >= pattern.size()) return nullptr;
       unsigned char e = static_cast<unsigned char>(pattern[i + 1]);
-      if (std::isalnum(e) || e >= 0x80) return nullptr;  // \d \w \s \b \n \1 ... differ
+      const char* posix = e == 'd' ? "[0-9]" : e == 'D' ? "[^0-9]" : e == 's' ? "[[:space:]]" : e == 'S' ? "[^[:space:]]"
+                        : e == 'w' ? "[A-Za-z0-9_]" : e == 'W' ? "[^A-Za-z0-9_]" : nullptr;
+      if (posix) {
+        text += posix;
+      } else {
+        if (std::isalnum(e) || e >= 0x80) return nullptr;  // \b \n \1 ... differ
+        text.push_back('\\');
+        text.push_back(static_cast<char>(e));
+      }
       ++i;
+      atom(1);
       previous = 'a';
       continue;
     }
@@ -643,20 +675,74 @@ std::shared_ptr<const PosixRegex> PosixRegex::compile(const std::string& pattern
       size_t j = i + 1;
       while (j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) || pattern[j] == ',')) ++j;
       if (j == i + 1 || j >= pattern.size() || pattern[j] != '}' || pattern[i + 1] == ',') return nullptr;  // a literal '{'
-    } else if (c == '}') {
-      // closing a checked quantifier
+      uint64_t count = 0, bound = 0;  // the largest number in the braces (+1 when open-ended)
+      for (size_t k = i + 1; k < j; ++k) {
+        if (pattern[k] == ',') { bound = std::max(bound, count); count = 0; continue; }
+        count = std::min<uint64_t>(count * 10 + static_cast<uint64_t>(pattern[k] - '0'), kMaxExpanded + 1);
+      }
+      bound = std::max(bound, count) + (pattern[j - 1] == ',' ? 1 : 0);
+      if (bound == 0) bound = 1;
+      sizes.back() += last * (bound - 1);
+      last *= bound;
+      if (sizes.back() > kMaxExpanded || last > kMaxExpanded) return nullptr;
+    } else if (c == '(') {
+      sizes.push_back(0);
+    } else if (c == ')') {
+      if (sizes.size() < 2) return nullptr;
+      uint64_t group = sizes.back();
+      sizes.pop_back();
+      atom(group);
+    } else if (c != '*' && c != '+' && c != '?' && c != '|' && c != '^' && c != '$' && c != '}') {
+      atom(1);
     }
+    text.push_back(static_cast<char>(c));
     previous = static_cast<char>(c);
   }
-  if (in_class) return nullptr;
+  if (in_class || sizes.size() != 1) return nullptr;
   std::shared_ptr<PosixRegex> r(new PosixRegex());
   r->state_ = std::make_unique<State>();
-  std::string text = full_match ? "^(" + pattern + ")$" : pattern;
+  if (full_match) text = "^(" + text + ")$";
   if (regcomp(&r->state_->compiled, text.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
     r->state_.reset();
     return nullptr;
   }
   return r;
+}
+
+bool regexMayBacktrackExponentially(const std::string& pattern) {
+  // A repeated group holding a quantifier or an alternative (or a back-reference) lets a
+  // backtracking matcher try exponentially many ways to split the input: (a|aa)+, (a+)+, (\w+\s?)*.
+  std::vector<bool> risky{false};  // per open group: it holds a quantifier or '|'
+  bool group_closed = false;       // the previous token closed a group that was risky
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    bool closed = false;
+    if (c == '\\') {
+      if (i + 1 < pattern.size() && pattern[i + 1] >= '1' && pattern[i + 1] <= '9') return true;
+      ++i;
+    } else if (c == '[') {
+      ++i;
+      if (i < pattern.size() && pattern[i] == '^') ++i;
+      if (i < pattern.size() && pattern[i] == ']') ++i;
+      while (i < pattern.size() && pattern[i] != ']') i += pattern[i] == '\\' ? 2 : 1;
+    } else if (c == '(') {
+      risky.push_back(false);
+    } else if (c == ')') {
+      if (risky.size() > 1) {
+        closed = risky.back();
+        risky.pop_back();
+        risky.back() = risky.back() || closed;
+      }
+    } else if (c == '|') {
+      risky.back() = true;
+    } else if (c == '*' || c == '+' || c == '{' || c == '?') {
+      // '?' after a quantifier makes it lazy; '?' alone repeats nothing (at most once).
+      if (c != '?' && group_closed) return true;
+      if (c != '?') risky.back() = true;
+    }
+    group_closed = closed;
+  }
+  return false;
 }
 
 bool PosixRegex::search(std::string_view text) const {

@@ -9,12 +9,14 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "profiles/attachment_checks.h"
+#ifdef MEDICUS_PROFILES_WITH_FHIRPATH
+#include "fhirpath/ast.h"  // PosixRegex
+#endif
 #include "profiles/json_util.h"
 
 namespace medicus::profiles {
@@ -48,6 +50,14 @@ constexpr std::string_view kExtFinnishEnableWhen = "http://phr.kanta.fi/Structur
 constexpr std::string_view kExtVariable = "http://hl7.org/fhir/StructureDefinition/variable";
 constexpr std::string_view kUcum = "http://unitsofmeasure.org";
 constexpr size_t kMaxRegexInput = 2048;
+constexpr size_t kMaxRegexPattern = 1000;
+#ifdef MEDICUS_PROFILES_WITH_FHIRPATH
+using RegexMatcher = fhirpath::detail::PosixRegex;
+#else
+struct RegexMatcher {  // never created: without the engine the regex extension is not checked
+  bool search(std::string_view) const { return true; }
+};
+#endif
 
 std::string_view childValue(const Node& node, std::string_view name) {
   const Node* c = node.child(name);
@@ -413,6 +423,34 @@ struct ResponseStack {
 };
 
 class QuestionnaireChecks {
+  // An item's regex extension, compiled once per item. The pattern comes with the data (contained or
+  // Bundle-local questionnaires): it runs on glibc's regcomp()/regexec(), which does not backtrack,
+  // so no pattern takes more than linear time in the answer ((a|aa)+ would hang std::regex).
+  struct RegexCheck {
+    std::shared_ptr<const RegexMatcher> matcher;
+    std::string problem;  // why there is no matcher
+  };
+  const RegexCheck& itemRegex(const Node& q_item, std::string_view pattern) {
+    auto [it, inserted] = regexes_.try_emplace(&q_item);
+    if (!inserted) return it->second;
+    RegexCheck& check = it->second;
+    if (pattern.size() > kMaxRegexPattern) {
+      check.problem = "is longer than " + std::to_string(kMaxRegexPattern) + " characters";
+      return check;
+    }
+#ifdef MEDICUS_PROFILES_WITH_FHIRPATH
+    check.matcher = fhirpath::detail::PosixRegex::compile(std::string(pattern), true);
+    if (!check.matcher) {
+      check.problem = "is not valid or uses syntax outside the supported subset (literals, '.', classes, groups, "
+                      "'|', greedy quantifiers, anchors, escaped punctuation, \\d \\s \\w)";
+    }
+#else
+    check.problem = "cannot be checked: built without the FHIRPath engine's matcher";
+#endif
+    return check;
+  }
+  std::unordered_map<const Node*, RegexCheck> regexes_;
+
  public:
   explicit QuestionnaireChecks(const QuestionnaireContext& context) : ctx_(context) {}
 
@@ -1206,20 +1244,16 @@ class QuestionnaireChecks {
              "QuestionnaireResponse.item.answer:maxLength");
     }
     if (std::string_view pattern = extensionPrimitive(q_item, kExtRegex); !pattern.empty()) {
-      std::optional<std::regex> re;
-      try {
-        re.emplace(std::string(pattern), std::regex::ECMAScript);
-      } catch (const std::regex_error&) {
-        report(Severity::Warning, IssueType::Invariant, value,
-               "the regex extension of the item is not a valid regular expression ('" + std::string(pattern) +
-                   "'), so the answer format was not checked", "QuestionnaireResponse.item.answer:regex-invalid");
-      }
-      if (re && s.size() > kMaxRegexInput) {
-        // std::regex matches recursively: long input could exhaust the stack.
+      const RegexCheck& re = itemRegex(q_item, pattern);
+      if (!re.matcher) {
+        report(Severity::Warning, IssueType::NotSupported, value,
+               "the regex extension of the item ('" + std::string(pattern.substr(0, kMaxRegexPattern)) + "') " + re.problem +
+                   ", so the answer format was not checked", "QuestionnaireResponse.item.answer:regex-unsupported");
+      } else if (s.size() > kMaxRegexInput) {
         report(Severity::Warning, IssueType::TooCostly, value,
                "the answer is longer than " + std::to_string(kMaxRegexInput) + " bytes, so its format (regex extension) was not checked",
                "QuestionnaireResponse.item.answer:regex-unchecked");
-      } else if (re && !std::regex_match(std::string(s), *re)) {
+      } else if (!re.matcher->search(s)) {
         std::string_view format = extensionPrimitive(q_item, kExtEntryFormat);
         report(Severity::Error, IssueType::Invariant, value,
                "the answer '" + std::string(s) + "' does not conform to the expected format" +

@@ -311,3 +311,30 @@ TEST_CASE_METHOD(Fixture, "matches() answers the same through regcomp() and std:
   CHECK(truth("'aaa'.matches('^a+?$')"));
   CHECK(truth("'a-b'.matches('^a[\\\\-]b$')"));
 }
+
+TEST_CASE_METHOD(Fixture, "matches() cannot be made to backtrack exponentially", "[fhirpath][evaluator]") {
+  auto truth = [&](const std::string& expr) {
+    auto r = eval(expr);
+    INFO(expr);
+    REQUIRE(r.size() == 1);
+    return std::get<bool>(r[0].value);
+  };
+  const std::string evil = std::string(49, 'a') + "b";
+  // In the subset (regcomp, no backtracking): literal and computed patterns, \d \s \w rewritten.
+  CHECK_FALSE(truth("'" + evil + "'.matches('^(a|aa)+$')"));
+  CHECK_FALSE(truth("'" + evil + "'.matchesFull('(a+)+')"));
+  CHECK_FALSE(truth("'" + evil + "'.matches('^(a|a' + 'a)+$')"));  // a pattern computed at run time
+  CHECK(truth("'x@y.z'.matches('^[^@\\\\s]+@[^@\\\\s]+\\\\.[^@\\\\s]+$')"));
+  CHECK_FALSE(truth("'x @y.z'.matches('^[^@\\\\s]+@[^@\\\\s]+\\\\.[^@\\\\s]+$')"));
+  CHECK(truth("'ab_1 '.matches('^\\\\w+\\\\s$')"));
+  CHECK_FALSE(truth("'ab-1'.matches('^\\\\w+$')"));
+  CHECK(truth("'a1'.matches('^\\\\D\\\\d$')"));
+  // Outside it, std::regex runs only on patterns without nested repetition, on bounded input.
+  CHECK_FALSE(tryEval("'" + evil + "'.matches('^(a|aa)+?$')"));
+  CHECK_FALSE(tryEval("'" + evil + "'.replaceMatches('(a+)+b', 'x')"));
+  CHECK_FALSE(tryEval("'" + std::string(20000, 'a') + "'.matches('^a+?$')"));
+  CHECK(truth("'aaa'.matches('^a+?$')"));
+  CHECK(text("'aab'.replaceMatches('a+', 'x')") == "xb");
+  // Counted repetitions that would expand to a huge automaton are not compiled by regcomp() either.
+  CHECK_FALSE(tryEval("'a'.matches('((a{100}){100}' + '){100}')"));
+}

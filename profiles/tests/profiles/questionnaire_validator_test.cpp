@@ -294,3 +294,34 @@ TEST_CASE("a questionnaire derived from another keeps its items' definitions", "
   CHECK(count(untyped, "Questionnaire.derivedFrom:no-type", fhir::Severity::Warning) == 1);
   CHECK(errors(untyped) == 0);
 }
+
+TEST_CASE("a contained questionnaire's regex runs without backtracking; unsupported patterns are reported", "[questionnaire]") {
+  auto make = [](std::string_view regex, std::string_view answer, int answers = 1) {
+    std::string items;
+    for (int i = 0; i < answers; ++i) items += std::string(i ? "," : "") + R"({"valueString":")" + std::string(answer) + "\"}";
+    return std::string(R"({"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":"#q",
+      "contained":[{"resourceType":"Questionnaire","id":"q","status":"active","item":[{"linkId":"s","type":"string",
+        "repeats":true,"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":")") +
+           std::string(regex) + R"("}]}]}],
+      "item":[{"linkId":"s","answer":[)" + items + "]}]}";
+  };
+  const std::string evil = std::string(49, 'a') + "b";
+  // (a|aa)+ against aaa...b: exponential for a backtracking matcher; three answers share one compiled pattern.
+  auto issues = fixture().validate(make("^(a|aa)+$", evil, 3));
+  INFO(describe(issues));
+  CHECK(count(issues, "QuestionnaireResponse.item.answer:regex") == 3);
+  auto ok = fixture().validate(make("^(a|aa)+$", std::string(49, 'a')));
+  CHECK(count(ok, "QuestionnaireResponse.item.answer:regex") == 0);
+  // ECMAScript class escapes are read: the e-mail pattern of the reference validator's test cases.
+  CHECK(count(fixture().validate(make(R"(^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$)", "x@y.z")), "QuestionnaireResponse.item.answer:regex") == 0);
+  CHECK(count(fixture().validate(make(R"(^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$)", "x y@z")), "QuestionnaireResponse.item.answer:regex") == 1);
+  // Outside the subset (lookahead, lazy quantifier) or over-long: a warning, not a hang or a false error.
+  for (std::string_view pattern : {std::string_view("^(?=a)(a|aa)+$"), std::string_view("^(a|aa)+?$")}) {
+    auto unsupported = fixture().validate(make(pattern, evil));
+    INFO(describe(unsupported));
+    CHECK(count(unsupported, "QuestionnaireResponse.item.answer:regex-unsupported", fhir::Severity::Warning) == 1);
+    CHECK(errors(unsupported) == 0);
+  }
+  auto long_pattern = fixture().validate(make(std::string(2000, 'a'), "a"));
+  CHECK(count(long_pattern, "QuestionnaireResponse.item.answer:regex-unsupported", fhir::Severity::Warning) == 1);
+}
