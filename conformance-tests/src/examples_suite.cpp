@@ -15,6 +15,7 @@
 #include "known_issues.h"
 #include "medicus/fhir/format.h"
 #include "medicus/profiles/validator.h"
+#include "suite_packages.h"
 #include "suite_report.h"
 
 namespace medicus::conformance {
@@ -49,16 +50,7 @@ int runExamples(const CommonOptions& options, int argc, char** argv) {
   }
   auto load_start = std::chrono::steady_clock::now();
   profiles::PackageRegistry registry;
-  if (auto core = registry.loadCore(); !core) {
-    std::fprintf(stderr, "examples: %s\n", core.error().c_str());
-    return 2;
-  }
-  for (const auto& p : packages) {
-    if (auto loaded = registry.load(p); !loaded) {
-      std::fprintf(stderr, "examples: --package %s: %s\n", p.c_str(), loaded.error().c_str());
-      return 2;
-    }
-  }
+  if (!loadSuitePackages("examples", registry, packages)) return 2;
   profiles::ProfileStore store(registry);
   profiles::Terminology terminology(registry);
   profiles::Validator validator(store, terminology);

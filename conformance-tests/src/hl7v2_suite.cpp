@@ -37,6 +37,7 @@
 #endif
 #if __has_include("medicus/profiles/validator.h")
 #include "medicus/profiles/validator.h"
+#include "suite_packages.h"
 #define MEDICUS_HL7V2_SUITE_VALIDATES 1
 #endif
 
@@ -237,16 +238,7 @@ int runHl7v2(const CommonOptions& options, int argc, char** argv) {
   if (!maps) return 2;
 #ifdef MEDICUS_HL7V2_SUITE_VALIDATES
   profiles::PackageRegistry registry;
-  if (auto core = registry.loadCore(); !core) {
-    std::fprintf(stderr, "hl7v2: %s\n", core.error().c_str());
-    return 2;
-  }
-  for (const auto& p : packages) {
-    if (auto loaded = registry.load(p); !loaded) {
-      std::fprintf(stderr, "hl7v2: --package %s: %s\n", p.c_str(), loaded.error().c_str());
-      return 2;
-    }
-  }
+  if (!loadSuitePackages("hl7v2", registry, packages)) return 2;
   profiles::ProfileStore store(registry);
   profiles::Terminology terminology(registry);
   profiles::Validator validator(store, terminology);
