@@ -114,6 +114,30 @@ bool matchesValue(const Node& node, const rapidjson::Value& expected, bool exact
   return true;
 }
 
+// The host of an absolute URL ("http://user@Host.Example.org:8080/x" -> "host.example.org", lower
+// case); empty when there is none (urn:, relative references).
+std::string urlHost(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos || scheme == 0) return {};
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  if (size_t colon = rest.rfind(':'); colon != std::string_view::npos && rest.find(']', colon) == std::string_view::npos) {
+    rest = rest.substr(0, colon);
+  }
+  std::string host(rest);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!host.empty() && host.back() == '.') host.pop_back();
+  return host;
+}
+
+// Is the URL's host `domain` or one of its subdomains?
+bool urlInDomain(std::string_view url, std::string_view domain) {
+  std::string host = urlHost(url);
+  return host == domain || (host.size() > domain.size() && host.ends_with(domain) &&
+                            host[host.size() - domain.size() - 1] == '.');
+}
+
 std::string_view childValue(const Node& node, std::string_view name) {
   const Node* c = node.child(name);
   return c && c->hasValue() ? c->value() : std::string_view();
@@ -1320,7 +1344,7 @@ class ValidationRun {
     // reference validator always has): unknown here means "not loaded", not "undefined".
     if (url.starts_with(kCoreSdPrefix)) return true;
     // The tooling extensions and DICOM's (nema.org) are always accepted by the reference validator.
-    if (url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/") || url.find("nema.org") != std::string_view::npos) {
+    if (url.starts_with("http://hl7.org/fhir/tools/StructureDefinition/") || urlInDomain(url, "nema.org")) {
       return true;
     }
     if (options_.allow_example_extensions && isExampleUrl(url)) return true;
@@ -1335,7 +1359,7 @@ class ValidationRun {
     return false;
   }
   static bool isExampleUrl(std::string_view url) {
-    return url.find("example.org") != std::string_view::npos || url.find("acme.com") != std::string_view::npos;
+    return urlInDomain(url, "example.org") || urlInDomain(url, "acme.com");
   }
 
   // Sub-extensions (relative url) of a complex extension must be ones its definition names.

@@ -248,3 +248,31 @@ TEST_CASE("a profile pass does not repeat base issues on elements whose names st
   CHECK(own == 1);
   CHECK(nested == 1);
 }
+
+TEST_CASE("example and DICOM domains are told by the URL's host, not by a substring", "[validator]") {
+  ValidationOptions no_examples;
+  no_examples.allow_example_urls = false;
+  auto example = [&](std::string_view url) {
+    auto issues = fixture().validate(R"({"resourceType":"Patient","implicitRules":")" + std::string(url) + "\"}", no_examples);
+    return hasRule(issues, "uri.example");
+  };
+  CHECK(example("http://example.org/rules"));
+  CHECK(example("https://www.Example.org:8443/rules"));
+  CHECK(example("http://user@acme.com/x"));
+  CHECK_FALSE(example("http://example.org.evil.test/rules"));
+  CHECK_FALSE(example("http://notexample.org/rules"));
+  CHECK_FALSE(example("http://rules.test/example.org"));
+  CHECK_FALSE(example("urn:example.org"));
+
+  ValidationOptions strict;
+  strict.allow_unknown_extensions = false;
+  auto unknown = [&](std::string_view url) {
+    auto issues = fixture().validate(R"({"resourceType":"Patient","extension":[{"url":")" + std::string(url) +
+                                     R"(","valueString":"x"}]})", strict);
+    INFO(describe(issues));
+    return errors(issues) > 0;
+  };
+  CHECK_FALSE(unknown("http://dicom.nema.org/extension/x"));
+  CHECK(unknown("http://evil.test/nema.org/x"));
+  CHECK(unknown("http://nema.org.evil.test/x"));
+}
