@@ -179,40 +179,6 @@ bool fillCodeableConcept(ConversionContext& c, fhir::Node* node, const Location&
   return any || !text.empty();
 }
 
-bool fillLocationReference(ConversionContext& c, fhir::Node* node, const Location& at) {
-  std::string display;
-  for (int comp : {4, 1, 2, 3}) {  // facility, point of care, room, bed
-    std::string part = component(c, at, comp, comp == 4 ? 1 : 0);
-    if (part.empty()) continue;
-    if (!display.empty()) display += " / ";
-    display += part;
-  }
-  if (display.empty()) return false;
-  c.doc.addPrimitive(node, "display", display);
-  return true;
-}
-
-bool fillPractitionerReference(ConversionContext& c, fhir::Node* node, const Location& at) {
-  const std::string id = component(c, at, 1);
-  const std::string family = component(c, at, 2, 1);
-  const std::string given = component(c, at, 3);
-  const std::string prefix = component(c, at, 6);
-  std::string display;
-  for (const std::string* part : {&prefix, &given, &family}) {
-    if (part->empty()) continue;
-    if (!display.empty()) display += ' ';
-    display += *part;
-  }
-  if (id.empty() && display.empty()) return false;
-  if (!id.empty()) {
-    fhir::Node* identifier = c.doc.addChild(node, "identifier");
-    addIfValue(c, identifier, "system", identifierSystem(c.settings, component(c, at, 9, 1), component(c, at, 9, 2)));
-    c.doc.addPrimitive(identifier, "value", id);
-  }
-  addIfValue(c, node, "display", display);
-  return true;
-}
-
 // Display text of a PL: facility / point of care / room / bed.
 std::string locationDisplay(ConversionContext& c, const Location& at) {
   std::string display;
@@ -225,6 +191,7 @@ std::string locationDisplay(ConversionContext& c, const Location& at) {
   return display;
 }
 
+// Display text of an XCN: prefix given family.
 std::string practitionerDisplay(ConversionContext& c, const Location& at) {
   const std::string family = component(c, at, 2, 1);
   const std::string given = component(c, at, 3);
@@ -236,6 +203,26 @@ std::string practitionerDisplay(ConversionContext& c, const Location& at) {
     display += *part;
   }
   return display;
+}
+
+bool fillLocationReference(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string display = locationDisplay(c, at);
+  if (display.empty()) return false;
+  c.doc.addPrimitive(node, "display", display);
+  return true;
+}
+
+bool fillPractitionerReference(ConversionContext& c, fhir::Node* node, const Location& at) {
+  const std::string id = component(c, at, 1);
+  const std::string display = practitionerDisplay(c, at);
+  if (id.empty() && display.empty()) return false;
+  if (!id.empty()) {
+    fhir::Node* identifier = c.doc.addChild(node, "identifier");
+    addIfValue(c, identifier, "system", identifierSystem(c.settings, component(c, at, 9, 1), component(c, at, 9, 2)));
+    c.doc.addPrimitive(identifier, "value", id);
+  }
+  addIfValue(c, node, "display", display);
+  return true;
 }
 
 // Quantity.unit/system/code from the units CWE of the context (OBX-6); UCUM when known to be UCUM.
