@@ -318,6 +318,16 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
       profile->elements[it->second].children.push_back(i);
     }
   }
+  for (ElementDef& def : profile->elements) {
+    for (size_t a = 0; a < def.children.size() && def.unique_child_names; ++a) {
+      for (size_t b = a + 1; b < def.children.size(); ++b) {
+        if (profile->elements[def.children[a]].name == profile->elements[def.children[b]].name) {
+          def.unique_child_names = false;
+          break;
+        }
+      }
+    }
+  }
   const CompiledProfile* result = profile.get();
   compiled_[&info] = std::move(profile);
   return result;

@@ -707,17 +707,52 @@ class ValidationRun {
 
   void validateChildren(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass,
                         uint32_t depth) {
+    // The node's children come in runs of one element, in definition order, and so do the
+    // definition's children: one merge walk pairs them. When it leaves a run unpaired (another
+    // order, a name the definition lacks) every definition collects its children by name instead.
+    struct Run { std::string_view name; const Node* first; uint32_t count; };
+    constexpr size_t kMaxRuns = 64;
+    Run runs[kMaxRuns];
+    size_t run_count = 0;
+    bool merge = def.unique_child_names;
+    for (const Node* n = node.firstChild(); n && merge; n = n->nextSibling()) {
+      if (run_count > 0 && runs[run_count - 1].first->element() == n->element()) {
+        ++runs[run_count - 1].count;
+      } else if (run_count == kMaxRuns) {
+        merge = false;
+      } else {
+        runs[run_count++] = {n->element()->name, n, 1};
+      }
+    }
+    if (merge) {
+      size_t cursor = 0;
+      for (uint32_t c : def.children) {
+        if (cursor < run_count && runs[cursor].name == profile.elements[c].name) ++cursor;
+      }
+      merge = cursor == run_count;
+    }
+    size_t cursor = 0;
     std::vector<const Node*> matches;
     for (uint32_t c : def.children) {
       const ElementDef& child = profile.elements[c];
       matches.clear();
-      for (const Node* n : node.children()) {
-        if (n->name() == child.name) matches.push_back(n);
+      if (!merge) {
+        for (const Node* n : node.children()) {
+          if (n->name() == child.name) matches.push_back(n);
+        }
+      } else if (cursor < run_count && runs[cursor].name == child.name) {
+        const Node* n = runs[cursor].first;
+        for (uint32_t k = 0; k < runs[cursor].count; ++k, n = n->nextSibling()) matches.push_back(n);
+        ++cursor;
       }
-      checkCardinality(node, child, matches.size(), child.name);
+      if (matches.size() < child.min || (child.max != UINT32_MAX && matches.size() > child.max)) {
+        checkCardinality(node, child, matches.size(), child.name);
+      }
       if (matches.empty()) {
         // No items at all: the slices' minimum cardinalities still apply.
-        for (uint32_t s : child.slices) checkCardinality(node, profile.elements[s], 0, child.name);
+        for (uint32_t s : child.slices) {
+          if (profile.elements[s].min > 0) checkCardinality(node, profile.elements[s], 0, child.name);
+        }
         continue;
       }
       // (ElementDefinition ids repeat between snapshot and differential by design.)

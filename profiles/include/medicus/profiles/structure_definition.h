@@ -97,6 +97,7 @@ struct ElementDef {
   uint32_t parent = kNoElement;
   uint32_t slice_of = kNoElement;  // for a slice: the sliced element
   std::vector<uint32_t> children;  // direct child elements (not slices)
+  bool unique_child_names = true;  // no two children share a name (broken snapshots may repeat one)
   std::vector<uint32_t> slices;    // slices of this element, in definition order
 };
 
