@@ -367,7 +367,7 @@ const ResourceInfo* PackageRegistry::findCanonical(std::string_view canonical, s
     url = canonical.substr(0, bar);
     version = canonical.substr(bar + 1);
   }
-  auto it = by_url_.find(std::string(url));
+  auto it = by_url_.find(url);
   if (it == by_url_.end()) return nullptr;
   const Entry* best = nullptr;
   for (const Entry* e : it->second) {
@@ -384,7 +384,7 @@ const ResourceInfo* PackageRegistry::findCanonical(std::string_view canonical, s
 }
 
 const ResourceInfo* PackageRegistry::findTypeDefinition(std::string_view type_name) const {
-  auto it = core_types_.find(std::string(type_name));
+  auto it = core_types_.find(type_name);
   if (it != core_types_.end()) return &it->second->info;
   // Types are also reachable by their canonical (http://hl7.org/fhir/StructureDefinition/<type>).
   return findCanonical("http://hl7.org/fhir/StructureDefinition/" + std::string(type_name), "StructureDefinition");

@@ -13,6 +13,10 @@ namespace {
 constexpr int kMaxValueSetNesting = 16;
 constexpr size_t kMaxExpansion = 200000;
 
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringViewHash, std::equal_to<>>;
+using StringSet = std::unordered_set<std::string, StringViewHash, std::equal_to<>>;
+
 std::string key(std::string_view system, std::string_view code) {
   std::string k;
   k.reserve(system.size() + code.size() + 1);
@@ -33,24 +37,24 @@ struct Terminology::CodeSystemIndex {
     std::vector<std::string> children;
     std::unordered_map<std::string, std::string> properties;
   };
-  std::unordered_map<std::string, Concept> concepts;
+  StringMap<Concept> concepts;
   std::vector<std::string> order;  // definition order, for stable expansions
 };
 
 struct Terminology::Expansion {
   bool usable = false;
   std::string error;  // when not usable
-  std::unordered_map<std::string, std::string> codes;  // "system|code" -> display
-  std::unordered_map<std::string, std::string> bare;   // code -> system (first seen)
-  std::unordered_set<std::string> external_systems;     // included but not available locally
+  StringMap<std::string> codes;  // "system|code" -> display
+  StringMap<std::string> bare;   // code -> system (first seen)
+  StringSet external_systems;    // included but not available locally
 };
 
 Terminology::Terminology(const PackageRegistry& registry) : registry_(registry) {}
 Terminology::~Terminology() = default;
 
 const Terminology::CodeSystemIndex* Terminology::codeSystem(std::string_view url) {
+  if (auto it = code_systems_.find(url); it != code_systems_.end()) return it->second.get();
   std::string k(url);
-  if (auto it = code_systems_.find(k); it != code_systems_.end()) return it->second.get();
   const ResourceInfo* info = registry_.findCanonical(url, "CodeSystem");
   const rapidjson::Value* json = info ? registry_.json(*info) : nullptr;
   std::unique_ptr<CodeSystemIndex> index;
@@ -114,8 +118,8 @@ const Terminology::CodeSystemIndex* Terminology::codeSystem(std::string_view url
 }
 
 const Terminology::Expansion* Terminology::expand(std::string_view url, int depth) {
+  if (auto it = expansions_.find(url); it != expansions_.end()) return it->second.get();
   std::string k(url);
-  if (auto it = expansions_.find(k); it != expansions_.end()) return it->second.get();
   auto exp = std::make_unique<Expansion>();
   Expansion* e = exp.get();
   expansions_.emplace(k, std::move(exp));  // placed first: a cycle sees an empty, unusable expansion
@@ -295,16 +299,21 @@ CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_vie
     return result;
   }
   const std::string* found_display = nullptr;
-  std::string found_system(system);
+  std::string_view found_system = system;
+  auto findCode = [&](std::string_view in_system) -> const std::string* {
+    key_scratch_.assign(in_system).push_back('|');
+    key_scratch_.append(code);
+    auto it = e->codes.find(key_scratch_);
+    return it == e->codes.end() ? nullptr : &it->second;
+  };
   if (system.empty()) {
-    auto it = e->bare.find(std::string(code));
+    auto it = e->bare.find(code);
     if (it != e->bare.end()) {
       found_system = it->second;
-      found_display = &e->codes.at(key(it->second, code));
+      found_display = findCode(it->second);
     }
   } else {
-    auto it = e->codes.find(key(system, code));
-    if (it != e->codes.end()) found_display = &it->second;
+    found_display = findCode(system);
   }
   if (found_display) {
     result.status = CodeStatus::Valid;
@@ -313,7 +322,7 @@ CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_vie
       const CodeSystemIndex* cs = codeSystem(found_system);
       bool ok = expected.empty() || expected == display;
       if (cs) {
-        auto cit = cs->concepts.find(std::string(code));
+        auto cit = cs->concepts.find(code);
         if (cit != cs->concepts.end()) {
           if (expected.empty()) expected = cit->second.display;
           ok = ok || cit->second.display == display || cit->second.display.empty();
@@ -325,7 +334,7 @@ CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_vie
     }
     return result;
   }
-  bool external = system.empty() ? !e->external_systems.empty() : e->external_systems.count(std::string(system)) > 0;
+  bool external = system.empty() ? !e->external_systems.empty() : e->external_systems.count(system) > 0;
   if (external) {
     result.status = CodeStatus::CannotCheck;
     result.detail = "code system " + (system.empty() ? *e->external_systems.begin() : std::string(system)) +
@@ -345,7 +354,7 @@ CodeCheck Terminology::checkCodeSystem(std::string_view system, std::string_view
     result.detail = "code system " + std::string(system) + " is not available locally";
     return result;
   }
-  auto it = cs->concepts.find(std::string(code));
+  auto it = cs->concepts.find(code);
   if (it == cs->concepts.end()) {
     if (!cs->complete) {
       result.detail = "code system " + std::string(system) + " is only partly available locally";

@@ -1077,9 +1077,9 @@ class ValidationRun {
       if (code.empty()) return;
       std::string_view system = childValue(node, "system");
       CodeCheck check = tx_.checkValueSet(b.value_set, system, code, childValue(node, "display"));
-      std::string what = "code '" + std::string(system) + "#" + std::string(code) + "'";
-      if (check.status == CodeStatus::Invalid) notInValueSet(what);
-      else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, what);
+      auto what = [&] { return "code '" + std::string(system) + "#" + std::string(code) + "'"; };
+      if (check.status == CodeStatus::Invalid) notInValueSet(what());
+      else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, what());
       else displayCheck(check, childValue(node, "display"));
       return;
     }
@@ -1087,14 +1087,12 @@ class ValidationRun {
       bool any = false, valid = false;
       const CodeCheck* unchecked = nullptr;
       CodeCheck last_unchecked;
-      std::string codes;
       for (const Node* coding : node.children("coding")) {
         std::string_view code = childValue(*coding, "code");
         if (code.empty()) continue;
         any = true;
         std::string_view system = childValue(*coding, "system");
         CodeCheck check = tx_.checkValueSet(b.value_set, system, code, childValue(*coding, "display"));
-        codes += (codes.empty() ? "'" : ", '") + std::string(system) + "#" + std::string(code) + "'";
         if (check.status == CodeStatus::Valid) {
           valid = true;
           displayCheck(check, childValue(*coding, "display"));
@@ -1111,6 +1109,12 @@ class ValidationRun {
                  b.value_set + " is required", def.id + ":binding");
         }
         return;
+      }
+      std::string codes;  // for the message only
+      for (const Node* coding : node.children("coding")) {
+        std::string_view code = childValue(*coding, "code");
+        if (code.empty()) continue;
+        codes += (codes.empty() ? "'" : ", '") + std::string(childValue(*coding, "system")) + "#" + std::string(code) + "'";
       }
       if (unchecked) cannotCheck(*unchecked, "codes " + codes);
       else notInValueSet("none of the codes " + codes);

@@ -23,6 +23,13 @@
 
 namespace medicus::profiles {
 
+// Hash of std::string keys that lookups may give as string_view (with std::equal_to<>): a find()
+// by a view into a document then needs no std::string copy.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 struct ResourceInfo {
   std::string resource_type;  // "StructureDefinition"
   std::string id;
@@ -83,8 +90,9 @@ class PackageRegistry {
 
   std::string cache_dir_;
   std::vector<std::unique_ptr<Entry>> resources_;
-  std::unordered_map<std::string, std::vector<Entry*>> by_url_;
-  std::unordered_map<std::string, Entry*> core_types_;  // type name -> base StructureDefinition
+  std::unordered_map<std::string, std::vector<Entry*>, StringViewHash, std::equal_to<>> by_url_;
+  // type name -> base StructureDefinition
+  std::unordered_map<std::string, Entry*, StringViewHash, std::equal_to<>> core_types_;
   std::vector<std::string> loaded_packages_;
   mutable std::mutex mutex_;  // guards lazy parsing and warnings_
   mutable std::vector<std::string> warnings_;

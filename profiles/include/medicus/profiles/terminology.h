@@ -50,8 +50,9 @@ class Terminology {
 
   const PackageRegistry& registry_;
   std::recursive_mutex mutex_;
-  std::unordered_map<std::string, std::unique_ptr<CodeSystemIndex>> code_systems_;
-  std::unordered_map<std::string, std::unique_ptr<Expansion>> expansions_;
+  std::unordered_map<std::string, std::unique_ptr<CodeSystemIndex>, StringViewHash, std::equal_to<>> code_systems_;
+  std::unordered_map<std::string, std::unique_ptr<Expansion>, StringViewHash, std::equal_to<>> expansions_;
+  std::string key_scratch_;  // "system|code" of the lookup in progress (under mutex_), reused
 };
 
 }  // namespace medicus::profiles
