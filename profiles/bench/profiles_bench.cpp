@@ -5,7 +5,8 @@
 //    (invariants and bindings on), checks both runs saw the same documents, and prints the ratio;
 // 3. the same for the ISiK examples (isik-basismodul/examples, those declaring a meta.profile):
 //    each against its meta.profile ISiK profiles + core, beside parsing the same bytes;
-// 4. Bundle scaling (1,000 vs 10,000 entries) and peak RSS.
+// 4. Bundle scaling (1,000 vs 10,000 entries), contained scaling (500 vs 4,000 contained resources)
+//    and peak RSS.
 // Targets (issue 4): parse + validate at most 3x parse for core, at most 5x for ISiK.
 #include <sys/resource.h>
 
@@ -180,6 +181,42 @@ int main(int argc, char** argv) {
   }
   std::printf("bundle scaling:    %.1f us/entry at 1,000 entries, %.1f us/entry at 10,000 (ratio %.2f; linear ~1)\n",
               per_entry[0], per_entry[1], per_entry[1] / per_entry[0]);
+
+  // Contained scaling: a DiagnosticReport whose result references each of its contained Observations,
+  // 500 vs 4,000 of them. ref-1 (%rootResource.contained.id per reference) and dom-3 (each contained
+  // resource referenced from the container) were quadratic in FHIRPath; one id set per container keeps
+  // the time per contained resource about the same (ratio near 1; quadratic: ~8).
+  auto reportOf = [](int n) {
+    std::string contained, result;
+    for (int i = 0; i < n; ++i) {
+      if (i) contained += ',', result += ',';
+      contained += R"({"resourceType":"Observation","id":"o)" + std::to_string(i) +
+                   R"(","status":"final","code":{"text":"x"}})";
+      result += R"({"reference":"#o)" + std::to_string(i) + "\"}";
+    }
+    return R"({"resourceType":"DiagnosticReport","id":"d","status":"final","code":{"text":"x"},"contained":[)" + contained +
+           R"(],"result":[)" + result + "]}";
+  };
+  double per_contained[2] = {0, 0};
+  const int contained_sizes[2] = {500, 4000};
+  for (int k = 0; k < 2; ++k) {
+    auto parsed = fhir::parseJson(reportOf(contained_sizes[k]));
+    if (!parsed.document) return 2;
+    double best = 1e300;
+    for (int round = 0; round < 3; ++round) {
+      auto a = Clock::now();
+      auto issues = validator.validate(*parsed.document);
+      auto b = Clock::now();
+      if (fhir::hasErrors(issues)) {
+        std::fprintf(stderr, "profiles_bench: the generated DiagnosticReport has errors; the scaling figure would be meaningless\n");
+        return 1;
+      }
+      best = std::min(best, ms(a, b));
+    }
+    per_contained[k] = best * 1000.0 / contained_sizes[k];
+  }
+  std::printf("contained scaling: %.1f us/contained at 500, %.1f us/contained at 4,000 (ratio %.2f; linear ~1)\n",
+              per_contained[0], per_contained[1], per_contained[1] / per_contained[0]);
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -24,6 +24,9 @@ using fhir::Node;
 using fhir::Severity;
 
 constexpr std::string_view kCoreSdPrefix = "http://hl7.org/fhir/StructureDefinition/";
+// R4's ref-1 (Reference), answered natively.
+constexpr std::string_view kRef1Expression =
+    "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))";
 
 size_t codePoints(std::string_view s) {
   size_t n = 0;
@@ -453,10 +456,9 @@ class ValidationRun {
       }
       if (!resource) return nullptr;
       if (reference.size() == 1) return resource;
-      for (const Node* c : resource->children("contained")) {
-        if (childValue(*c, "id") == reference.substr(1)) return c;
-      }
-      return nullptr;
+      const auto& contained = containedById(*resource);
+      auto it = contained.find(reference.substr(1));
+      return it != contained.end() ? it->second : nullptr;
     }
     if (auto it = by_full_url_.find(reference); it != by_full_url_.end()) return it->second;
     // Relative "Type/id" (optionally with _history) or an absolute URL ending in Type/id.
@@ -1175,6 +1177,12 @@ class ValidationRun {
         holds = narrativeHasContent(node.value());
       } else if (c.key == "dom-3") {
         holds = !options_.validate_contained || dom3Holds(node);
+      } else if (c.key == "ref-1" && c.expression == kRef1Expression) {
+        // Natively: one id set per container instead of %rootResource.contained.id per reference.
+        std::string_view reference = childValue(node, "reference");
+        // "#": substring(1) is empty, so is the invariant's value: it holds (as the engine answers).
+        holds = !reference.starts_with("#") || reference.size() == 1 ||
+                containedById(rootResourceOf(node)).count(reference.substr(1)) > 0;
       } else if (c.key == "ext-1") {
         bool has_value = false, has_extension = false;
         for (const Node* child : node.children()) {
@@ -1212,51 +1220,75 @@ class ValidationRun {
       }
     }
   }
-  tl::expected<bool, std::string> evaluateInvariant(const Constraint& c, const Node& node) {
-    const Node* resource = node.enclosingResource();
-    // %rootResource: the container of a contained resource, else the resource itself; a Bundle
-    // entry is its own root (not the Bundle, which would make per-entry invariants see every entry).
-    const Node* root = resource;
+  // %rootResource: the container of a contained resource, else the resource itself; a Bundle
+  // entry is its own root (not the Bundle, which would make per-entry invariants see every entry).
+  const Node& rootResourceOf(const Node& node) const {
+    const Node* root = node.enclosingResource();
     while (root != nullptr && root->element() != nullptr && root->element()->name == "contained" &&
            root->parent() != nullptr && root->parent()->enclosingResource() != nullptr) {
       root = root->parent()->enclosingResource();
     }
-    if (root == nullptr) root = doc_.root();
+    return root != nullptr ? *root : *doc_.root();
+  }
+  tl::expected<bool, std::string> evaluateInvariant(const Constraint& c, const Node& node) {
+    const Node* resource = node.enclosingResource();
     InvariantServicesImpl services(*this);
-    return c.compiled->holds(node, resource ? *resource : node, *root, &services);
+    return c.compiled->holds(node, resource ? *resource : node, rootResourceOf(node), &services);
+  }
+
+  // A resource's contained resources by id (the first of an id), indexed once per container: local
+  // references and ref-1 look up there instead of scanning `contained` each time.
+  const std::unordered_map<std::string_view, const Node*>& containedById(const Node& container) const {
+    auto [it, inserted] = contained_by_id_.try_emplace(&container);
+    if (inserted) {
+      for (const Node* c : container.children("contained")) {
+        if (const Node* id = c->child("id"); id && id->hasValue()) it->second.try_emplace(id->value(), c);
+      }
+    }
+    return it->second;
   }
 
   // dom-3 natively: every contained resource is referenced from the container (references,
   // canonicals, uris "#id", also links in the narrative: <img src="#id">, <a href="#id">), or
   // refers to the container ("#").
   bool dom3Holds(const Node& container) {
-    bool all = true;
+    // One walk of the container collects what refers to a contained resource: "#id" values
+    // anywhere, ="#id" / ='#id' attributes in the narrative, and "#" inside a contained resource
+    // (that one refers to its container).
+    std::unordered_set<std::string_view> referenced;
+    std::unordered_set<const Node*> refers_to_container;
+    auto attributes = [&](std::string_view xhtml, char quote) {
+      const std::string open = std::string("=") + quote + "#";
+      for (size_t at = xhtml.find(open); at != std::string_view::npos; at = xhtml.find(open, at + 1)) {
+        size_t start = at + open.size(), end = xhtml.find(quote, start);
+        if (end == std::string_view::npos) break;
+        referenced.insert(xhtml.substr(start, end - start));
+      }
+    };
+    auto walk = [&](auto&& self, const Node& n, const Node* contained) -> void {
+      if (n.isPrimitive() && n.hasValue()) {
+        std::string_view v = n.value();
+        if (v.starts_with("#")) {
+          referenced.insert(v.substr(1));
+          if (v.size() == 1 && contained) refers_to_container.insert(contained);
+        }
+        if (n.type()->primitive_kind == fhir::PrimitiveKind::Xhtml) {
+          attributes(v, '"');
+          attributes(v, '\'');
+        }
+      }
+      for (const Node* child : n.children()) {
+        self(self, *child, contained ? contained : child->element() && child->element()->name == "contained" &&
+                                                     child->parent() == &container ? child : nullptr);
+      }
+    };
+    walk(walk, container, nullptr);
     for (const Node* c : container.children("contained")) {
       std::string_view id = childValue(*c, "id");
       if (id.empty()) continue;
-      std::string local = "#" + std::string(id);
-      std::string quoted1 = "=\"" + local + "\"", quoted2 = "='" + local + "'";
-      bool found = false;
-      auto walk = [&](auto&& self, const Node& n, bool inside_contained) -> void {
-        if (found) return;
-        if (n.isPrimitive() && n.hasValue()) {
-          std::string_view v = n.value();
-          if (v == local || (inside_contained && v == "#")) { found = true; return; }
-          if (n.type()->primitive_kind == fhir::PrimitiveKind::Xhtml &&
-              (v.find(quoted1) != std::string_view::npos || v.find(quoted2) != std::string_view::npos)) {
-            found = true;
-            return;
-          }
-        }
-        for (const Node* child : n.children()) self(self, *child, inside_contained || child == c);
-      };
-      walk(walk, container, false);
-      if (!found) {
-        all = false;
-        break;
-      }
+      if (!referenced.count(id) && !refers_to_container.count(c)) return false;
     }
-    return all;
+    return true;
   }
 
   // txt-2: the narrative has some non-whitespace content (text outside the tags, or an image).
@@ -1827,6 +1859,7 @@ class ValidationRun {
   std::unordered_set<std::string> seen_versions_;
   std::unordered_set<const Node*> ele1_failed_;
   std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
+  mutable std::unordered_map<const Node*, std::unordered_map<std::string_view, const Node*>> contained_by_id_;
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
   std::set<std::pair<const Node*, const CompiledProfile*>> conforms_to_active_;  // conformsTo() checks under way
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)

@@ -276,3 +276,39 @@ TEST_CASE("example and DICOM domains are told by the URL's host, not by a substr
   CHECK(unknown("http://evil.test/nema.org/x"));
   CHECK(unknown("http://nema.org.evil.test/x"));
 }
+
+TEST_CASE("ref-1 and dom-3 over contained resources: natively, one id set per container", "[validator]") {
+  auto report = [](std::string_view contained, std::string_view rest) {
+    return std::string(R"({"resourceType":"DiagnosticReport","status":"final","code":{"text":"x"},"contained":[)") +
+           std::string(contained) + "]" + std::string(rest) + "}";
+  };
+  const char* obs1 = R"({"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"}})";
+  const char* obs2 = R"({"resourceType":"Observation","id":"o2","status":"final","code":{"text":"x"}})";
+  auto both = std::string(obs1) + "," + obs2;
+  // Every contained resource referenced: neither fails.
+  auto ok = fixture().validate(report(both, R"(,"result":[{"reference":"#o1"},{"reference":"#o2"}])"));
+  INFO(describe(ok));
+  CHECK_FALSE(hasRule(ok, "Reference:ref-1"));
+  CHECK_FALSE(hasRule(ok, "DiagnosticReport:dom-3"));
+  // A local reference to no contained resource fails ref-1; o2, referenced by nothing, fails dom-3.
+  auto bad = fixture().validate(report(both, R"(,"result":[{"reference":"#o1"},{"reference":"#o3"}])"));
+  INFO(describe(bad));
+  CHECK(hasRule(bad, "Reference:ref-1"));
+  CHECK(hasRule(bad, "DiagnosticReport:dom-3"));
+  // Referenced from the narrative only, or referring to the container ("#"): dom-3 holds.
+  auto narrative = fixture().validate(report(both, R"(,"text":{"status":"generated","div":
+    "<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href='#o2'>o2</a></div>"},"result":[{"reference":"#o1"}])"));
+  INFO(describe(narrative));
+  CHECK_FALSE(hasRule(narrative, "DiagnosticReport:dom-3"));
+  auto back = fixture().validate(report(std::string(obs1) + R"(,{"resourceType":"Observation","id":"o2","status":"final",
+    "code":{"text":"x"},"derivedFrom":[{"reference":"#"}]})", R"(,"result":[{"reference":"#o1"}])"));
+  INFO(describe(back));
+  CHECK_FALSE(hasRule(back, "DiagnosticReport:dom-3"));
+  CHECK_FALSE(hasRule(back, "Reference:ref-1"));
+  // A contained resource's reference to a sibling resolves against the container's ids.
+  auto sibling = fixture().validate(report(std::string(obs1) + R"(,{"resourceType":"Observation","id":"o2","status":"final",
+    "code":{"text":"x"},"hasMember":[{"reference":"#o1"}]})", R"(,"result":[{"reference":"#o2"}])"));
+  INFO(describe(sibling));
+  CHECK_FALSE(hasRule(sibling, "Reference:ref-1"));
+  CHECK_FALSE(hasRule(sibling, "DiagnosticReport:dom-3"));
+}
