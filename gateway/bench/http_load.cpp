@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -57,6 +58,7 @@ struct Options {
 };
 
 struct Run {
+  explicit Run(const Options& o) : options(o) {}
   const Options& options;
   std::string request_bytes;  // serialised once; every request is the same
   Clock::time_point start;
@@ -67,6 +69,7 @@ struct Run {
   uint64_t ok = 0;
   uint64_t errors = 0;
   uint64_t connect_failures = 0;
+  std::map<std::string, uint64_t> error_kinds;  // "502", "read: end of stream", ...
   std::vector<uint32_t> latencies_us;
   Clock::time_point last_reply;
 };
@@ -100,12 +103,15 @@ asio::awaitable<void> connectionLoop(Run& run, tcp::resolver::results_type endpo
     auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(run.request_bytes), kUseAwaitable);
     bool good = !write_error;
     bool keep_alive = false;
+    std::string kind = write_error ? "write: " + write_error.message() : std::string();
     if (good) {
       http::response_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       auto [read_error, read] = co_await http::async_read(socket, buffer, parser, kUseAwaitable);
       good = !read_error && parser.get().result_int() < 400;
       keep_alive = !read_error && parser.get().keep_alive();
+      if (read_error) kind = "read: " + read_error.message();
+      else if (!good) kind = std::to_string(parser.get().result_int());
     }
     auto done = Clock::now();
     run.last_reply = std::max(run.last_reply, done);
@@ -115,6 +121,7 @@ asio::awaitable<void> connectionLoop(Run& run, tcp::resolver::results_type endpo
       run.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX)));
     } else {
       ++run.errors;
+      ++run.error_kinds[kind];
     }
     if (!keep_alive) {
       boost::system::error_code ignored;
@@ -206,7 +213,7 @@ int main(int argc, char** argv) {
   }
   request << "\r\n" << options.body;
 
-  Run run{options};
+  Run run(options);
   run.request_bytes = request.str();
   run.total = static_cast<uint64_t>(options.rate * options.seconds);
   run.interval = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / options.rate));
@@ -231,5 +238,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(run.errors), static_cast<unsigned long long>(run.total - std::min(run.total, sent)),
       achieved, percentile(run.latencies_us, 50), percentile(run.latencies_us, 90), percentile(run.latencies_us, 99),
       percentile(run.latencies_us, 99.9), run.latencies_us.empty() ? 0.0 : run.latencies_us.back() / 1000.0);
+  for (const auto& [kind, count] : run.error_kinds) {
+    std::fprintf(stderr, "http_load: %llu errors: %s\n", static_cast<unsigned long long>(count), kind.c_str());
+  }
   return run.errors == 0 && sent == run.total ? 0 : 1;
 }

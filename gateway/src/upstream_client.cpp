@@ -133,12 +133,14 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
   request.keep_alive(true);
   request.prepare_payload();
 
-  // A pooled connection may have been closed by the upstream meanwhile: on a failure before any reply
-  // byte, retry once on a fresh connection.
+  // A pooled connection may have been closed by the upstream meanwhile (servers close idle
+  // keep-alive connections, node after 5 s): on a failure before any reply byte, retry once on a
+  // fresh connection. The other idle connections of that endpoint have most likely been idle as
+  // long, so they go too (before, the retry took the next stale one and the client got a 502).
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<Connection> connection;
     bool reused = false;
-    if (auto it = t_idle.find(key); it != t_idle.end() && !it->second.empty()) {
+    if (auto it = t_idle.find(key); attempt == 0 && it != t_idle.end() && !it->second.empty()) {
       connection = std::move(it->second.back());
       it->second.pop_back();
       reused = true;
@@ -160,7 +162,10 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     } else {
       result = co_await roundTrip(*connection->plain, *connection, config, request);
     }
-    if (result.error == UpstreamResult::Error::Connect && reused) continue;
+    if (result.error == UpstreamResult::Error::Connect && reused) {
+      if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();
+      continue;
+    }
     if (result.error == UpstreamResult::Error::None && result.response.keep_alive()) {
       auto& idle = t_idle[key];
       if (idle.size() < config.max_idle_connections) {

@@ -3,7 +3,7 @@
 // JSON only (application/fhir+json), like many platform FHIR services, so the gateway's XML
 // conversion is exercised both ways.
 //
-//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS] [--warm-graphql]
+//   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS] [--warm-graphql] [--keep-alive-ms N]
 //                        [--tls-cert FILE.pem --tls-key FILE.pem]
 // Listens on 127.0.0.1 unless --listen says otherwise (containers); port 0 = any free port. Prints one
 // line "listening <port>" when ready.
@@ -27,6 +27,8 @@ const option = (name, fallback) => {
 const port = Number(option('--port', '0'));
 const base = option('--base', '/fhir').replace(/\/$/, '');
 const delayMs = Number(option('--delay-ms', '0'));
+// How long an idle keep-alive connection stays open (the gateway's pool must cope with shorter).
+const keepAliveMs = Number(option('--keep-alive-ms', '60000'));
 const listenAddress = option('--listen', '127.0.0.1');
 const warmGraphql = args.includes('--warm-graphql');
 const tlsCert = option('--tls-cert', '');
@@ -155,7 +157,7 @@ const onRequest = (req, res) => {
 const server = tlsCert
   ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
   : http.createServer(onRequest);
-server.keepAliveTimeout = 60000;
+server.keepAliveTimeout = keepAliveMs;
 if (warmGraphql) {
   await router.handleRequest({ method: 'POST', url: '/$graphql', body: { query: '{ PatientList(_count: 1) { id } }' },
                                params: {}, query: {}, headers: {} }, repo);

@@ -777,3 +777,28 @@ TEST_CASE("e2e: the access log has one JSON line per request, query names withou
     start = end + 1;
   }
 }
+
+TEST_CASE("e2e: pooled upstream connections the upstream closed while idle do not fail a request") {
+  REQUIRE_E2E_UPSTREAM();
+  // Closes idle keep-alive connections after 1 s; slow replies make the four requests overlap.
+  NodeFhirServer upstream({"--keep-alive-ms", "1000", "--delay-ms", "300"});
+  std::string yaml = configYaml(upstream.baseUrl());
+  yaml.replace(yaml.find("workers: 2"), 10, "workers: 1");  // one pool holds them all
+  RunningGateway gateway(mustLoad(yaml));
+  // Several requests at once leave several idle connections in the pool.
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] {
+      HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {{"Accept", "application/fhir+json"}});
+      if (reply.status == 200) ++ok;
+    });
+  }
+  for (auto& c : clients) c.join();
+  REQUIRE(ok == 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  HttpReply after = httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {{"Accept", "application/fhir+json"}});
+  CHECK(after.status == 200);
+  HttpReply again = httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {{"Accept", "application/fhir+json"}});
+  CHECK(again.status == 200);
+}
