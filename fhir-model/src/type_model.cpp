@@ -161,8 +161,11 @@ bool TypeInfo::isA(std::string_view other_name) const {
 }
 
 const ElementInfo* TypeInfo::findElement(std::string_view element_name) const {
+  // Names differ mostly in length or first letter: compare those before the bytes.
+  const size_t size = element_name.size();
+  if (size == 0) return nullptr;
   for (const auto& e : elements) {
-    if (e.name == element_name) return &e;
+    if (e.name.size() == size && e.name[0] == element_name[0] && e.name == element_name) return &e;
   }
   return nullptr;
 }

@@ -5,6 +5,9 @@
 namespace medicus::profiles {
 namespace {
 
+// A path step extension('url') is kept as kExtensionStep + url (element names have no parentheses).
+constexpr std::string_view kExtensionStep = "extension(";
+
 bool identChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 std::string_view trim(std::string_view s) {
@@ -59,7 +62,26 @@ std::optional<std::vector<std::string_view>> splitTopLevel(std::string_view text
   return parts;
 }
 
-// "a.b.`c`.empty()", "a.exists()", "a.exists().not()", "a.empty().not()", "a.startsWith('#').not()".
+// The position of the ')' closing the '(' at `open` (strings skipped), or npos.
+size_t closingParen(std::string_view text, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\'' || c == '`' || c == '"') {
+      for (++i; i < text.size() && text[i] != c; ++i) {
+        if (text[i] == '\\') ++i;
+      }
+      if (i >= text.size()) return std::string_view::npos;
+      continue;
+    }
+    if (c == '(') ++depth;
+    if (c == ')' && --depth == 0) return i;
+  }
+  return std::string_view::npos;
+}
+
+// "a.b.`c`.empty()", "a.exists()", "a.exists().not()", "a.empty().not()", "a.startsWith('#').not()",
+// "a.extension('url').empty()", "a.all(...)".
 std::optional<GuardTest> parseTest(std::string_view text) {
   text = trim(text);
   GuardTest test;
@@ -77,7 +99,20 @@ std::optional<GuardTest> parseTest(std::string_view text) {
       while (end < text.size() && identChar(text[end])) ++end;
       name = text.substr(pos, end - pos);
       pos = end;
-      if (pos < text.size() && text[pos] == '(') {  // the first function: the path ends before it
+      if (pos < text.size() && text[pos] == '(') {
+        // extension('url') filters the path (FHIRPath on FHIR); any other function ends it.
+        std::string_view call = text.substr(pos);
+        if (name == "extension" && call.starts_with("('")) {
+          size_t close = call.find('\'', 2);
+          if (close == std::string_view::npos || close + 1 >= call.size() || call[close + 1] != ')') return std::nullopt;
+          std::string_view url = call.substr(2, close - 2);
+          if (url.empty() || url.find('\\') != std::string_view::npos) return std::nullopt;
+          test.path.push_back(std::string(kExtensionStep) + std::string(url));
+          pos += close + 2;
+          if (pos >= text.size() || text[pos] != '.') return std::nullopt;
+          ++pos;
+          continue;
+        }
         pos -= name.size();
         break;
       }
@@ -98,6 +133,8 @@ std::optional<GuardTest> parseTest(std::string_view text) {
     test.kind = GuardTest::Kind::Empty;
   } else if (rest == "exists()" || rest == "empty().not()") {
     test.kind = GuardTest::Kind::Exists;
+  } else if (rest.starts_with("all(") && closingParen(rest, 3) == rest.size() - 1) {
+    test.kind = GuardTest::Kind::AllOf;  // all() of an empty collection is true; else the engine decides
   } else if (rest.starts_with("startsWith('") && rest.ends_with("').not()")) {
     std::string_view literal = rest.substr(12, rest.size() - 12 - 8);
     if (literal.find_first_of("'\\") != std::string_view::npos) return std::nullopt;
@@ -138,10 +175,20 @@ enum class Tri { False, True, Unknown };
 // of a primitive is its System value).
 Tri pathExists(const fhir::Node& from, const std::vector<std::string>& path, size_t i) {
   if (i == path.size()) return Tri::True;
-  if (from.isPrimitive() && path[i] == "value") return Tri::Unknown;
+  const std::string& step = path[i];
+  if (from.isPrimitive() && step == "value") return Tri::Unknown;
+  const bool extension_step = step.starts_with(kExtensionStep);
+  std::string_view url = extension_step ? std::string_view(step).substr(kExtensionStep.size()) : std::string_view();
   bool unknown = false;
   for (const fhir::Node* c : from.children()) {
-    if (c->element() == nullptr || c->element()->name != path[i]) continue;
+    if (c->element() == nullptr) continue;
+    if (extension_step) {
+      if (c->element()->name != "extension") continue;
+      const fhir::Node* u = c->child("url");
+      if (!u || u->value() != url) continue;
+    } else if (c->element()->name != step) {
+      continue;
+    }
     Tri t = pathExists(*c, path, i + 1);
     if (t == Tri::True) return Tri::True;
     unknown = unknown || t == Tri::Unknown;
@@ -151,6 +198,8 @@ Tri pathExists(const fhir::Node& from, const std::vector<std::string>& path, siz
 
 Tri evaluate(const fhir::Node& focus, const GuardTest& test) {
   switch (test.kind) {
+    case GuardTest::Kind::AllOf:
+      return pathExists(focus, test.path, 0) == Tri::False ? Tri::True : Tri::Unknown;
     case GuardTest::Kind::Empty:
     case GuardTest::Kind::Exists: {
       Tri exists = pathExists(focus, test.path, 0);
@@ -160,7 +209,7 @@ Tri evaluate(const fhir::Node& focus, const GuardTest& test) {
     case GuardTest::Kind::NotStartsWith: {
       // Only the plain case: one child, a string-like primitive with a value (else the engine
       // may give empty or a singleton error).
-      if (test.path.size() != 1) return Tri::Unknown;
+      if (test.path.size() != 1 || test.path[0].starts_with(kExtensionStep)) return Tri::Unknown;
       const fhir::Node* only = nullptr;
       for (const fhir::Node* c : focus.children()) {
         if (c->element() == nullptr || c->element()->name != test.path[0]) continue;
@@ -193,10 +242,13 @@ std::vector<InvariantGuard> parseInvariantGuards(std::string_view expression) {
     auto lhs = parseConjunction((*top)[0]);
     if (!lhs) return guards;
     for (GuardTest& t : *lhs) {
-      if (t.kind == GuardTest::Kind::NotStartsWith) return {};
+      if (t.kind == GuardTest::Kind::NotStartsWith || t.kind == GuardTest::Kind::AllOf) return {};
       t.kind = t.kind == GuardTest::Kind::Empty ? GuardTest::Kind::Exists : GuardTest::Kind::Empty;
       guards.push_back({{std::move(t)}});
     }
+    // A true B makes the implication true as well: A (plain tests) cannot fail before B is reached.
+    // (B has no top-level or/xor: the split above found a single operator.)
+    if (auto rhs = parseConjunction((*top)[1])) guards.push_back({std::move(*rhs)});
     return guards;
   }
   // d1 or d2 or ...: the leading disjuncts that are conjunctions of tests. A NotStartsWith test may

@@ -291,6 +291,7 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.human = std::string(memberStr(c, "human"));
         constraint.expression = std::string(correctedCoreExpression(constraint.key, memberStr(c, "expression")));
         constraint.source = std::string(memberStr(c, "source"));
+        constraint.from_core = constraint.source.starts_with("http://hl7.org/fhir/StructureDefinition/");
         constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
         if (constraint.compiled) constraint.guards = parseInvariantGuards(constraint.expression);
         def.constraints.push_back(std::move(constraint));
@@ -319,6 +320,12 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
     }
   }
   for (ElementDef& def : profile->elements) {
+    for (uint32_t c : def.children) {
+      const ElementDef& child = profile->elements[c];
+      ChildSlot slot{child.name, c, child.min, child.max, child.min > 0};
+      for (uint32_t s : child.slices) slot.check_absent = slot.check_absent || profile->elements[s].min > 0;
+      def.child_slots.push_back(std::move(slot));
+    }
     for (size_t a = 0; a < def.children.size() && def.unique_child_names; ++a) {
       for (size_t b = a + 1; b < def.children.size(); ++b) {
         if (profile->elements[def.children[a]].name == profile->elements[def.children[b]].name) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -139,6 +140,12 @@ bool urlInDomain(std::string_view url, std::string_view domain) {
   std::string host = urlHost(url);
   return host == domain || (host.size() > domain.size() && host.ends_with(domain) &&
                             host[host.size() - domain.size() - 1] == '.');
+}
+
+// Element names and constraint keys are short and mostly differ in length or first letter: no
+// memcmp call for those.
+inline bool sameName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
 }
 
 std::string_view childValue(const Node& node, std::string_view name) {
@@ -472,13 +479,22 @@ class ValidationRun {
     return it == by_type_id_.end() ? nullptr : it->second;
   }
 
+  // The core definition of a type, remembered for the run (the store's lookup takes its lock and
+  // hashes the name; a document uses a few dozen types).
+  const CompiledProfile* typeDefinition(const fhir::TypeInfo* type) {
+    for (const auto& [t, def] : type_definitions_) if (t == type) return def;
+    const CompiledProfile* def = store_.typeDefinition(type->name);
+    type_definitions_.emplace_back(type, def);
+    return def;
+  }
+
   // ---- resources ----
   void validateResource(const Node& resource, const std::vector<std::string>* extra_profiles, uint32_t depth) {
     if (depth > options_.max_depth) {
       report(Severity::Error, IssueType::TooCostly, resource, "resources nest too deeply", "validator.depth");
       return;
     }
-    const CompiledProfile* base = store_.typeDefinition(resource.type()->name);
+    const CompiledProfile* base = typeDefinition(resource.type());
     if (!base) {
       report(Severity::Error, IssueType::NotSupported, resource,
              "no definition for resource type " + std::string(resource.type()->name) + " is loaded", "validator.no-base");
@@ -633,7 +649,7 @@ class ValidationRun {
       // The snapshot stops here: continue with the type's own definition (base pass) and the type
       // profiles the element names (every pass).
       if (base_pass && index != 0 && node.type()->kind != fhir::TypeKind::Backbone) {
-        if (const CompiledProfile* type_def = store_.typeDefinition(node.type()->name)) {
+        if (const CompiledProfile* type_def = typeDefinition(node.type())) {
           validateElement(node, *type_def, 0, true, depth + 1);
         }
       }
@@ -728,26 +744,28 @@ class ValidationRun {
     }
     if (merge) {
       size_t cursor = 0;
-      for (uint32_t c : def.children) {
-        if (cursor < run_count && runs[cursor].name == profile.elements[c].name) ++cursor;
+      for (const ChildSlot& slot : def.child_slots) {
+        if (cursor < run_count && sameName(runs[cursor].name, slot.name)) ++cursor;
       }
       merge = cursor == run_count;
     }
     size_t cursor = 0;
     std::vector<const Node*> matches;
-    for (uint32_t c : def.children) {
-      const ElementDef& child = profile.elements[c];
+    for (const ChildSlot& slot : def.child_slots) {
+      const uint32_t c = slot.index;
       matches.clear();
       if (!merge) {
         for (const Node* n : node.children()) {
-          if (n->name() == child.name) matches.push_back(n);
+          if (n->name() == slot.name) matches.push_back(n);
         }
-      } else if (cursor < run_count && runs[cursor].name == child.name) {
+      } else if (cursor < run_count && sameName(runs[cursor].name, slot.name)) {
         const Node* n = runs[cursor].first;
         for (uint32_t k = 0; k < runs[cursor].count; ++k, n = n->nextSibling()) matches.push_back(n);
         ++cursor;
       }
-      if (matches.size() < child.min || (child.max != UINT32_MAX && matches.size() > child.max)) {
+      if (matches.empty() && !slot.check_absent) continue;  // nothing to check: ElementDef untouched
+      const ElementDef& child = profile.elements[c];
+      if (matches.size() < slot.min || (slot.max != UINT32_MAX && matches.size() > slot.max)) {
         checkCardinality(node, child, matches.size(), child.name);
       }
       if (matches.empty()) {
@@ -1162,20 +1180,21 @@ class ValidationRun {
     // share one compiled invariant: it runs once on the node.
     struct Evaluated { const CompiledInvariant* invariant; tl::expected<bool, std::string> result; };
     std::vector<Evaluated> evaluated;
+    const bool core_profile = profile.url.starts_with(kCoreSdPrefix);
     for (const Constraint& c : def.constraints) {
       // Profile passes repeat the core constraints in their snapshots; the base pass checks those.
-      if (!base_pass && c.source.starts_with(kCoreSdPrefix) && !profile.url.starts_with(kCoreSdPrefix)) continue;
+      if (!base_pass && c.from_core && !core_profile) continue;
       if (!base_pass && c.source.empty() && profile.derivation == "constraint" && isCoreKey(c.key)) continue;
       bool holds = true;
-      if (c.key == "bdl-7" && profile.url == "http://hl7.org/fhir/StructureDefinition/Bundle") {
+      if (sameName(c.key, "bdl-7") && profile.url == "http://hl7.org/fhir/StructureDefinition/Bundle") {
         continue;  // checked natively in indexBundle, in linear time
-      } else if (c.key == "ele-1") {
+      } else if (sameName(c.key, "ele-1")) {
         // hasValue() or (children().count() > id.count()): natively, it runs on every element.
         // The element's definition and its type's both carry it: one issue per node.
         holds = ele1Holds(node) || !ele1_failed_.insert(&node).second;
-      } else if (c.key == "txt-2" && node.hasValue()) {
+      } else if (sameName(c.key, "txt-2") && node.hasValue()) {
         holds = narrativeHasContent(node.value());
-      } else if (c.key == "dom-3") {
+      } else if (sameName(c.key, "dom-3")) {
         holds = !options_.validate_contained || dom3Holds(node);
       } else if (c.key == "ref-1" && c.expression == kRef1Expression) {
         // Natively: one id set per container instead of %rootResource.contained.id per reference.
@@ -1183,7 +1202,7 @@ class ValidationRun {
         // "#": substring(1) is empty, so is the invariant's value: it holds (as the engine answers).
         holds = !reference.starts_with("#") || reference.size() == 1 ||
                 containedById(rootResourceOf(node)).count(reference.substr(1)) > 0;
-      } else if (c.key == "ext-1") {
+      } else if (sameName(c.key, "ext-1")) {
         bool has_value = false, has_extension = false;
         for (const Node* child : node.children()) {
           has_value = has_value || child->name() == "value";
@@ -1858,6 +1877,7 @@ class ValidationRun {
   std::unordered_set<std::string> unchecked_;
   std::unordered_set<std::string> seen_versions_;
   std::unordered_set<const Node*> ele1_failed_;
+  std::vector<std::pair<const fhir::TypeInfo*, const CompiledProfile*>> type_definitions_;
   std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
   mutable std::unordered_map<const Node*, std::unordered_map<std::string_view, const Node*>> contained_by_id_;
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)

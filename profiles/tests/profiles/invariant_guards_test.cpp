@@ -89,3 +89,42 @@ TEST_CASE("invariant guards: decided on the focus's children", "[invariant-guard
   // Primitive focus: never.
   CHECK_FALSE(invariantHoldsByGuard(*obs->child("status"), guards("extension.empty() or x")));
 }
+
+TEST_CASE("invariant guards: extension('url') steps, all(), the right side of implies", "[invariant-guards]") {
+  auto hum1 = parseInvariantGuards(
+      "family.extension('http://fhir.de/StructureDefinition/humanname-namenszusatz').empty() or family.hasValue()");
+  REQUIRE(hum1.size() == 1);
+  CHECK(hum1[0].all_of[0].path.size() == 2);
+  auto hum4 = parseInvariantGuards("prefix.all($this.extension('http://x').empty() or $this.hasValue())");
+  REQUIRE(hum4.size() == 1);
+  CHECK(hum4[0].all_of[0].kind == GuardTest::Kind::AllOf);
+  CHECK(parseInvariantGuards("prefix.all(x) or y").size() == 1);
+  CHECK(parseInvariantGuards("prefix.all(x).not() or y").empty());
+  CHECK(parseInvariantGuards("extension('http://x').empty() or y").size() == 1);  // on the focus itself
+  CHECK(parseInvariantGuards("extension('http://x').empty() or y")[0].all_of[0].path.size() == 1);
+  auto con1 = parseInvariantGuards("code.coding.exists() implies encounter.exists()");
+  REQUIRE(con1.size() == 2);
+  CHECK(con1[1].all_of[0].kind == GuardTest::Kind::Exists);
+  CHECK(con1[1].all_of[0].path == std::vector<std::string>{"encounter"});
+  CHECK(parseInvariantGuards("a.exists() implies b.exists() or c").empty());  // implies binds last: not split
+
+  auto parsed = fhir::parseJson(R"({"resourceType":"Patient","name":[
+    {"family":"Meier","_family":{"extension":[{"url":"http://x","valueString":"von"}]}},
+    {"family":"Schmidt","prefix":["Dr."]}]})");
+  REQUIRE(parsed.document);
+  std::vector<const fhir::Node*> names;
+  for (const fhir::Node* n : parsed.document->root()->children("name")) names.push_back(n);
+  REQUIRE(names.size() == 2);
+  auto ext = parseInvariantGuards("family.extension('http://x').empty() or x");
+  CHECK_FALSE(invariantHoldsByGuard(*names[0], ext));
+  CHECK(invariantHoldsByGuard(*names[1], ext));
+  auto other = parseInvariantGuards("family.extension('http://y').empty() or x");
+  CHECK(invariantHoldsByGuard(*names[0], other));
+  auto all = parseInvariantGuards("prefix.all($this.hasValue()) or x");
+  CHECK(invariantHoldsByGuard(*names[0], all));        // no prefix: all() of nothing
+  CHECK_FALSE(invariantHoldsByGuard(*names[1], all));  // the engine decides
+  auto implies = parseInvariantGuards("family.exists() implies given.exists() and family.exists()");
+  CHECK_FALSE(invariantHoldsByGuard(*names[0], implies));
+  auto rhs = parseInvariantGuards("prefix.exists() implies family.exists()");
+  CHECK(invariantHoldsByGuard(*names[1], rhs));  // prefix present, family present: B true
+}

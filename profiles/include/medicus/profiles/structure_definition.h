@@ -36,7 +36,7 @@ struct Binding {
 // (profiles/src/profiles/invariant_guards.h): "identifier.empty() or ..." holds whenever the focus
 // has no identifier. The invariant holds when every test of one guard is true.
 struct GuardTest {
-  enum class Kind : uint8_t { Empty, Exists, NotStartsWith };
+  enum class Kind : uint8_t { Empty, Exists, NotStartsWith, AllOf };  // AllOf: path.all(...)
   Kind kind = Kind::Empty;
   std::vector<std::string> path;  // element names from the focus: {"contained", "meta", "security"}
   std::string prefix;             // NotStartsWith: "#"
@@ -48,6 +48,7 @@ struct InvariantGuard {
 struct Constraint {
   std::string key;  // "ele-1", "vs-2"
   bool is_error = true;  // severity error (else warning)
+  bool from_core = false;  // source is a core definition (http://hl7.org/fhir/StructureDefinition/...)
   std::string human;
   std::string expression;
   std::string source;
@@ -71,6 +72,17 @@ struct Slicing {
 };
 
 inline constexpr uint32_t kNoElement = UINT32_MAX;
+
+// What the per-node walk over an element's children needs of each child, packed together: most
+// children of a definition are absent from a given instance, and an ElementDef spans several cache
+// lines, so the walk reads only these until a child is present.
+struct ChildSlot {
+  std::string name;  // the child's ElementDef::name
+  uint32_t index = 0;  // into CompiledProfile::elements
+  uint32_t min = 0;
+  uint32_t max = UINT32_MAX;
+  bool check_absent = false;  // min > 0 or a slice with min > 0: reports even when absent
+};
 
 struct ElementDef {
   std::string id;    // "Observation.component:SystolicBP.code"
@@ -97,6 +109,7 @@ struct ElementDef {
   uint32_t parent = kNoElement;
   uint32_t slice_of = kNoElement;  // for a slice: the sliced element
   std::vector<uint32_t> children;  // direct child elements (not slices)
+  std::vector<ChildSlot> child_slots;  // the same children, compact (see ChildSlot)
   bool unique_child_names = true;  // no two children share a name (broken snapshots may repeat one)
   std::vector<uint32_t> slices;    // slices of this element, in definition order
 };
