@@ -750,25 +750,40 @@ class ValidationRun {
       merge = cursor == run_count;
     }
     size_t cursor = 0;
+    // The matching children: a run copied to the stack (no allocation per node), else the vector.
+    constexpr size_t kInline = 16;
+    const Node* inline_matches[kInline];
     std::vector<const Node*> matches;
     for (const ChildSlot& slot : def.child_slots) {
       const uint32_t c = slot.index;
-      matches.clear();
+      const Node* const* items = nullptr;
+      size_t count = 0;
       if (!merge) {
+        matches.clear();
         for (const Node* n : node.children()) {
           if (n->name() == slot.name) matches.push_back(n);
         }
+        items = matches.data();
+        count = matches.size();
       } else if (cursor < run_count && sameName(runs[cursor].name, slot.name)) {
+        count = runs[cursor].count;
         const Node* n = runs[cursor].first;
-        for (uint32_t k = 0; k < runs[cursor].count; ++k, n = n->nextSibling()) matches.push_back(n);
+        if (count <= kInline) {
+          for (size_t k = 0; k < count; ++k, n = n->nextSibling()) inline_matches[k] = n;
+          items = inline_matches;
+        } else {
+          matches.clear();
+          for (size_t k = 0; k < count; ++k, n = n->nextSibling()) matches.push_back(n);
+          items = matches.data();
+        }
         ++cursor;
       }
-      if (matches.empty() && !slot.check_absent) continue;  // nothing to check: ElementDef untouched
+      if (count == 0 && !slot.check_absent) continue;  // nothing to check: ElementDef untouched
       const ElementDef& child = profile.elements[c];
-      if (matches.size() < slot.min || (slot.max != UINT32_MAX && matches.size() > slot.max)) {
-        checkCardinality(node, child, matches.size(), child.name);
+      if (count < slot.min || (slot.max != UINT32_MAX && count > slot.max)) {
+        checkCardinality(node, child, count, child.name);
       }
-      if (matches.empty()) {
+      if (count == 0) {
         // No items at all: the slices' minimum cardinalities still apply.
         for (uint32_t s : child.slices) {
           if (profile.elements[s].min > 0) checkCardinality(node, profile.elements[s], 0, child.name);
@@ -776,12 +791,19 @@ class ValidationRun {
         continue;
       }
       // (ElementDefinition ids repeat between snapshot and differential by design.)
-      if (base_pass && child.name == "id" && !node.isResource() && matches[0]->hasValue() &&
+      if (base_pass && child.name == "id" && !node.isResource() && items[0]->hasValue() &&
           node.type()->name != "ElementDefinition") {
-        checkElementIdUnique(*matches[0]);
+        checkElementIdUnique(*items[0]);
       }
-      if (child.has_slicing && !child.slices.empty()) assignSlices(node, profile, child, matches, depth);
-      for (const Node* n : matches) {
+      if (child.has_slicing && !child.slices.empty()) {
+        if (items == inline_matches) {
+          matches.assign(items, items + count);
+          items = matches.data();
+        }
+        assignSlices(node, profile, child, matches, depth);
+      }
+      for (size_t k = 0; k < count; ++k) {
+        const Node* n = items[k];
         if (!base_pass) checkType(*n, child);
         if (n->isResource() && n != doc_.root()) {
           if (base_pass && (options_.validate_contained || child.name != "contained")) {
@@ -1181,10 +1203,11 @@ class ValidationRun {
     struct Evaluated { const CompiledInvariant* invariant; tl::expected<bool, std::string> result; };
     std::vector<Evaluated> evaluated;
     const bool core_profile = profile.url.starts_with(kCoreSdPrefix);
+    const bool constraint_profile = !base_pass && profile.derivation == "constraint";
     for (const Constraint& c : def.constraints) {
       // Profile passes repeat the core constraints in their snapshots; the base pass checks those.
       if (!base_pass && c.from_core && !core_profile) continue;
-      if (!base_pass && c.source.empty() && profile.derivation == "constraint" && isCoreKey(c.key)) continue;
+      if (constraint_profile && c.source.empty() && isCoreKey(c.key)) continue;
       bool holds = true;
       if (sameName(c.key, "bdl-7") && profile.url == "http://hl7.org/fhir/StructureDefinition/Bundle") {
         continue;  // checked natively in indexBundle, in linear time
@@ -1196,7 +1219,7 @@ class ValidationRun {
         holds = narrativeHasContent(node.value());
       } else if (sameName(c.key, "dom-3")) {
         holds = !options_.validate_contained || dom3Holds(node);
-      } else if (c.key == "ref-1" && c.expression == kRef1Expression) {
+      } else if (sameName(c.key, "ref-1") && c.expression == kRef1Expression) {
         // Natively: one id set per container instead of %rootResource.contained.id per reference.
         std::string_view reference = childValue(node, "reference");
         // "#": substring(1) is empty, so is the invariant's value: it holds (as the engine answers).
