@@ -145,7 +145,10 @@ bool urlInDomain(std::string_view url, std::string_view domain) {
 // Element names and constraint keys are short and mostly differ in length or first letter: no
 // memcmp call for those.
 inline bool sameName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+  if (a.size() != b.size()) return false;
+  if (a.size() > 16) return std::memcmp(a.data(), b.data(), a.size()) == 0;
+  for (size_t i = 0; i < a.size(); ++i) if (a[i] != b[i]) return false;
+  return true;
 }
 
 std::string_view childValue(const Node& node, std::string_view name) {
@@ -742,10 +745,11 @@ class ValidationRun {
         runs[run_count++] = {n->element()->name, n, 1};
       }
     }
+    uint32_t run_slot[kMaxRuns];  // the slot each run pairs with
     if (merge) {
       size_t cursor = 0;
-      for (const ChildSlot& slot : def.child_slots) {
-        if (cursor < run_count && sameName(runs[cursor].name, slot.name)) ++cursor;
+      for (uint32_t i = 0; i < def.child_slots.size() && cursor < run_count; ++i) {
+        if (sameName(runs[cursor].name, def.child_slots[i].name)) run_slot[cursor++] = i;
       }
       merge = cursor == run_count;
     }
@@ -754,7 +758,8 @@ class ValidationRun {
     constexpr size_t kInline = 16;
     const Node* inline_matches[kInline];
     std::vector<const Node*> matches;
-    for (const ChildSlot& slot : def.child_slots) {
+    for (uint32_t slot_index = 0; slot_index < def.child_slots.size(); ++slot_index) {
+      const ChildSlot& slot = def.child_slots[slot_index];
       const uint32_t c = slot.index;
       const Node* const* items = nullptr;
       size_t count = 0;
@@ -765,7 +770,7 @@ class ValidationRun {
         }
         items = matches.data();
         count = matches.size();
-      } else if (cursor < run_count && sameName(runs[cursor].name, slot.name)) {
+      } else if (cursor < run_count && run_slot[cursor] == slot_index) {
         count = runs[cursor].count;
         const Node* n = runs[cursor].first;
         if (count <= kInline) {
