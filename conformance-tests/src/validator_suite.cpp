@@ -192,7 +192,12 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       base_terminology = std::make_unique<profiles::Terminology>(*base_registry);
       base_validator = std::make_unique<profiles::Validator>(*base_store, *base_terminology);
     }
-    fhir::ParseResult parsed = fhir::parse(*text);
+    fhir::ParseOptions parse_options;
+    if (auto it = c.FindMember("options"); it != c.MemberEnd() && it->value.IsObject()) {
+      const auto& o = it->value;
+      if (o.HasMember("allow-comments") && o["allow-comments"].IsBool()) parse_options.allow_comments = o["allow-comments"].GetBool();
+    }
+    fhir::ParseResult parsed = fhir::parse(*text, parse_options);
     const rapidjson::Value& expected = c["expected"];
     // The reference test harness's settings: unknown extensions are errors, except in the example
     // domains (unless "examples": false) and the case's allowed-extension-domain.

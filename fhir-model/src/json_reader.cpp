@@ -892,20 +892,11 @@ class DirectBuilder {
   std::vector<std::pair<Node*, const ElementInfo*>> pending_null_checks_;
 };
 
-}  // namespace
-
-ParseResult parseJson(std::string_view text, const ParseOptions& options) {
+// One parse with the given RapidJSON flags. `stopped_at_comment` tells that the syntax error is a '/'
+// (a comment), so the caller can read the text again with comments allowed.
+template <unsigned kFlags>
+ParseResult parseJsonWith(std::string_view text, const ParseOptions& options, size_t bom, bool& stopped_at_comment) {
   ParseResult result;
-  if (text.size() > options.max_bytes) {
-    result.issues.push_back({Severity::Fatal, IssueType::TooCostly,
-                             "The resource is " + std::to_string(text.size()) + " bytes; the limit is " +
-                                 std::to_string(options.max_bytes) + " bytes",
-                             "", {}, "json.too-large"});
-    return result;
-  }
-  size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
-  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
-                              rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
   auto syntaxError = [&](std::string_view source, rapidjson::ParseResult ok, bool too_deep, uint32_t too_deep_offset) {
     LineIndex lines(source);
     Issue issue;
@@ -918,6 +909,7 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
     } else {
       issue.message = std::string("Invalid JSON: ") + rapidjson::GetParseError_En(ok.Code());
       issue.position = lines.positionOf(ok.Offset() + bom);
+      stopped_at_comment = ok.Offset() + bom < source.size() && source[ok.Offset() + bom] == '/';
       issue.rule_id = "json.syntax";
     }
     result.issues.push_back(std::move(issue));
@@ -975,6 +967,64 @@ ParseResult parseJson(std::string_view text, const ParseOptions& options) {
   }
   FhirWalker walker(*doc, result.issues, options, source);
   if (walker.walkRoot(builder.root) != nullptr) result.document = std::move(doc);
+  return result;
+}
+
+// Offsets of the comments ("//" to the line end, "/* ... */") outside JSON strings.
+std::vector<size_t> commentOffsets(std::string_view text) {
+  std::vector<size_t> found;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '/' && i + 1 < text.size() && (text[i + 1] == '/' || text[i + 1] == '*')) {
+      found.push_back(i);
+      if (text[i + 1] == '/') {
+        while (i < text.size() && text[i] != '\n') ++i;
+      } else {
+        size_t end = text.find("*/", i + 2);
+        i = end == std::string_view::npos ? text.size() : end + 1;
+      }
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+ParseResult parseJson(std::string_view text, const ParseOptions& options) {
+  if (text.size() > options.max_bytes) {
+    ParseResult result;
+    result.issues.push_back({Severity::Fatal, IssueType::TooCostly,
+                             "The resource is " + std::to_string(text.size()) + " bytes; the limit is " +
+                                 std::to_string(options.max_bytes) + " bytes",
+                             "", {}, "json.too-large"});
+    return result;
+  }
+  size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag |
+                              rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  bool stopped_at_comment = false;
+  ParseResult result = parseJsonWith<kFlags>(text, options, bom, stopped_at_comment);
+  if (!stopped_at_comment) return result;
+  // Comments are not JSON (RFC 8259), but JSON5-style files carry them: read the text again skipping
+  // them, and report each one unless the caller allows comments. Only text that failed to parse pays.
+  bool again = false;
+  result = parseJsonWith<kFlags | rapidjson::kParseCommentsFlag>(text, options, bom, again);
+  if (!options.allow_comments) {
+    LineIndex lines(text);
+    for (size_t offset : commentOffsets(text)) {
+      result.issues.push_back({Severity::Error, IssueType::Invalid,
+                               "Comments are not allowed in JSON (allow them with the allow-comments setting)", "",
+                               lines.positionOf(static_cast<uint32_t>(offset)), "json.comment"});
+    }
+  }
   return result;
 }
 

@@ -286,6 +286,50 @@ class XmlWalker {
   const TypeModel& model_;
 };
 
+// XML without a DTD knows five entities (amp, lt, gt, quot, apos) and character references; pugixml
+// passes any other "&name;" through as text, so the source is checked here (outside comments, CDATA
+// sections and processing instructions). Returns the offset of the first bad reference and its
+// message, or npos. Input without '&' costs one memchr.
+std::pair<size_t, std::string> badEntityReference(std::string_view s) {
+  if (s.find('&') == std::string_view::npos) return {std::string_view::npos, {}};
+  auto isNameChar = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c == ':' || static_cast<unsigned char>(c) >= 0x80;
+  };
+  size_t i = 0;
+  while ((i = s.find_first_of("<&", i)) != std::string_view::npos) {
+    if (s[i] == '<') {
+      std::string_view rest = s.substr(i);
+      std::string_view end;
+      if (rest.starts_with("<!--")) end = "-->";
+      else if (rest.starts_with("<![CDATA[")) end = "]]>";
+      else if (rest.starts_with("<?")) end = "?>";
+      if (end.empty()) { ++i; continue; }
+      size_t close = s.find(end, i + 2);
+      if (close == std::string_view::npos) break;  // unterminated: pugixml has reported it
+      i = close + end.size();
+      continue;
+    }
+    size_t semi = s.find(';', i + 1);
+    std::string_view ref = semi == std::string_view::npos ? std::string_view() : s.substr(i + 1, semi - i - 1);
+    bool ok = false;
+    if (ref.size() > 1 && ref[0] == '#') {
+      bool hex = ref[1] == 'x';
+      std::string_view digits = ref.substr(hex ? 2 : 1);
+      ok = !digits.empty() && std::all_of(digits.begin(), digits.end(), [&](char c) {
+        return (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+      });
+      if (!ok) return {i, "Invalid character reference '&" + std::string(ref.substr(0, 16)) + ";'"};
+    } else if (!ref.empty() && std::all_of(ref.begin(), ref.end(), isNameChar)) {
+      if (ref == "amp" || ref == "lt" || ref == "gt" || ref == "quot" || ref == "apos") ok = true;
+      else return {i, "The entity '" + std::string(ref.substr(0, 40)) + "' was referenced, but not declared (FHIR XML has no DTD: use a character reference such as &#174; or the character itself)"};
+    }
+    if (!ok) return {i, "A '&' must start an entity or character reference (write '&amp;' for the character itself)"};
+    i = semi + 1;
+  }
+  return {std::string_view::npos, {}};
+}
+
 }  // namespace
 
 ParseResult parseXml(std::string_view text, const ParseOptions& options) {
@@ -320,6 +364,10 @@ ParseResult parseXml(std::string_view text, const ParseOptions& options) {
       fatal("DOCTYPE declarations are not allowed in FHIR XML (no DTDs, no entities)", "xml.doctype");
       return result;
     }
+  }
+  if (auto [offset, message] = badEntityReference(source); offset != std::string_view::npos) {
+    fatal(std::move(message), "xml.entity", LineIndex(source).positionOf(offset));
+    return result;
   }
   pugi::xml_node root = xml.document_element();
   if (!root) {

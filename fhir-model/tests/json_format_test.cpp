@@ -272,3 +272,34 @@ TEST_CASE("element indexes follow insertion and removal", "[node]") {
   doc.addPrimitive(n2, "given", "x");
   CHECK(pathOf(*n2) == "Patient.name[1]");
 }
+
+TEST_CASE("JSON comments are an error each, unless allowed", "[json][bad-input]") {
+  std::string in = "// leading\n{\"resourceType\":\"Patient\", /* block, with \"quotes\" */ \"id\":\"a//b\",\n"
+                   "  \"gender\":\"male\" // trailing\n}";
+  auto r = parseJson(in);
+  REQUIRE(r.document);
+  size_t comments = 0;
+  for (const auto& i : r.issues) {
+    if (i.rule_id == "json.comment") {
+      ++comments;
+      CHECK(i.severity == Severity::Error);
+    }
+  }
+  CHECK(comments == 3);  // the "//" inside the id string is no comment
+  const Issue* first = findRule(r.issues, "json.comment");
+  REQUIRE(first);
+  CHECK(first->position.line == 1);
+  CHECK(first->position.column == 1);
+  CHECK(r.document->root()->child("id")->value() == "a//b");
+
+  ParseOptions allow;
+  allow.allow_comments = true;
+  auto ok = parseJson(in, allow);
+  REQUIRE(ok.document);
+  CHECK(ok.issues.empty());
+  CHECK(ok.document->root()->child("gender")->value() == "male");
+
+  // A '/' that starts no comment is still a syntax error.
+  auto bad = parseJson("{\"resourceType\":\"Patient\",\"id\": /x}", allow);
+  CHECK(hasRule(bad.issues, "json.syntax"));
+}

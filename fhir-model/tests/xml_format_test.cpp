@@ -103,3 +103,25 @@ TEST_CASE("XML line and column of issues", "[xml][bad-input]") {
   CHECK(r.issues[0].position.column == 3);
   CHECK(r.issues[0].expression == "Patient.birthDate");
 }
+
+TEST_CASE("XML entities other than the five predefined are fatal", "[xml][bad-input]") {
+  auto reg = parseXml("<Patient xmlns=\"http://hl7.org/fhir\">\n  <id value=\"x\"/><text><status value=\"generated\"/>"
+                      "<div xmlns=\"http://www.w3.org/1999/xhtml\">A&reg;</div></text></Patient>");
+  CHECK_FALSE(reg.document);
+  REQUIRE(reg.issues.size() == 1);
+  CHECK(reg.issues[0].rule_id == "xml.entity");
+  CHECK(reg.issues[0].severity == Severity::Fatal);
+  CHECK(reg.issues[0].position.line == 2);
+  CHECK(reg.issues[0].message.find("'reg'") != std::string::npos);
+
+  // Predefined entities, character references, and '&' inside comments and CDATA are fine.
+  auto ok = parseXml("<Patient xmlns=\"http://hl7.org/fhir\"><!-- &reg; --><id value=\"a&amp;b&#174;&#xAE;&lt;\"/>"
+                     "<text><status value=\"generated\"/><div xmlns=\"http://www.w3.org/1999/xhtml\"><![CDATA[&x]]>&quot;&apos;&gt;</div></text></Patient>");
+  REQUIRE(ok.document);
+  CHECK_FALSE(hasRule(ok.issues, "xml.entity"));
+
+  auto bare = parseXml(R"(<Patient xmlns="http://hl7.org/fhir"><id value="a & b"/></Patient>)");
+  CHECK(hasRule(bare.issues, "xml.entity"));
+  auto badChar = parseXml(R"(<Patient xmlns="http://hl7.org/fhir"><id value="&#xZZ;"/></Patient>)");
+  CHECK(hasRule(badChar.issues, "xml.entity"));
+}

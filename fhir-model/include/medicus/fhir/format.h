@@ -18,6 +18,8 @@ struct ParseOptions {
   uint32_t max_depth = 128;      // object/element nesting
   // Unknown elements are errors (and left out of the tree); with this flag they are warnings.
   bool unknown_elements_are_warnings = false;
+  // JSON: comments ("//", "/* */") are reported as errors, one per comment; with this flag they are skipped.
+  bool allow_comments = false;
 };
 
 struct ParseResult {
