@@ -12,7 +12,8 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/questionnaire_validator.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/core_invariant_errata.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/attachment_checks.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/measure_rules.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/measure_rules.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/element_definitions.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).
@@ -33,6 +34,7 @@ medicus_add_test_binary(profiles_tests
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/questionnaire_validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_guards_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_hooks_test.cpp
   LIBS medicus::profiles)
 target_include_directories(profiles_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 

@@ -4,7 +4,8 @@
 
 namespace medicus::profiles {
 namespace {
-// memberOf(), conformsTo() and resolve() of the FHIRPath engine answered by the validator.
+// memberOf(), subsumes(), conformsTo(), elementDefinition(), slice() and resolve() of the FHIRPath
+// engine answered by the validator.
 class Hooks final : public fhirpath::ExternalHooks {
  public:
   explicit Hooks(const InvariantServices& services) : services_(services) {}
@@ -17,6 +18,17 @@ class Hooks final : public fhirpath::ExternalHooks {
     return tl::unexpected(std::string("memberOf() needs a code, Coding, CodeableConcept or string"));
   }
   const fhir::Node* resolveExternal(std::string_view reference) const override { return services_.resolve(reference); }
+  tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                           std::string_view descendant) const override {
+    return services_.subsumes(system, ancestor, descendant);
+  }
+  tl::expected<const fhir::Node*, std::string> elementDefinition(const fhir::Node& element) const override {
+    return services_.elementDefinition(element);
+  }
+  tl::expected<bool, std::string> inSlice(const fhir::Node& element, std::string_view structure_url,
+                                          std::string_view slice_name) const override {
+    return services_.inSlice(element, structure_url, slice_name);
+  }
 
  private:
   const InvariantServices& services_;

@@ -30,11 +30,13 @@ struct Terminology::CodeSystemIndex {
   std::string url;
   bool complete = false;  // content = complete: codes not listed are not codes of the system
   bool case_sensitive = true;
+  bool nesting_is_a = true;  // hierarchyMeaning absent or is-a: nesting (and `parent`) mean is-a
   struct Concept {
     std::string display;
     std::vector<std::string> designations;
     std::vector<std::string> parents;
     std::vector<std::string> children;
+    std::vector<std::string> subsumed_by;  // the `subsumedBy` property values (is-a whatever the hierarchy means)
     std::unordered_map<std::string, std::string> properties;
   };
   StringMap<Concept> concepts;
@@ -63,6 +65,8 @@ const Terminology::CodeSystemIndex* Terminology::codeSystem(std::string_view url
     index->url = k;
     index->complete = memberStr(*json, "content") == "complete";
     index->case_sensitive = memberBool(*json, "caseSensitive", true);
+    std::string_view meaning = memberStr(*json, "hierarchyMeaning");
+    index->nesting_is_a = meaning.empty() || meaning == "is-a";
     // Concepts nest (hierarchy meaning is-a in almost every code system in the packages).
     std::vector<std::pair<const rapidjson::Value*, std::string>> stack;
     if (const rapidjson::Value* cs = memberArray(*json, "concept")) {
@@ -94,6 +98,7 @@ const Terminology::CodeSystemIndex* Terminology::codeSystem(std::string_view url
             }
           }
           if (pcode == "parent" || pcode == "subsumedBy") concept_entry.parents.push_back(value);
+          if (pcode == "subsumedBy") concept_entry.subsumed_by.push_back(value);
           concept_entry.properties[pcode] = value;
         }
       }
@@ -372,6 +377,43 @@ CodeCheck Terminology::checkCodeSystem(std::string_view system, std::string_view
     result.display_mismatch = !ok;
   }
   return result;
+}
+
+tl::expected<bool, std::string> Terminology::subsumes(std::string_view system, std::string_view ancestor,
+                                                      std::string_view descendant) {
+  std::lock_guard lock(mutex_);
+  const CodeSystemIndex* cs = codeSystem(system);
+  if (!cs || (!cs->complete && cs->concepts.empty())) {  // absent, or content = not-present (SNOMED CT in R4 core)
+    return tl::make_unexpected("code system " + std::string(system) + " is not available locally");
+  }
+  for (std::string_view code : {ancestor, descendant}) {
+    if (cs->concepts.find(code) != cs->concepts.end()) continue;
+    if (!cs->complete) {
+      return tl::make_unexpected("code '" + std::string(code) + "' is not in the locally available part of code system " +
+                                 std::string(system));
+    }
+    return tl::make_unexpected("unknown code '" + std::string(code) + "' in code system " + std::string(system));
+  }
+  if (ancestor == descendant) return true;
+  // Upwards from the descendant along is-a links (bounded by the number of concepts: cycles end).
+  std::unordered_set<std::string_view> seen{descendant};
+  std::vector<std::string_view> todo{descendant};
+  while (!todo.empty()) {
+    auto it = cs->concepts.find(todo.back());
+    todo.pop_back();
+    if (it == cs->concepts.end()) continue;
+    const auto& links = cs->nesting_is_a ? it->second.parents : it->second.subsumed_by;
+    for (const std::string& up : links) {
+      if (up == ancestor) return true;
+      if (seen.insert(up).second) todo.push_back(up);
+    }
+  }
+  if (!cs->complete) {
+    return tl::make_unexpected("code system " + std::string(system) +
+                               " is only partly available locally: cannot rule out that '" + std::string(ancestor) +
+                               "' subsumes '" + std::string(descendant) + "'");
+  }
+  return false;
 }
 
 long Terminology::expansionSize(std::string_view value_set) {

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "profiles/attachment_checks.h"
+#include "profiles/element_definitions.h"
 #include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
 #include "profiles/measure_rules.h"
@@ -173,7 +174,8 @@ class ValidationRun {
   }
 
  private:
-  // memberOf(), conformsTo() and resolve() for invariants, answered by this run.
+  // memberOf(), subsumes(), conformsTo(), elementDefinition(), slice() and resolve() for
+  // invariants, answered by this run.
   class InvariantServicesImpl final : public InvariantServices {
    public:
     explicit InvariantServicesImpl(ValidationRun& run) : run_(run) {}
@@ -222,9 +224,69 @@ class ValidationRun {
     const Node* resolve(std::string_view reference) const override {
       return run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
     }
+    // The CodeSystem hierarchy of the loaded packages (Terminology::subsumes).
+    tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                             std::string_view descendant) const override {
+      auto r = run_.tx_.subsumes(system, ancestor, descendant);
+      if (!r) return tl::make_unexpected("subsumes(): " + r.error());
+      return *r;
+    }
+    // The core definition of the element (see element_definitions.h: not a profile's constrained
+    // one). The nodes live as long as this object, i.e. the evaluation.
+    tl::expected<const Node*, std::string> elementDefinition(const Node& element) const override {
+      auto document = coreElementDefinition(run_.store_, element);
+      if (!document) return tl::make_unexpected(document.error());
+      if (!*document) return nullptr;
+      definitions_.push_back(std::move(*document));
+      return elementDefinitionNode(*definitions_.back());
+    }
+    // The validator's slice matching (discriminators, or conformance to the slice without any). The
+    // name is a sliceName ("systolic") or an element id ("Observation.component:systolic"); a
+    // sliceName used by several slices of the profile is narrowed to those on the element's name.
+    tl::expected<bool, std::string> inSlice(const Node& element, std::string_view structure,
+                                            std::string_view slice_name) const override {
+      auto compiled = run_.store_.profile(structure);
+      if (!compiled) return tl::make_unexpected("slice(): " + compiled.error());
+      const CompiledProfile& profile = **compiled;
+      std::vector<uint32_t> candidates;
+      if (slice_name.find(':') != std::string_view::npos) {
+        uint32_t i = profile.findById(slice_name);
+        if (i != kNoElement && profile.elements[i].slice_of != kNoElement) candidates.push_back(i);
+      } else {
+        for (uint32_t i = 0; i < profile.elements.size(); ++i) {
+          const ElementDef& e = profile.elements[i];
+          if (e.slice_of != kNoElement && e.slice_name == slice_name) candidates.push_back(i);
+        }
+        if (candidates.size() > 1) {
+          std::vector<uint32_t> named;
+          for (uint32_t i : candidates) if (profile.elements[i].name == element.name()) named.push_back(i);
+          candidates = std::move(named);
+        }
+      }
+      if (candidates.empty()) {
+        return tl::make_unexpected("slice(): profile " + std::string(structure) + " has no slice '" +
+                                   std::string(slice_name) + "'" + (element.element() ? " for " + std::string(element.name()) : ""));
+      }
+      if (candidates.size() > 1) {
+        std::string ids;
+        for (uint32_t i : candidates) ids += (ids.empty() ? "" : ", ") + profile.elements[i].id;
+        return tl::make_unexpected("slice(): '" + std::string(slice_name) + "' names several slices of " +
+                                   std::string(structure) + " (" + ids + "); give the element id");
+      }
+      const uint32_t depth = run_.current_depth_;
+      if (depth >= run_.options_.max_depth) {
+        return tl::make_unexpected("slice('" + std::string(structure) + "', '" + std::string(slice_name) +
+                                   "'): profiles nest too deeply");
+      }
+      const ElementDef& slice = profile.elements[candidates[0]];
+      bool ok = run_.matchesSlice(element, profile, candidates[0], profile.elements[slice.slice_of].slicing, depth);
+      run_.current_depth_ = depth;
+      return ok;
+    }
 
    private:
     ValidationRun& run_;
+    mutable std::vector<std::unique_ptr<fhir::Document>> definitions_;  // elementDefinition() results
   };
 
   // ---- issues ----

@@ -13,8 +13,9 @@
 
 namespace medicus::profiles {
 
-// What invariants may ask of the validator: memberOf() against the local terminology, conformsTo()
-// against the loaded profiles, resolve() of references outside the resource (Bundle entries).
+// What invariants may ask of the validator: memberOf() and subsumes() against the local terminology,
+// conformsTo() and slice() against the loaded profiles, elementDefinition(), resolve() of references
+// outside the resource (Bundle entries).
 class InvariantServices {
  public:
   virtual ~InvariantServices() = default;
@@ -24,6 +25,22 @@ class InvariantServices {
                                                    std::string_view value_set) const = 0;
   virtual tl::expected<bool, std::string> conformsTo(const fhir::Node& resource, std::string_view url) const = 0;
   virtual const fhir::Node* resolve(std::string_view reference) const = 0;
+  // Is `ancestor` an ancestor of (or equal to) `descendant` in code system `system`? An error when
+  // that cannot be decided locally.
+  virtual tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                                   std::string_view descendant) const {
+    return tl::make_unexpected(std::string("subsumes() is not available here"));
+  }
+  // The ElementDefinition node for `element` (it must outlive the evaluation); nullptr when none.
+  virtual tl::expected<const fhir::Node*, std::string> elementDefinition(const fhir::Node& element) const {
+    return tl::make_unexpected(std::string("elementDefinition() is not available here"));
+  }
+  // Does `element` match the slice `slice_name` of the profile `structure`? An error when the
+  // profile or the slice is unknown.
+  virtual tl::expected<bool, std::string> inSlice(const fhir::Node& element, std::string_view structure,
+                                                  std::string_view slice_name) const {
+    return tl::make_unexpected(std::string("slice() is not available here"));
+  }
 };
 
 class CompiledInvariant {

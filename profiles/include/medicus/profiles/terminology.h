@@ -12,6 +12,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <tl/expected.hpp>
+
 #include "medicus/profiles/package_registry.h"
 
 namespace medicus::profiles {
@@ -37,6 +39,15 @@ class Terminology {
   // Is the code defined by the code system? CannotCheck when the system is not available locally
   // (or only as a fragment / not-present content).
   CodeCheck checkCodeSystem(std::string_view system, std::string_view code, std::string_view display = {});
+
+  // Does `ancestor` subsume `descendant` in the code system (FHIRPath subsumes(), the $subsumes
+  // operation's is-a)? Is-a links are the concept nesting (unless the CodeSystem's hierarchyMeaning
+  // says it means something else: grouped-by, part-of, classified-with) and the `subsumedBy`
+  // property, plus `parent` under an is-a hierarchy. Equal codes are true. An error, never a guess,
+  // when the system is not available locally, a code is unknown, or only a fragment of the system
+  // is loaded and no is-a path was found.
+  tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
+                                           std::string_view descendant);
 
   // Number of codes in the local expansion, or -1 when the value set cannot be expanded (for tests).
   long expansionSize(std::string_view value_set);
