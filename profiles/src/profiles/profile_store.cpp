@@ -228,6 +228,9 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
   const rapidjson::Value* snapshot = sd ? member(*sd, "snapshot") : nullptr;
   profile->snapshot_generated = !(snapshot && memberArray(*snapshot, "element"));
 
+  constexpr std::string_view kVitalSigns = "http://hl7.org/fhir/StructureDefinition/vitalsigns";
+  const bool vital_signs_family = info.type == "Observation" && info.url.starts_with("http://hl7.org/fhir/StructureDefinition/") &&
+                                  (info.url == kVitalSigns || (sd && memberStr(*sd, "baseDefinition") == kVitalSigns));
   std::unordered_map<std::string_view, uint32_t> by_id;
   profile->elements.reserve((*elements)->Size());
   for (const auto& e : (*elements)->GetArray()) {
@@ -269,6 +272,15 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
       def.has_binding = true;
       def.binding.strength = parseStrength(memberStr(*b, "strength"));
       def.binding.value_set = std::string(memberStr(*b, "valueSet"));
+      // Published R4 erratum: the core vital signs profiles bind Observation.component.value[x] to the
+      // vital signs units as 'required', which also forbids every non-vital component (FiO2 flow rate in
+      // L/min on an oxygen saturation); the binding is meant as extensible, and the HL7 Java validator
+      // loads it so. Only the core vitalsigns profile and those derived from it in core.
+      if (vital_signs_family && def.binding.strength == BindingStrength::Required &&
+          def.path == "Observation.component.value[x]" &&
+          def.binding.value_set.starts_with("http://hl7.org/fhir/ValueSet/ucum-vitals-common")) {
+        def.binding.strength = BindingStrength::Extensible;
+      }
     }
     if (const rapidjson::Value* s = member(e, "slicing"); s && s->IsObject()) {
       def.has_slicing = true;

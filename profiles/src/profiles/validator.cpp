@@ -17,6 +17,7 @@
 #include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
 #include "profiles/measure_rules.h"
+#include "profiles/vital_signs.h"
 #include "profiles/questionnaire_validator.h"
 
 namespace medicus::profiles {
@@ -597,6 +598,19 @@ class ValidationRun {
             continue;
           }
           profiles.emplace_back(p->value());
+        }
+      }
+    }
+    if (options_.vital_signs_profiles && resource.type()->name == "Observation") {
+      VitalSign vs;
+      if (vitalSignOf(resource, vs)) {
+        std::string url(vs.profile);
+        if (store_.profile(url)) {
+          report(Severity::Information, IssueType::Informational, resource,
+                 "checked against the " + std::string(vs.name) + " profile (" + url + "): the FHIR specification "
+                 "requires it of vital signs, and the " + std::string(vs.system) + " code " + std::string(vs.code) +
+                 " makes this Observation one", "validator.vital-signs");
+          profiles.push_back(std::move(url));
         }
       }
     }

@@ -79,6 +79,44 @@ TEST_CASE("profiles from meta.profile are applied: vital signs", "[validator]") 
   CHECK(hasRule(bad_issues, "Observation.code.coding:HeartRateCode:min"));
 }
 
+TEST_CASE("an Observation with a vital sign code must conform to the core vital signs profile", "[validator]") {
+  // SNOMED CT body temperature without the LOINC 8310-5 coding the bodytemp profile requires, and no
+  // vital-signs category: the profile applies although meta.profile does not name it.
+  const char* temp = R"({"resourceType":"Observation","status":"final",
+    "code":{"coding":[{"system":"http://snomed.info/sct","code":"276885007"}]},"subject":{"reference":"Patient/1"},
+    "effectiveDateTime":"2020-01-01","valueQuantity":{"value":36.5,"unit":"Cel","system":"http://unitsofmeasure.org","code":"Cel"}})";
+  auto issues = fixture().validate(temp);
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "validator.vital-signs"));
+  CHECK(hasRule(issues, "Observation.code.coding:BodyTempCode:min"));
+  CHECK(hasRule(issues, "Observation.category:min"));
+
+  profiles::ValidationOptions off;
+  off.vital_signs_profiles = false;
+  auto plain = fixture().validate(temp, off);
+  INFO(describe(plain));
+  CHECK_FALSE(hasRule(plain, "validator.vital-signs"));
+  CHECK(errors(plain) == 0);
+
+  // Not a vital sign: nothing is added.
+  auto other = fixture().validate(R"({"resourceType":"Observation","status":"final",
+    "code":{"coding":[{"system":"http://loinc.org","code":"2345-7"}]},"valueString":"x"})");
+  CHECK_FALSE(hasRule(other, "validator.vital-signs"));
+
+  // Oxygen saturation with a FiO2 flow component in L/min: the vital signs units binding of
+  // component.value[x] is extensible (published R4 erratum), a warning rather than an error.
+  const char* spo2 = R"({"resourceType":"Observation","status":"final",
+    "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+    "code":{"coding":[{"system":"http://loinc.org","code":"2708-6"}]},"subject":{"reference":"Patient/1"},
+    "effectiveDateTime":"2020-01-01","valueQuantity":{"value":95,"unit":"%","system":"http://unitsofmeasure.org","code":"%"},
+    "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"3151-8"}]},
+      "valueQuantity":{"value":6,"unit":"L/min","system":"http://unitsofmeasure.org","code":"L/min"}}]})";
+  auto sat = fixture().validate(spo2);
+  INFO(describe(sat));
+  CHECK(hasRule(sat, "validator.vital-signs"));
+  CHECK(errors(sat) == 0);
+}
+
 TEST_CASE("caller-given profiles are applied and unknown ones reported", "[validator]") {
   ValidationOptions options;
   options.profiles = {"http://hl7.org/fhir/StructureDefinition/bp"};

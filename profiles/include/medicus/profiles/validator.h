@@ -59,6 +59,9 @@ struct ValidationOptions {
   // item allows (questionnaire-referenceResource) or at least a FHIR resource type. The reference
   // validator's assumeValidRestReferences setting; off by default, as there.
   bool assume_valid_rest_references = false;
+  // R4: an Observation with a vital sign code (LOINC, or SNOMED CT) SHALL conform to the matching core
+  // vital signs profile (observation-vitalsigns.html); it is checked against it like a meta.profile.
+  bool vital_signs_profiles = true;
 };
 
 class Validator {
