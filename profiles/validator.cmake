@@ -14,7 +14,8 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/attachment_checks.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/measure_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/element_definitions.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/vital_signs.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/vital_signs.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/search_parameter_rules.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).

@@ -19,6 +19,7 @@
 #include "profiles/measure_rules.h"
 #include "profiles/vital_signs.h"
 #include "profiles/questionnaire_validator.h"
+#include "profiles/search_parameter_rules.h"
 
 namespace medicus::profiles {
 namespace {
@@ -582,6 +583,7 @@ class ValidationRun {
                "define two or more components", "SearchParameter.component:composite");
       }
     }
+    if (resource.type()->name == "SearchParameter") checkSearchParameter(resource, store_.registry(), doc_, issues_);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
     checkMeasureReport(resource, store_.registry(), doc_, issues_);

@@ -117,6 +117,39 @@ TEST_CASE("an Observation with a vital sign code must conform to the core vital 
   CHECK(errors(sat) == 0);
 }
 
+TEST_CASE("a SearchParameter keeps the type and bases of the one it derives from, and its expression its bases",
+          "[validator]") {
+  auto sp = [](std::string_view base, std::string_view type, std::string_view expression) {
+    return std::string(R"({"resourceType":"SearchParameter","url":"http://example.org/SearchParameter/n","name":"n",
+      "derivedFrom":"http://hl7.org/fhir/SearchParameter/Organization-name","status":"active",
+      "description":"d","code":"name","base":[")") + std::string(base) + R"("],"type":")" + std::string(type) +
+      R"(","expression":")" + std::string(expression) + R"("})";
+  };
+  auto good = fixture().validate(sp("Organization", "string", "Organization.name | (Organization.alias)"));
+  INFO(describe(good));
+  CHECK_FALSE(hasRule(good, "SearchParameter.derivedFrom:type"));
+  CHECK_FALSE(hasRule(good, "SearchParameter.derivedFrom:base"));
+  CHECK_FALSE(hasRule(good, "SearchParameter.expression:base"));
+
+  auto type = fixture().validate(sp("Organization", "token", "Organization.name"));
+  CHECK(hasRule(type, "SearchParameter.derivedFrom:type"));
+  CHECK_FALSE(hasRule(type, "SearchParameter.derivedFrom:base"));
+
+  auto base = fixture().validate(sp("Patient", "string", "Organization.name | Organization.alias"));
+  INFO(describe(base));
+  CHECK(hasRule(base, "SearchParameter.derivedFrom:base"));
+  size_t expression_errors = 0;
+  for (const auto& i : base) expression_errors += i.rule_id == "SearchParameter.expression:base";
+  CHECK(expression_errors == 1);  // once per expression
+
+  // A union over several bases, and a part that starts with a function, are fine.
+  auto multi = fixture().validate(R"({"resourceType":"SearchParameter","url":"http://example.org/SearchParameter/m",
+    "name":"m","status":"active","description":"d","code":"m","base":["Patient","Practitioner"],"type":"string",
+    "expression":"Patient.name.family | Practitioner.name.family | extension('http://example.org/x').value"})");
+  INFO(describe(multi));
+  CHECK_FALSE(hasRule(multi, "SearchParameter.expression:base"));
+}
+
 TEST_CASE("caller-given profiles are applied and unknown ones reported", "[validator]") {
   ValidationOptions options;
   options.profiles = {"http://hl7.org/fhir/StructureDefinition/bp"};
