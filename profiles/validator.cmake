@@ -15,11 +15,12 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/measure_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/element_definitions.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/vital_signs.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/search_parameter_rules.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/search_parameter_rules.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/narrative_control.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).
-target_link_libraries(profiles PUBLIC medicus::fhir_model tl::expected RapidJSON PRIVATE ZLIB::ZLIB)
+target_link_libraries(profiles PUBLIC medicus::fhir_model tl::expected RapidJSON PRIVATE ZLIB::ZLIB pugixml::pugixml)
 # Invariants use the FHIRPath engine when it is part of the build (profiles/fhirpath.cmake).
 if(TARGET medicus::fhirpath)
   target_sources(profiles PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/fhirpath_invariant_engine.cpp)

@@ -266,6 +266,12 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
             memberUInt(x, "valueInteger", min_length)) {
           def.min_length = min_length;
         }
+        std::string_view xurl = memberStr(x, "url");
+        if (xurl == "http://hl7.org/fhir/StructureDefinition/narrative-language-control") {
+          def.narrative_language_control = std::string(memberStr(x, "valueCode"));
+        } else if (xurl == "http://hl7.org/fhir/StructureDefinition/narrative-source-control") {
+          def.narrative_source_control = std::string(memberStr(x, "valueCode"));
+        }
       }
     }
     if (const rapidjson::Value* b = member(e, "binding"); b && b->IsObject() && member(*b, "valueSet")) {

@@ -17,6 +17,7 @@
 #include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
 #include "profiles/measure_rules.h"
+#include "profiles/narrative_control.h"
 #include "profiles/vital_signs.h"
 #include "profiles/questionnaire_validator.h"
 #include "profiles/search_parameter_rules.h"
@@ -962,6 +963,15 @@ class ValidationRun {
       if (!v.empty()) checkRange(node, v, def);
     }
     if (def.has_binding && options_.check_bindings) checkBinding(node, def);
+    if ((!def.narrative_language_control.empty() || !def.narrative_source_control.empty()) &&
+        node.type()->name == "Narrative") {
+      if (const Node* div = node.child("div"); div && div->hasValue()) {
+        for (auto& f : checkNarrativeControls(div->value(), def.narrative_language_control, def.narrative_source_control,
+                                              profile.url)) {
+          report(f.severity, IssueType::BusinessRule, node, std::move(f.message), def.id + ":" + f.rule_id);
+        }
+      }
+    }
     if (!def.types.empty() && node.type()->name == "Reference") {
       checkReferenceTarget(node, def);
       checkAggregation(node, def);

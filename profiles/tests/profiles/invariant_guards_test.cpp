@@ -128,3 +128,29 @@ TEST_CASE("invariant guards: extension('url') steps, all(), the right side of im
   auto rhs = parseInvariantGuards("prefix.exists() implies family.exists()");
   CHECK(invariantHoldsByGuard(*names[1], rhs));  // prefix present, family present: B true
 }
+
+#include "profiles/narrative_control.h"
+
+TEST_CASE("narrative control: language sections required or prohibited, source classes", "[validator][narrative]") {
+  using medicus::profiles::checkNarrativeControls;
+  const char* none = R"(<div xmlns="http://www.w3.org/1999/xhtml">Text without container</div>)";
+  const char* two = R"(<div xmlns="http://www.w3.org/1999/xhtml"><div xml:lang="en" lang="en">A</div><div lang="de">B</div></div>)";
+  CHECK(checkNarrativeControls(none, "_yes", "", "P").size() == 1);
+  CHECK(checkNarrativeControls(none, "_no", "", "P").empty());
+  CHECK(checkNarrativeControls(two, "_yes", "", "P").empty());
+  auto prohibited = checkNarrativeControls(two, "_no", "", "P");
+  REQUIRE(prohibited.size() == 1);
+  CHECK(prohibited[0].message.find("en, de") != std::string::npos);
+  CHECK(checkNarrativeControls(two, "_resource", "", "P").empty());  // not checked here
+
+  const char* mixed = R"(<div xmlns="http://www.w3.org/1999/xhtml">Loose text<h1 class="boilerplate">H</h1>)"
+                      R"(<p>no source</p><p class="x generated">g</p><p class="original">o</p></div>)";
+  auto sources = checkNarrativeControls(mixed, "", "warning", "P");
+  REQUIRE(sources.size() == 2);
+  CHECK(sources[0].severity == medicus::fhir::Severity::Warning);
+  CHECK(sources[1].message.find("'no source'") != std::string::npos);
+  CHECK(checkNarrativeControls(mixed, "", "error", "P")[0].severity == medicus::fhir::Severity::Error);
+  CHECK(checkNarrativeControls(mixed, "", "success", "P").empty());
+  CHECK(checkNarrativeControls(R"(<div xmlns="http://www.w3.org/1999/xhtml" class="generated">all <b>x</b></div>)", "",
+                               "error", "P").empty());
+}

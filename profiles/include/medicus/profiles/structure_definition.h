@@ -99,6 +99,11 @@ struct ElementDef {
   const rapidjson::Value* max_value = nullptr;
   int64_t max_length = -1;
   int64_t min_length = -1;  // the minLength extension
+  // Narrative control extensions on a Narrative element (http://hl7.org/fhir/extensions): language
+  // sections "_yes" (required) / "_no" (prohibited) / other values (not checked); source attribution:
+  // the issue severity ("error", "warning", ...) for narrative nodes without a source class.
+  std::string narrative_language_control;
+  std::string narrative_source_control;
   bool has_binding = false;
   Binding binding;
   std::vector<Constraint> constraints;
