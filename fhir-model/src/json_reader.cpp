@@ -298,6 +298,7 @@ class FhirWalker {
     }
     report(options_.unknown_elements_are_warnings ? Severity::Warning : Severity::Error, IssueType::Structure,
            member->key_offset, pathOf(*node), std::move(message), "json.unknown-element");
+    doc_.markUnknownContent(node);
   }
 
   // One property (value and/or its "_x" extension part), repeated or not.
@@ -488,6 +489,7 @@ class DirectBuilder {
                "Unknown element '" + std::string(f.key) + "' in " + std::string(f.type->name) +
                    ": it is not defined in FHIR R4; check the spelling, or carry extra data in an extension",
                "json.unknown-element");
+        doc_.markUnknownContent(f.node);
       }
       return true;
     }

@@ -190,6 +190,7 @@ class XmlWalker {
                "Unknown element <" + std::string(name) + "> in " + std::string(type->name) +
                    ": it is not defined in FHIR R4; check the spelling, or carry extra data in an extension",
                "xml.unknown-element");
+        doc_.markUnknownContent(node);
         continue;
       }
       if (static_cast<int>(e->index) < last_index) {

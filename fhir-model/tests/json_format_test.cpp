@@ -303,3 +303,13 @@ TEST_CASE("JSON comments are an error each, unless allowed", "[json][bad-input]"
   auto bad = parseJson("{\"resourceType\":\"Patient\",\"id\": /x}", allow);
   CHECK(hasRule(bad.issues, "json.syntax"));
 }
+
+TEST_CASE("an element whose unknown content was left out remembers it", "[json][bad-input]") {
+  auto r = parseJson(R"({"resourceType":"Patient","contact":[{"nickname":"x"}],"name":[{"family":"F"}]})");
+  REQUIRE(r.document);
+  CHECK(hasRule(r.issues, "json.unknown-element"));
+  const Node* contact = r.document->root()->child("contact");
+  REQUIRE(contact);
+  CHECK(contact->hadUnknownContent());
+  CHECK_FALSE(r.document->root()->child("name")->hadUnknownContent());
+}

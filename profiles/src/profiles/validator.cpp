@@ -1480,6 +1480,8 @@ class ValidationRun {
   }
 
   static bool ele1Holds(const Node& node) {
+    // A complex element whose content the reader reported and left out (unknown elements) was not empty.
+    if (node.hadUnknownContent() && !node.isPrimitive()) return true;
     if (node.hasValue() && !node.value().empty()) return true;
     for (const Node* child : node.children()) if (child->name() != "id") return true;
     return false;

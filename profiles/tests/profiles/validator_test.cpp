@@ -150,6 +150,16 @@ TEST_CASE("a SearchParameter keeps the type and bases of the one it derives from
   CHECK_FALSE(hasRule(multi, "SearchParameter.expression:base"));
 }
 
+TEST_CASE("ele-1 is not reported again on an element whose only content was an unknown element", "[validator]") {
+  auto issues = fixture().validate(R"({"resourceType":"Patient","contact":[{"nickname":"x"}]})");
+  INFO(describe(issues));
+  CHECK_FALSE(hasRule(issues, "Patient.contact:ele-1"));
+  // An element that is empty in the source still fails ele-1.
+  auto empty = fixture().validate(R"({"resourceType":"Patient","contact":[{}]})");
+  INFO(describe(empty));
+  CHECK(hasRule(empty, "Patient.contact:ele-1"));
+}
+
 TEST_CASE("caller-given profiles are applied and unknown ones reported", "[validator]") {
   ValidationOptions options;
   options.profiles = {"http://hl7.org/fhir/StructureDefinition/bp"};

@@ -33,6 +33,9 @@ class Node {
   // Primitive value as exact text (booleans "true"/"false", numbers as written). A primitive may have
   // no value but only id/extension children (JSON null in a primitive array).
   bool hasValue() const { return has_value_; }
+  // The source had content here that the reader reported and left out (unknown elements): the
+  // element was not empty in the instance, though it may have no children in the tree.
+  bool hadUnknownContent() const { return had_unknown_content_; }
   std::string_view value() const { return value_; }
 
   Node* parent() const { return parent_; }
@@ -91,6 +94,7 @@ class Node {
   uint32_t source_offset_ = UINT32_MAX;
   uint32_t element_index_ = 0;  // kept by Document::addChild/removeChild
   bool has_value_ = false;
+  bool had_unknown_content_ = false;
 };
 
 // "Patient.name[1].given[0]", with ".ofType(Quantity)" after choice elements and the resource type
@@ -123,6 +127,7 @@ class Document {
   void setValue(Node* node, std::string_view text);  // copies the text into the arena
   void setValueNoCopy(Node* node, std::string_view text);  // text must outlive the document
   void setSourceOffset(Node* node, uint32_t offset) { node->source_offset_ = offset; }
+  void markUnknownContent(Node* node) { node->had_unknown_content_ = true; }
   // Deep copy of a node (from any document) as a new child of parent, under the given element.
   Node* copyInto(Node* parent, const ElementInfo* element, const Node& source);
   void removeChild(Node* parent, Node* child);
