@@ -152,6 +152,52 @@ TEST_CASE("Mapping: Encounter.status from the trigger, else from the discharge a
   CHECK(status_of("A01", "", "") == "unknown");  // ISiK-enc-5: in-progress needs the admit time
 }
 
+TEST_CASE("Mapping: A12 (cancel transfer) puts the patient back at PV1-3 and keeps the stay in progress", "[mappers]") {
+  // HL7 v2.5 3.3.12: in an A12, PV1-3 is the location before the cancelled transfer, PV1-6 the one
+  // the transfer had moved the patient to.
+  std::map<int, std::string> fields{{1, "1"}, {2, "I"}, {3, "STA^Z1^B1^KH"}, {6, "STB^Z9^B9^KH"},
+                                    {19, "V-4711^^^KH^VN"}, {44, "202403141000"}};
+  std::string pv1 = "PV1";
+  for (int f = 1; f <= 44; ++f) pv1 += "|" + (fields.count(f) ? fields[f] : std::string());
+  const std::string message = "MSH|^~\\&|A|B|C|D|20240315||ADT^A12^ADT_A09|12|P|2.5\rPID|1||1^^^KH^MR\r" + pv1 + "\r";
+  auto result = shippedMaps()->map(parseText(message));
+  REQUIRE(result);
+  rapidjson::Document bundle;
+  bundle.Parse(fhir::writeJson(*result->bundle->root()).c_str());
+  REQUIRE_FALSE(bundle.HasParseError());
+  const rapidjson::Value* encounter = nullptr;
+  std::map<std::string, const rapidjson::Value*> by_url;
+  for (const auto& entry : bundle["entry"].GetArray()) {
+    by_url[entry["fullUrl"].GetString()] = &entry["resource"];
+    if (std::string(entry["resource"]["resourceType"].GetString()) == "Encounter") encounter = &entry["resource"];
+  }
+  REQUIRE(encounter);
+  CHECK(std::string((*encounter)["status"].GetString()) == "in-progress");
+  CHECK(std::string((*encounter)["period"]["start"].GetString()).rfind("2024-03-14T10:00", 0) == 0);
+  REQUIRE(encounter->HasMember("location"));
+  REQUIRE((*encounter)["location"].Size() == 1);
+  const auto& location = *by_url.at((*encounter)["location"][0]["location"]["reference"].GetString());
+  CHECK(std::string(location["name"].GetString()).find("STA") != std::string::npos);
+  CHECK(std::string(location["name"].GetString()).find("STB") == std::string::npos);
+
+  // IHE-D: the ZBE of a cancelling trigger says CANCEL; it withdraws the transfer (A12) or the
+  // discharge (A13), not the stay.
+  for (const char* trigger : {"A12", "A13"}) {
+    std::string cancel = message;
+    cancel.replace(cancel.find("ADT^A12"), 7, std::string("ADT^") + trigger);
+    cancel += "ZBE|MOVE2^KIS|202403221000||CANCEL\r";
+    const std::string json = mapToJson(parseText(cancel));
+    INFO(trigger << ": " << json);
+    CHECK(json.find("\"status\": \"in-progress\"") != std::string::npos);
+    CHECK(json.find("\"cancelled\"") == std::string::npos);
+  }
+  // The same ZBE on an A01 withdraws the admission movement itself.
+  std::string admit = message;
+  admit.replace(admit.find("ADT^A12"), 7, "ADT^A01");
+  CHECK(mapToJson(parseText(admit + "ZBE|MOVE1^KIS|202403141000||CANCEL\r")).find("\"status\": \"cancelled\"") !=
+        std::string::npos);
+}
+
 TEST_CASE("Mapping: an unmapped class falls back to the default, with a warning", "[mappers]") {
   std::vector<MapIssue> issues;
   const std::string json =
