@@ -95,6 +95,11 @@ struct AstNode {
   // (dom-3 asks for `%resource.descendants()...` once per contained resource).
   bool focus_independent = false;
   bool cache_result = false;
+  // Set by compile(): this node is a path of element names only (`id`, `code.coding`, `children()`),
+  // so count()/exists()/empty() on it count children without building collections; and for
+  // Identifier/Member, whether the name is `value` (a primitive's value, not a child element).
+  bool navigation_chain = false;
+  bool names_value = false;
   // Identifier/Member: the element this name resolved to last time (its owner is the type it was
   // found on), so navigation over nodes of one type skips the name lookup. Immutable ElementInfos and
   // an atomic pointer keep concurrent evaluations safe.

@@ -1,5 +1,6 @@
 // compile(): parse, resolve function names and type specifiers, check arity, and check element names
 // against the FHIR type model when the context type is known (http://hl7.org/fhirpath/N1/#type-safety-and-strict-evaluation).
+#include <cctype>
 #include <algorithm>
 #include <vector>
 
@@ -424,6 +425,23 @@ bool markFocusIndependent(AstNode& node) {
   return independent;
 }
 
+// Fills navigation_chain and names_value bottom-up (see AstNode). Type names (upper case first letter)
+// are not element names.
+bool markNavigationChains(AstNode& node) {
+  bool chain = false;
+  for (auto& c : node.children)
+    if (c) markNavigationChains(*c);
+  if (node.kind == NodeKind::Identifier)
+    chain = !node.name.empty() && !std::isupper(static_cast<unsigned char>(node.name[0]));
+  else if (node.kind == NodeKind::Member)
+    chain = node.children[0] && node.children[0]->navigation_chain;
+  else if (node.kind == NodeKind::Function)
+    chain = node.function == FunctionId::Children && !node.children[0];
+  if (node.kind == NodeKind::Identifier || node.kind == NodeKind::Member) node.names_value = node.name == "value";
+  node.navigation_chain = chain;
+  return chain;
+}
+
 // Marks the outermost focus-independent, non-trivial nodes inside criteria arguments.
 void markCached(AstNode& node, bool repeated, bool parent_independent) {
   if (node.focus_independent && repeated && !parent_independent && node.kind != NodeKind::Literal &&
@@ -455,6 +473,7 @@ tl::expected<Expression, Diagnostic> compile(std::string_view text, const Compil
   if (!checked) return tl::unexpected(checked.error());
   // Variables defined by the expression itself change what %name means during the evaluation, so
   // such expressions are evaluated plainly.
+  markNavigationChains(**ast);
   if (!definesVariables(**ast)) {
     markFocusIndependent(**ast);
     markCached(**ast, false, false);

@@ -667,52 +667,62 @@ class Evaluator {
     return true;
   }
 
-  // Paths made only of element names (`id`, `code.coding`) can be counted without building
-  // collections: count()/exists()/empty() on them run on every element in invariants such as ele-1.
-  static bool isNavigationChain(const AstNode* t) {
-    if (!t) return false;
-    if (t->kind == NodeKind::Identifier) return !t->name.empty() && !std::isupper(static_cast<unsigned char>(t->name[0]));
-    if (t->kind == NodeKind::Member) return isNavigationChain(t->children[0].get());
-    if (t->kind == NodeKind::Function) return t->function == FunctionId::Children && !t->children[0];
-    return false;
+  // Paths made only of element names (`id`, `code.coding`, `children()`; AstNode::navigation_chain,
+  // set by compile()) can be counted without building collections: count()/exists()/empty() on them
+  // run on every element in invariants such as ele-1.
+  static bool isNavigationChain(const AstNode* t) { return t && t->navigation_chain; }
+
+  // One step of a chain from `from`: f(c) for each child named by s; f(nullptr) for a primitive's `value`.
+  template <class F>
+  static void forEachStep(const fhir::Node* from, const AstNode& s, F&& f) {
+    if (s.names_value && from->isPrimitive()) {
+      if (from->hasValue()) f(nullptr);
+      return;
+    }
+    auto range = childrenNamed(from, s);
+    for (auto it = range.begin(), end = range.end(); it != end; ++it) f(*it);
+  }
+
+  static size_t stepCount(const fhir::Node* from, const AstNode& s) {
+    size_t k = 0;
+    forEachStep(from, s, [&](const fhir::Node*) { ++k; });
+    return k;
   }
 
   // Calls f(node) for each node reached from n; f(nullptr) for a primitive's `value`.
   static void forEachReached(const AstNode* t, const fhir::Node* n, const std::function<void(const fhir::Node*)>& f) {
-    auto step = [&](const fhir::Node* from, const AstNode& s) {
-      if (!from) return;
-      if (from->isPrimitive() && s.name == "value") {
-        if (from->hasValue()) f(nullptr);
-        return;
-      }
-      for (const fhir::Node* c : childrenNamed(from, s)) f(c);
-    };
     if (t->kind == NodeKind::Identifier) {
-      step(n, *t);
+      forEachStep(n, *t, f);
     } else if (t->kind == NodeKind::Function) {
-      for (const fhir::Node* c : n->children()) f(c);
+      for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) f(c);
     } else {
-      forEachReached(t->children[0].get(), n, [&](const fhir::Node* m) { step(m, *t); });
+      forEachReached(t->children[0].get(), n, [&](const fhir::Node* m) {
+        if (m) forEachStep(m, *t, f);
+      });
     }
   }
 
-  // Count for the common one- and two-step paths without std::function.
+  // Count of the nodes a chain reaches; the one- and two-step paths without std::function.
   static size_t countReached(const AstNode* t, const fhir::Node* n) {
-    auto stepCount = [](const fhir::Node* from, const AstNode& s) -> size_t {
-      if (from->isPrimitive() && s.name == "value") return from->hasValue() ? 1 : 0;
-      size_t k = 0;
-      auto range = childrenNamed(from, s);
-      for (auto it = range.begin(), end = range.end(); it != end; ++it) ++k;
-      return k;
-    };
     if (t->kind == NodeKind::Identifier) return stepCount(n, *t);
     if (t->kind == NodeKind::Function) {
       size_t k = 0;
       for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) ++k;
       return k;
     }
+    const AstNode* prefix = t->children[0].get();
     size_t k = 0;
-    forEachReached(t, n, [&](const fhir::Node*) { ++k; });
+    if (prefix->kind == NodeKind::Identifier) {
+      forEachStep(n, *prefix, [&](const fhir::Node* m) {
+        if (m) k += stepCount(m, *t);
+      });
+    } else if (prefix->kind == NodeKind::Function) {
+      for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) k += stepCount(c, *t);
+    } else {
+      forEachReached(prefix, n, [&](const fhir::Node* m) {
+        if (m) k += stepCount(m, *t);
+      });
+    }
     return k;
   }
 
@@ -794,7 +804,8 @@ class Evaluator {
   }
 
   Tri evalBool(const AstNode& node, const AstNode& err, Focus focus, const Frame& frame) {
-    if (yieldsBoolean(node)) {
+    // A node computed once per evaluation (cache_result) goes through eval(), which keeps its value.
+    if (!node.cache_result && yieldsBoolean(node)) {
       if (++depth_ > kMaxEvalDepth) {
         --depth_;
         return fail(error(node, "evaluation nested too deeply").value());
@@ -848,7 +859,10 @@ class Evaluator {
         case BinaryOp::Equal: case BinaryOp::NotEqual: case BinaryOp::Less: case BinaryOp::Greater:
         case BinaryOp::LessOrEqual: case BinaryOp::GreaterOrEqual: {
           auto x = integerWithoutCollecting(*node.children[0], focus);
-          if (!x) return Tri::NotHandled;
+          if (!x) {
+            if (node.op == BinaryOp::Equal || node.op == BinaryOp::NotEqual) return compareBooleans(node, focus, frame);
+            return Tri::NotHandled;
+          }
           auto y = integerWithoutCollecting(*node.children[1], focus);
           if (!y) return Tri::NotHandled;
           bool r = false;
@@ -862,6 +876,7 @@ class Evaluator {
           }
           return r ? Tri::True : Tri::False;
         }
+        case BinaryOp::Equivalent: case BinaryOp::NotEquivalent: return compareBooleans(node, focus, frame);
         default: return Tri::NotHandled;
       }
     }
@@ -895,6 +910,16 @@ class Evaluator {
       }
       case FunctionId::All: return allOrExists(node, focus, frame);
       case FunctionId::HasValue: {
+        const AstNode* target = node.children[0].get();
+        if (target && target->navigation_chain && target->kind == NodeKind::Identifier && focus.size() == 1 && focus[0].node) {
+          // `start.hasValue()`: the one element reached, without a collection.
+          const fhir::Node* found = nullptr;
+          size_t reached = 0;
+          forEachStep(focus[0].node, *target, [&](const fhir::Node* m) {
+            if (++reached == 1) found = m;
+          });
+          return reached == 1 && found && found->isPrimitive() && found->hasValue() ? Tri::True : Tri::False;
+        }
         Collection storage;
         Focus input = focus;
         if (node.children[0]) {
@@ -908,6 +933,23 @@ class Evaluator {
       }
       default: return Tri::NotHandled;
     }
+  }
+
+  // `=`, `!=`, `~`, `!~` between two operands that each give a single Boolean or empty
+  // (`extension.exists() != value.exists()`): both evaluated as Booleans, no collections.
+  Tri compareBooleans(const AstNode& node, Focus focus, const Frame& frame) {
+    if (!yieldsBoolean(*node.children[0]) || !yieldsBoolean(*node.children[1])) return Tri::NotHandled;
+    Tri a = evalBool(*node.children[0], node, focus, frame);
+    if (a == Tri::Error) return a;
+    Tri b = evalBool(*node.children[1], node, focus, frame);
+    if (b == Tri::Error) return b;
+    bool equivalence = node.op == BinaryOp::Equivalent || node.op == BinaryOp::NotEquivalent;
+    bool negate = node.op == BinaryOp::NotEqual || node.op == BinaryOp::NotEquivalent;
+    if (a == Tri::Empty || b == Tri::Empty) {
+      if (!equivalence) return Tri::Empty;
+      return ((a == b) != negate) ? Tri::True : Tri::False;
+    }
+    return ((a == b) != negate) ? Tri::True : Tri::False;
   }
 
   // exists(criteria) and all(criteria): the criteria on every item (no short cut, as function() does).
