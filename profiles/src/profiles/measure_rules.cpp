@@ -6,17 +6,13 @@
 #include <vector>
 
 #include "profiles/json_util.h"
+#include "profiles/node_util.h"
 
 namespace medicus::profiles {
 namespace {
 using fhir::IssueType;
 using fhir::Node;
 using fhir::Severity;
-
-std::string_view childValue(const Node& node, std::string_view name) {
-  const Node* c = node.child(name);
-  return c && c->hasValue() ? c->value() : std::string_view();
-}
 
 // (system, code) pairs and text of a CodeableConcept, from an instance node or Measure JSON.
 struct Concept {

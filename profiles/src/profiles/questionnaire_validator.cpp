@@ -18,6 +18,7 @@
 #include "fhirpath/ast.h"  // PosixRegex
 #endif
 #include "profiles/json_util.h"
+#include "profiles/node_util.h"
 
 namespace medicus::profiles {
 namespace {
@@ -59,10 +60,6 @@ struct RegexMatcher {  // never created: without the engine the regex extension 
 };
 #endif
 
-std::string_view childValue(const Node& node, std::string_view name) {
-  const Node* c = node.child(name);
-  return c && c->hasValue() ? c->value() : std::string_view();
-}
 std::vector<const Node*> childList(const Node& node, std::string_view name) {
   std::vector<const Node*> out;
   for (const Node* c : node.children(name)) out.push_back(c);

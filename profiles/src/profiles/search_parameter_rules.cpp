@@ -7,17 +7,13 @@
 
 #include "medicus/fhir/type_model.h"
 #include "profiles/json_util.h"
+#include "profiles/node_util.h"
 
 namespace medicus::profiles {
 namespace {
 using fhir::IssueType;
 using fhir::Node;
 using fhir::Severity;
-
-std::string_view childValue(const Node& node, std::string_view name) {
-  const Node* c = node.child(name);
-  return c && c->hasValue() ? c->value() : std::string_view();
-}
 
 void add(const fhir::Document& doc, fhir::Issues& issues, const Node& node, std::string message, std::string rule_id) {
   fhir::Issue issue;

@@ -18,6 +18,7 @@
 #include "profiles/json_util.h"
 #include "profiles/measure_rules.h"
 #include "profiles/narrative_control.h"
+#include "profiles/node_util.h"
 #include "profiles/vital_signs.h"
 #include "profiles/questionnaire_validator.h"
 #include "profiles/search_parameter_rules.h"
@@ -153,11 +154,6 @@ inline bool sameName(std::string_view a, std::string_view b) {
   if (a.size() > 16) return std::memcmp(a.data(), b.data(), a.size()) == 0;
   for (size_t i = 0; i < a.size(); ++i) if (a[i] != b[i]) return false;
   return true;
-}
-
-std::string_view childValue(const Node& node, std::string_view name) {
-  const Node* c = node.child(name);
-  return c && c->hasValue() ? c->value() : std::string_view();
 }
 
 }  // namespace
