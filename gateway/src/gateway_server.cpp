@@ -278,16 +278,22 @@ struct GatewayServer::Impl {
 
   // --- replies ---------------------------------------------------------------------------------
 
-  static Response outcomeReply(unsigned status, const fhir::Issues& issues, WireFormat format, unsigned version,
-                               bool keep_alive) {
-    Response res{static_cast<http::status>(status), version};
-    auto document = fhir::buildOperationOutcome(issues);
-    res.body() = format == WireFormat::Xml ? fhir::writeXml(*document->root()) : fhir::writeJson(*document->root());
+  // A reply the gateway writes itself: `document` in the client's format.
+  static Response resourceReply(http::status status, const fhir::Document& document, WireFormat format, unsigned version,
+                                bool keep_alive) {
+    Response res{status, version};
+    res.body() = format == WireFormat::Xml ? fhir::writeXml(*document.root()) : fhir::writeJson(*document.root());
     res.set(http::field::content_type, mediaTypeOf(format));
     res.set(http::field::server, "medicus-gateway");
     res.keep_alive(keep_alive);
     res.prepare_payload();
     return res;
+  }
+
+  static Response outcomeReply(unsigned status, const fhir::Issues& issues, WireFormat format, unsigned version,
+                               bool keep_alive) {
+    return resourceReply(static_cast<http::status>(status), *fhir::buildOperationOutcome(issues), format, version,
+                         keep_alive);
   }
 
   static Response textReply(unsigned status, std::string body, std::string_view content_type, unsigned version,
@@ -608,13 +614,7 @@ struct GatewayServer::Impl {
     auto document = buildCapabilities(routesUnder(config, route, conn.client_identity), base, date,
                                       "Built by the gateway from its routes, because " + why +
                                           "; the upstream's own statement lists its search parameters and operations");
-    Response res{http::status::ok, req.version()};
-    res.body() = format == WireFormat::Xml ? fhir::writeXml(*document->root()) : fhir::writeJson(*document->root());
-    res.set(http::field::content_type, mediaTypeOf(format));
-    res.set(http::field::server, "medicus-gateway");
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    return res;
+    return resourceReply(http::status::ok, *document, format, req.version(), keep_alive);
   }
 
   bool anyUpstreamHealthy() {
