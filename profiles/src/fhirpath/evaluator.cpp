@@ -803,6 +803,21 @@ class Evaluator {
     return Tri::Error;
   }
 
+  // The items a function call works on: its target (children[0]) evaluated into `storage`, else the
+  // focus itself. False when the target failed (the error is kept, as fail() does).
+  bool evalTarget(const AstNode& node, Focus focus, const Frame& frame, Collection& storage, Focus& input) {
+    input = focus;
+    if (!node.children[0]) return true;
+    auto c = eval(*node.children[0], focus, frame);
+    if (!c) {
+      fail(std::move(c.error()));
+      return false;
+    }
+    storage = std::move(*c);
+    input = storage;
+    return true;
+  }
+
   Tri evalBool(const AstNode& node, const AstNode& err, Focus focus, const Frame& frame) {
     // A node computed once per evaluation (cache_result) goes through eval(), which keeps its value.
     if (!node.cache_result && yieldsBoolean(node)) {
@@ -922,12 +937,7 @@ class Evaluator {
         }
         Collection storage;
         Focus input = focus;
-        if (node.children[0]) {
-          auto c = eval(*node.children[0], focus, frame);
-          if (!c) return fail(std::move(c.error()));
-          storage = std::move(*c);
-          input = storage;
-        }
+        if (!evalTarget(node, focus, frame, storage, input)) return Tri::Error;
         bool has = input.size() == 1 && input[0].node && input[0].node->isPrimitive() && input[0].node->hasValue();
         return has ? Tri::True : Tri::False;
       }
@@ -956,12 +966,7 @@ class Evaluator {
   Tri allOrExists(const AstNode& node, Focus focus, const Frame& frame) {
     Collection storage;
     Focus input = focus;
-    if (node.children[0]) {
-      auto c = eval(*node.children[0], focus, frame);
-      if (!c) return fail(std::move(c.error()));
-      storage = std::move(*c);
-      input = storage;
-    }
+    if (!evalTarget(node, focus, frame, storage, input)) return Tri::Error;
     bool all = node.function == FunctionId::All;
     bool result = all;
     for (size_t k = 0; k < input.size(); ++k) {
