@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "profiles/attachment_checks.h"
+#include "profiles/capability_statement_rules.h"
 #include "profiles/element_definitions.h"
 #include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
@@ -581,6 +582,7 @@ class ValidationRun {
       }
     }
     if (resource.type()->name == "SearchParameter") checkSearchParameter(resource, store_.registry(), doc_, issues_);
+    if (resource.type()->name == "CapabilityStatement") checkCapabilityStatement(resource, store_.registry(), doc_, issues_);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
     checkMeasureReport(resource, store_.registry(), doc_, issues_);
