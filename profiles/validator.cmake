@@ -37,6 +37,7 @@ medicus_add_test_binary(profiles_tests
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/terminology_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/capability_statement_rules_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_profile_rules_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/questionnaire_validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_guards_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_hooks_test.cpp

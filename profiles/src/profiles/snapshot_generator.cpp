@@ -244,7 +244,9 @@ class Builder {
   }
 
   SnapNode* createSlice(SnapNode& base, std::string_view slice) {
-    auto s = copyOriginal(base);
+    // A slice is the sliced element as constrained so far, its children included: what the profile
+    // says of every item (Parameters.parameter.extension max 0) holds in each slice too.
+    auto s = copyConstrained(base);
     s->slice_name = std::string(slice);
     s->def.RemoveMember("slicing");
     // A new slice starts optional unless the differential says otherwise; the sliced element keeps
@@ -266,6 +268,21 @@ class Builder {
     copy->expanded = node.expanded && !node.children.empty();
     for (const auto& c : node.children) copy->children.push_back(copyOriginal(*c));
     if (copy->children.empty()) copy->expanded = false;
+    return copy;
+  }
+
+  // The node as constrained so far with its children (and their slices; the node's own slices are
+  // its siblings, not part of it), the base definition kept as each copy's original.
+  std::unique_ptr<SnapNode> copyConstrained(const SnapNode& node, bool with_slices = false) {
+    auto copy = std::make_unique<SnapNode>();
+    copy->name = node.name;
+    copy->slice_name = node.slice_name;
+    copy->depth = node.depth;
+    copy->def.CopyFrom(node.def, alloc_);
+    copy->original.CopyFrom(node.original.IsObject() ? node.original : node.def, alloc_);
+    copy->expanded = node.expanded;
+    for (const auto& c : node.children) copy->children.push_back(copyConstrained(*c, true));
+    if (with_slices) for (const auto& c : node.slices) copy->slices.push_back(copyConstrained(*c, true));
     return copy;
   }
 

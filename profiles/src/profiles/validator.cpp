@@ -911,15 +911,18 @@ class ValidationRun {
   }
 
   void checkCardinality(const Node& parent, const ElementDef& def, size_t count, std::string_view name) {
+    // Inside a slice the element is named by its id (Parameters.parameter:param1.extension): the
+    // slice's rule and the sliced element's rule are two issues.
+    const std::string& label = def.slice_name.empty() && def.id.find(':') == std::string::npos ? def.path : def.id;
     if (count < def.min) {
       report(Severity::Error, IssueType::Required, parent,
-             std::string(def.slice_name.empty() ? "element '" : "slice '") + (def.slice_name.empty() ? def.path : def.id) +
+             std::string(def.slice_name.empty() ? "element '" : "slice '") + label +
                  "': minimum required = " + std::to_string(def.min) + ", but only found " + std::to_string(count),
              def.id + ":min", def.slice_name.empty() ? name : std::string_view());
     }
     if (def.max != UINT32_MAX && count > def.max) {
       report(Severity::Error, IssueType::Structure, parent,
-             std::string(def.slice_name.empty() ? "element '" : "slice '") + (def.slice_name.empty() ? def.path : def.id) +
+             std::string(def.slice_name.empty() ? "element '" : "slice '") + label +
                  "': maximum allowed = " + std::to_string(def.max) + ", but found " + std::to_string(count),
              def.id + ":max", def.slice_name.empty() ? name : std::string_view());
     }

@@ -1,0 +1,49 @@
+// Profile rules of the validator, one TEST_CASE per rule: slices inheriting the sliced element's
+// constraints, additional bindings, value alternatives, extension re-slices, reference resolution.
+#include "medicus/profiles/validator.h"
+
+#include <catch2/catch.hpp>
+
+#include "medicus/fhir/format.h"
+#include "validator_fixture.h"
+
+using namespace medicus;
+using namespace medicus::profiles;
+
+namespace {
+using Fixture = testing::ValidatorFixture;
+
+size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
+size_t countRule(const fhir::Issues& issues, std::string_view rule) {
+  size_t n = 0;
+  for (const auto& i : issues) n += i.rule_id == rule;
+  return n;
+}
+std::string describe(const fhir::Issues& issues) {
+  std::string out;
+  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a slice inherits the constraints on the sliced element's children", "[validator][slicing]") {
+  // Parameters.parameter.extension max 0 is said before the slices: it holds inside slice p1 as
+  // well, and the slice's rule and the sliced element's are reported each.
+  Fixture f({{R"j({"resourceType":"StructureDefinition","id":"pp","url":"http://x.test/sd/pp","name":"Pp",
+    "status":"active","kind":"resource","abstract":false,"type":"Parameters","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Parameters","differential":{"element":[
+      {"id":"Parameters.parameter","path":"Parameters.parameter","slicing":{"discriminator":[{"type":"value",
+        "path":"name"}],"rules":"open"}},
+      {"id":"Parameters.parameter.extension","path":"Parameters.parameter.extension","max":"0"},
+      {"id":"Parameters.parameter:p1","path":"Parameters.parameter","sliceName":"p1","min":1,"max":"1"},
+      {"id":"Parameters.parameter:p1.name","path":"Parameters.parameter.name","fixedString":"p1"}]}})j", "pp.json"}});
+  ValidationOptions options;
+  options.profiles = {"http://x.test/sd/pp"};
+  auto issues = f.validate(R"({"resourceType":"Parameters","parameter":[
+    {"extension":[{"url":"http://example.org/ext","valueString":"x"}],"name":"p1","valueString":"a"},
+    {"extension":[{"url":"http://example.org/ext","valueString":"x"}],"name":"other","valueString":"b"}]})", options);
+  INFO(describe(issues));
+  CHECK(countRule(issues, "Parameters.parameter.extension:max") == 2);  // both items
+  CHECK(countRule(issues, "Parameters.parameter:p1.extension:max") == 1);  // the slice's item
+  CHECK(errors(issues) == 3);
+}
