@@ -17,6 +17,7 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/vital_signs.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/search_parameter_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/capability_statement_rules.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/structure_definition_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/narrative_control.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
@@ -38,6 +39,7 @@ medicus_add_test_binary(profiles_tests
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/capability_statement_rules_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/validator_profile_rules_test.cpp
+          ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/structure_definition_rules_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/questionnaire_validator_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_guards_test.cpp
           ${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/invariant_hooks_test.cpp

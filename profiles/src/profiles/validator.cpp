@@ -23,6 +23,7 @@
 #include "profiles/vital_signs.h"
 #include "profiles/questionnaire_validator.h"
 #include "profiles/search_parameter_rules.h"
+#include "profiles/structure_definition_rules.h"
 
 namespace medicus::profiles {
 namespace {
@@ -583,6 +584,7 @@ class ValidationRun {
     }
     if (resource.type()->name == "SearchParameter") checkSearchParameter(resource, store_.registry(), doc_, issues_);
     if (resource.type()->name == "CapabilityStatement") checkCapabilityStatement(resource, store_.registry(), doc_, issues_);
+    if (resource.type()->name == "StructureDefinition") checkStructureDefinition(resource, store_, doc_, issues_);
     validateElement(resource, *base, 0, true, depth);
     checkQuestionnaireRules(resource, {store_, tx_, doc_, options_, issues_});
     checkMeasureReport(resource, store_.registry(), doc_, issues_);

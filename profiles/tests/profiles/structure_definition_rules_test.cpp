@@ -1,0 +1,52 @@
+#include "profiles/structure_definition_rules.h"
+
+#include <catch2/catch.hpp>
+
+#include "validator_fixture.h"
+
+using namespace medicus;
+using namespace medicus::profiles;
+
+namespace {
+size_t countRule(const fhir::Issues& issues, std::string_view rule) {
+  size_t n = 0;
+  for (const auto& i : issues) n += i.rule_id == rule;
+  return n;
+}
+std::string describe(const fhir::Issues& issues) {
+  std::string out;
+  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
+  return out;
+}
+testing::ValidatorFixture& fixture() {
+  static testing::ValidatorFixture f;
+  return f;
+}
+// A constraint profile on `type` with the given differential elements (JSON array members).
+std::string profile(std::string_view type, std::string_view elements) {
+  return R"({"resourceType":"StructureDefinition","url":"http://example.org/StructureDefinition/p","name":"P",
+    "status":"draft","kind":"resource","abstract":false,"type":")" + std::string(type) +
+         R"(","baseDefinition":"http://hl7.org/fhir/StructureDefinition/)" + std::string(type) +
+         R"(","derivation":"constraint","differential":{"element":[)" + std::string(elements) + "]}}";
+}
+}  // namespace
+
+TEST_CASE("a type profile must be a profile of the element's type", "[validator][structure-definition]") {
+  constexpr std::string_view kRule = "ElementDefinition.type.profile:type";
+  auto simple = fixture().validate(profile("Observation", R"({"id":"Observation.valueQuantity",
+    "path":"Observation.valueQuantity","type":[{"code":"Quantity",
+    "profile":["http://hl7.org/fhir/StructureDefinition/SimpleQuantity"]}]})"));
+  INFO(describe(simple));
+  CHECK(countRule(simple, kRule) == 0);
+  // Count specializes Quantity: it is a type of its own, not a profile of Quantity.
+  auto count = fixture().validate(profile("Observation", R"({"id":"Observation.valueQuantity",
+    "path":"Observation.valueQuantity","type":[{"code":"Quantity",
+    "profile":["http://hl7.org/fhir/StructureDefinition/Count"]}]})"));
+  INFO(describe(count));
+  CHECK(countRule(count, kRule) == 1);
+  // An abstract type is narrowed by a profile of a type derived from it.
+  auto resource = fixture().validate(profile("Bundle", R"({"id":"Bundle.entry.resource","path":"Bundle.entry.resource",
+    "type":[{"code":"Resource","profile":["http://hl7.org/fhir/StructureDefinition/Observation"]}]})"));
+  INFO(describe(resource));
+  CHECK(countRule(resource, kRule) == 0);
+}
