@@ -25,6 +25,7 @@ class Rules {
   void run() {
     if (elements_.empty()) return;
     checkTypeProfiles();
+    checkRootSlicing();
   }
 
  private:
@@ -37,6 +38,22 @@ class Rules {
     issue.position = doc_.positionOf(node);
     issue.rule_id = std::move(rule_id);
     issues_.push_back(std::move(issue));
+  }
+
+  // The differential cannot be turned into a snapshot: the reference validator reports the
+  // generation failure on the StructureDefinition, besides the rule on the element that causes it.
+  void snapshotError(const std::string& why) {
+    add(sd_, "the snapshot cannot be generated from the differential: " + why, "StructureDefinition.snapshot:generation");
+  }
+
+  // Slicing needs repetitions of the sliced element; the root (the resource or type itself) has none.
+  void checkRootSlicing() {
+    for (const Node* e : elements_) {
+      std::string_view path = childValue(*e, "path");
+      if (path.empty() || path.find('.') != std::string_view::npos || !e->child("slicing")) continue;
+      add(*e, "slicing is not allowed at the root of a profile", "ElementDefinition.slicing:root");
+      snapshotError("the profile slices its root element (" + std::string(path) + ")");
+    }
   }
 
   // A type profile is a profile of the type it is given for: Count (a specialization of Quantity)

@@ -50,3 +50,16 @@ TEST_CASE("a type profile must be a profile of the element's type", "[validator]
   INFO(describe(resource));
   CHECK(countRule(resource, kRule) == 0);
 }
+
+TEST_CASE("slicing is not allowed on the root element of a profile", "[validator][structure-definition]") {
+  auto sliced = fixture().validate(profile("Patient", R"({"id":"Patient","path":"Patient",
+    "slicing":{"discriminator":[{"type":"value","path":"id"}],"rules":"open"}})"));
+  INFO(describe(sliced));
+  CHECK(countRule(sliced, "ElementDefinition.slicing:root") == 1);
+  CHECK(countRule(sliced, "StructureDefinition.snapshot:generation") == 1);
+  auto child = fixture().validate(profile("Patient", R"({"id":"Patient.identifier","path":"Patient.identifier",
+    "slicing":{"discriminator":[{"type":"value","path":"system"}],"rules":"open"}})"));
+  INFO(describe(child));
+  CHECK(countRule(child, "ElementDefinition.slicing:root") == 0);
+  CHECK(countRule(child, "StructureDefinition.snapshot:generation") == 0);
+}
