@@ -26,6 +26,7 @@ class Rules {
     if (elements_.empty()) return;
     checkTypeProfiles();
     checkRootSlicing();
+    checkDiscriminatorTypes();
   }
 
  private:
@@ -53,6 +54,21 @@ class Rules {
       if (path.empty() || path.find('.') != std::string_view::npos || !e->child("slicing")) continue;
       add(*e, "slicing is not allowed at the root of a profile", "ElementDefinition.slicing:root");
       snapshotError("the profile slices its root element (" + std::string(path) + ")");
+    }
+  }
+
+  // ElementDefinition.slicing.discriminator.type (http://hl7.org/fhir/R4/valueset-discriminator-type.html;
+  // 'position' is R5's, which the reference validator knows too): the generator cannot slice by another.
+  void checkDiscriminatorTypes() {
+    for (const Node* e : elements_) {
+      const Node* slicing = e->child("slicing");
+      if (!slicing) continue;
+      for (const Node* d : slicing->children("discriminator")) {
+        std::string_view type = childValue(*d, "type");
+        if (type.empty() || type == "value" || type == "exists" || type == "pattern" || type == "type" ||
+            type == "profile" || type == "position") continue;
+        snapshotError("unknown discriminator type '" + std::string(type) + "' on " + std::string(childValue(*e, "path")));
+      }
     }
   }
 

@@ -63,3 +63,15 @@ TEST_CASE("slicing is not allowed on the root element of a profile", "[validator
   CHECK(countRule(child, "ElementDefinition.slicing:root") == 0);
   CHECK(countRule(child, "StructureDefinition.snapshot:generation") == 0);
 }
+
+TEST_CASE("a slicing discriminator has one of the discriminator types", "[validator][structure-definition]") {
+  auto sliced = [](std::string_view type) {
+    return fixture().validate(profile("Patient", R"({"id":"Patient.identifier","path":"Patient.identifier",
+      "slicing":{"discriminator":[{"type":")" + std::string(type) + R"(","path":"system"}],"rules":"open"}})"));
+  };
+  CHECK(countRule(sliced("value"), "StructureDefinition.snapshot:generation") == 0);
+  CHECK(countRule(sliced("pattern"), "StructureDefinition.snapshot:generation") == 0);
+  auto unknown = sliced("expression");
+  INFO(describe(unknown));
+  CHECK(countRule(unknown, "StructureDefinition.snapshot:generation") == 1);
+}
