@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 
+#include <cctype>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@ class Rules {
     checkTypeProfiles();
     checkRootSlicing();
     checkDiscriminatorTypes();
+    checkDiscriminatorPaths();
   }
 
  private:
@@ -72,6 +75,168 @@ class Rules {
     }
   }
 
+  // ---- definitions of the elements the differential constrains ----
+  // The children of `path` are the elements of `elements` (a snapshot) at `path`.name.
+  struct Scope {
+    const rapidjson::Value* elements = nullptr;
+    std::string path;
+  };
+
+  static bool isChoiceOf(std::string_view element_name, std::string_view name) {
+    if (!element_name.ends_with("[x]")) return false;
+    std::string_view stem = element_name.substr(0, element_name.size() - 3);
+    return name == stem || (name.size() > stem.size() && name.starts_with(stem) &&
+                            std::isupper(static_cast<unsigned char>(name[stem.size()])));
+  }
+
+  // The child `name` of the scope (a choice element for "value" or "valueQuantity"); nullptr if none.
+  static const rapidjson::Value* childOf(const Scope& scope, std::string_view name) {
+    const std::string prefix = scope.path + ".";
+    for (const auto& e : scope.elements->GetArray()) {
+      std::string_view path = memberStr(e, "path");
+      if (!path.starts_with(prefix) || !memberStr(e, "sliceName").empty()) continue;
+      std::string_view rest = path.substr(prefix.size());
+      if (rest.find('.') != std::string_view::npos) continue;
+      if (rest == name || isChoiceOf(rest, name)) return &e;
+    }
+    return nullptr;
+  }
+
+  static bool hasChildren(const rapidjson::Value& elements, const std::string& path) {
+    const std::string prefix = path + ".";
+    for (const auto& e : elements.GetArray()) if (memberStr(e, "path").starts_with(prefix)) return true;
+    return false;
+  }
+
+  // The snapshot of a type or profile as a scope on its root; nullopt when it is not loaded.
+  std::optional<Scope> typeScope(std::string_view type_or_url) {
+    auto elements = store_.snapshotElements(type_or_url);
+    if (!elements || !(*elements)->IsArray() || (*elements)->Empty()) return std::nullopt;
+    return Scope{*elements, std::string(memberStr((**elements)[0], "path"))};
+  }
+
+  // The children of an element given by its types: {code, profile} of each type (profile empty when
+  // none); nullopt when they are not one type (choices) or not loaded.
+  std::optional<Scope> scopeOfTypes(const std::vector<std::pair<std::string, std::string>>& types) {
+    if (types.size() != 1) return std::nullopt;
+    const auto& [code, type_profile] = types[0];
+    if (code.empty() || code == "Element" || code == "BackboneElement") return std::nullopt;
+    if (!type_profile.empty()) return typeScope(type_profile);
+    return typeScope(code);
+  }
+
+  // The element a child of `scope` has children of its own in: the same snapshot when it lists them,
+  // else its type's definition.
+  std::optional<Scope> childScope(const Scope& scope, const rapidjson::Value& child) {
+    std::string path(memberStr(child, "path"));
+    if (hasChildren(*scope.elements, path)) return Scope{scope.elements, path};
+    std::vector<std::pair<std::string, std::string>> types;
+    if (const rapidjson::Value* list = memberArray(child, "type")) {
+      for (const auto& t : list->GetArray()) {
+        const rapidjson::Value* profiles = memberArray(t, "profile");
+        types.emplace_back(std::string(memberStr(t, "code")),
+                           profiles && profiles->Size() == 1 ? std::string(str((*profiles)[0])) : std::string());
+      }
+    }
+    return scopeOfTypes(types);
+  }
+
+  const rapidjson::Value* baseSnapshot() {
+    if (base_loaded_) return base_;
+    base_loaded_ = true;
+    std::string_view url = childValue(sd_, "baseDefinition");
+    if (url.empty()) return nullptr;
+    auto elements = store_.snapshotElements(url);
+    if (elements && (*elements)->IsArray() && !(*elements)->Empty()) base_ = *elements;
+    return base_;
+  }
+
+  // The base snapshot element a differential path constrains, walking renamed choices
+  // (Observation.valueQuantity is Observation.value[x]); nullptr when the path leaves the base snapshot.
+  const rapidjson::Value* baseElement(std::string_view path) {
+    const rapidjson::Value* base = baseSnapshot();
+    if (!base) return nullptr;
+    size_t dot = path.find('.');
+    Scope scope{base, std::string(memberStr((*base)[0], "path"))};
+    if (path.substr(0, dot) != scope.path) return nullptr;
+    if (dot == std::string_view::npos) return &(*base)[0];
+    const rapidjson::Value* element = nullptr;
+    while (dot != std::string_view::npos) {
+      size_t next = path.find('.', dot + 1);
+      std::string_view name = path.substr(dot + 1, next == std::string_view::npos ? next : next - dot - 1);
+      element = childOf(scope, name);
+      if (!element) return nullptr;
+      scope.path = std::string(memberStr(*element, "path"));
+      dot = next;
+    }
+    return element;
+  }
+
+  // The children of a differential element: by its own type list when it gives one, else by the
+  // base element's.
+  std::optional<Scope> scopeOfDifferential(const Node& e) {
+    std::vector<std::pair<std::string, std::string>> types;
+    for (const Node* t : e.children("type")) {
+      std::string type_profile;
+      size_t profiles = 0;
+      for (const Node* p : t->children("profile")) {
+        ++profiles;
+        if (p->hasValue()) type_profile = std::string(p->value());
+      }
+      types.emplace_back(std::string(childValue(*t, "code")), profiles == 1 ? type_profile : std::string());
+    }
+    if (!types.empty()) {
+      // A type profile decides the children; otherwise the base element's (or its type's) do.
+      if (types.size() == 1 && !types[0].second.empty()) return scopeOfTypes(types);
+    }
+    const rapidjson::Value* base = baseElement(childValue(e, "path"));
+    if (base) {
+      if (auto scope = childScope(Scope{baseSnapshot(), ""}, *base)) return scope;
+      return std::nullopt;
+    }
+    if (!types.empty()) return scopeOfTypes(types);
+    return std::nullopt;
+  }
+
+  // slicing.discriminator.path names an element inside the sliced one (http://hl7.org/fhir/R4/profiling.html#discriminator).
+  // Only plain dotted names are walked; FHIRPath functions (resolve(), extension(), ofType()) and
+  // $this are taken as they are.
+  void checkDiscriminatorPaths() {
+    for (const Node* e : elements_) {
+      const Node* slicing = e->child("slicing");
+      if (!slicing) continue;
+      std::optional<Scope> scope;
+      bool scoped = false;
+      for (const Node* d : slicing->children("discriminator")) {
+        std::string_view path = childValue(*d, "path");
+        if (path.empty() || path.find_first_of("()$[]'` ") != std::string_view::npos) continue;
+        if (!scoped) {
+          scope = scopeOfDifferential(*e);
+          scoped = true;
+        }
+        if (!scope) break;
+        Scope at = *scope;
+        size_t start = 0;
+        while (true) {
+          size_t dot = path.find('.', start);
+          std::string_view name = path.substr(start, dot == std::string_view::npos ? dot : dot - start);
+          const rapidjson::Value* child = childOf(at, name);
+          if (!child) {
+            add(*d, "the discriminator path '" + std::string(path) + "' does not name an element of the sliced element " +
+                        std::string(childValue(*e, "path")),
+                "ElementDefinition.slicing.discriminator.path:element");
+            break;
+          }
+          if (dot == std::string_view::npos) break;
+          auto next = childScope(at, *child);
+          if (!next) break;  // not resolvable here: not judged
+          at = std::move(*next);
+          start = dot + 1;
+        }
+      }
+    }
+  }
+
   // A type profile is a profile of the type it is given for: Count (a specialization of Quantity)
   // is no profile for a Quantity element. An abstract type (Resource) is narrowed by a profile of any
   // type derived from it (Observation). Type codes that are URLs (logical models) are not judged.
@@ -101,6 +266,8 @@ class Rules {
   const fhir::Document& doc_;
   fhir::Issues& issues_;
   std::vector<const Node*> elements_;  // differential.element, in order
+  const rapidjson::Value* base_ = nullptr;  // snapshot elements of the baseDefinition
+  bool base_loaded_ = false;
 };
 
 }  // namespace

@@ -75,3 +75,28 @@ TEST_CASE("a slicing discriminator has one of the discriminator types", "[valida
   INFO(describe(unknown));
   CHECK(countRule(unknown, "StructureDefinition.snapshot:generation") == 1);
 }
+
+TEST_CASE("a discriminator path names an element of the sliced element", "[validator][structure-definition]") {
+  constexpr std::string_view kRule = "ElementDefinition.slicing.discriminator.path:element";
+  auto sliced = [](std::string_view path) {
+    return fixture().validate(profile("Patient", R"({"id":"Patient.identifier","path":"Patient.identifier",
+      "slicing":{"discriminator":[{"type":"value","path":")" + std::string(path) + R"("}],"rules":"open"}})"));
+  };
+  CHECK(countRule(sliced("system"), kRule) == 0);
+  CHECK(countRule(sliced("type.coding.system"), kRule) == 0);  // through CodeableConcept and Coding
+  CHECK(countRule(sliced("assigner.display"), kRule) == 0);    // through Reference
+  CHECK(countRule(sliced("assigner.resolve().name"), kRule) == 0);  // functions are not walked
+  auto wrong = sliced("type.coding.nosuch");
+  INFO(describe(wrong));
+  CHECK(countRule(wrong, kRule) == 1);
+  // A type profile gives the children: an extension has a url, no type.
+  auto extension = [](std::string_view path) {
+    return fixture().validate(profile("Patient", R"({"id":"Patient.extension:b","path":"Patient.extension",
+      "sliceName":"b","slicing":{"discriminator":[{"type":"value","path":")" + std::string(path) +
+      R"("}],"rules":"open"},"type":[{"code":"Extension",
+      "profile":["http://hl7.org/fhir/StructureDefinition/patient-birthPlace"]}]})"));
+  };
+  CHECK(countRule(extension("url"), kRule) == 0);
+  CHECK(countRule(extension("value"), kRule) == 0);
+  CHECK(countRule(extension("type"), kRule) == 1);
+}
