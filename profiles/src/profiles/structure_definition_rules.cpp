@@ -30,6 +30,7 @@ class Rules {
     checkRootSlicing();
     checkDiscriminatorTypes();
     checkDiscriminatorPaths();
+    checkSlicingRedefinitions();
   }
 
  private:
@@ -233,6 +234,41 @@ class Rules {
           at = std::move(*next);
           start = dot + 1;
         }
+      }
+    }
+  }
+
+  static std::string discriminatorsOf(const Node& slicing) {
+    std::string out;
+    for (const Node* d : slicing.children("discriminator")) {
+      out += (out.empty() ? "" : ", ") + std::string(childValue(*d, "type")) + "=" + std::string(childValue(*d, "path"));
+    }
+    return out;
+  }
+
+  // A slice that gives a slicing (for its re-slices) keeps the discriminators the differential gives
+  // the element it slices: the re-slices are slices of that slicing too.
+  void checkSlicingRedefinitions() {
+    for (const Node* e : elements_) {
+      const Node* slicing = e->child("slicing");
+      std::string_view id = childValue(*e, "id");
+      if (!slicing || id.empty()) continue;
+      size_t last = id.rfind('.');
+      size_t colon = id.find(':', last == std::string_view::npos ? 0 : last);
+      if (colon == std::string_view::npos) continue;
+      size_t slash = id.find('/', colon);
+      std::string_view sliced_id = id.substr(0, slash == std::string_view::npos ? colon : slash);
+      for (const Node* other : elements_) {
+        if (other == e || childValue(*other, "id") != sliced_id) continue;
+        const Node* original = other->child("slicing");
+        if (!original) break;
+        std::string before = discriminatorsOf(*original), after = discriminatorsOf(*slicing);
+        if (before != after) {
+          add(*e, "the slice " + std::string(id) + " redefines the slicing of " + std::string(sliced_id) + " (" + before +
+                      ") with other discriminators (" + after + ")",
+              "ElementDefinition.slicing:redefined");
+        }
+        break;
       }
     }
   }

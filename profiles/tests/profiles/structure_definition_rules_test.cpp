@@ -100,3 +100,18 @@ TEST_CASE("a discriminator path names an element of the sliced element", "[valid
   CHECK(countRule(extension("value"), kRule) == 0);
   CHECK(countRule(extension("type"), kRule) == 1);
 }
+
+TEST_CASE("a slice does not redefine the discriminators of the slicing it belongs to", "[validator][structure-definition]") {
+  constexpr std::string_view kRule = "ElementDefinition.slicing:redefined";
+  auto resliced = [](std::string_view path) {
+    return fixture().validate(profile("Patient", R"({"id":"Patient.identifier","path":"Patient.identifier",
+      "slicing":{"discriminator":[{"type":"value","path":"system"}],"rules":"open"}},
+      {"id":"Patient.identifier:a","path":"Patient.identifier","sliceName":"a",
+      "slicing":{"discriminator":[{"type":"value","path":")" + std::string(path) + R"("}],"rules":"open"}},
+      {"id":"Patient.identifier:a/b","path":"Patient.identifier","sliceName":"a/b"})"));
+  };
+  CHECK(countRule(resliced("system"), kRule) == 0);
+  auto redefined = resliced("use");
+  INFO(describe(redefined));
+  CHECK(countRule(redefined, kRule) == 1);
+}
