@@ -31,6 +31,7 @@ class Rules {
     checkDiscriminatorTypes();
     checkDiscriminatorPaths();
     checkSlicingRedefinitions();
+    checkRenamedChoices();
   }
 
  private:
@@ -269,6 +270,48 @@ class Rules {
               "ElementDefinition.slicing:redefined");
         }
         break;
+      }
+    }
+  }
+
+  // A renamed choice (Observation.valueQuantity for Observation.value[x], profiling.html#choices)
+  // names one of the choice's types; anything else cannot be placed in the snapshot.
+  void checkRenamedChoices() {
+    const rapidjson::Value* base = baseSnapshot();
+    if (!base) return;
+    for (const Node* e : elements_) {
+      std::string_view path = childValue(*e, "path");
+      size_t dot = path.find('.');
+      Scope scope{base, std::string(memberStr((*base)[0], "path"))};
+      if (dot == std::string_view::npos || path.substr(0, dot) != scope.path) continue;
+      while (dot != std::string_view::npos) {
+        size_t next = path.find('.', dot + 1);
+        std::string_view name = path.substr(dot + 1, next == std::string_view::npos ? next : next - dot - 1);
+        const rapidjson::Value* element = childOf(scope, name);
+        if (!element) break;
+        std::string_view element_path = memberStr(*element, "path");
+        std::string_view element_name = element_path.substr(element_path.rfind('.') + 1);
+        std::string_view stem = element_name.substr(0, element_name.size() - 3);
+        if (element_name.ends_with("[x]") && name != stem && name != element_name) {
+          std::string_view suffix = name.substr(stem.size());
+          bool known = false;
+          if (const rapidjson::Value* types = memberArray(*element, "type")) {
+            for (const auto& t : types->GetArray()) {
+              std::string_view code = memberStr(t, "code");
+              known = known || (code.size() == suffix.size() && !code.empty() &&
+                                std::toupper(static_cast<unsigned char>(code[0])) == suffix[0] &&
+                                code.substr(1) == suffix.substr(1));
+            }
+          }
+          if (!known) {
+            snapshotError("the path must be '" + std::string(path.substr(0, dot + 1)) + std::string(element_name) +
+                          "' not '" + std::string(path.substr(0, next)) + "': " + std::string(suffix) +
+                          " is none of its types");
+            break;
+          }
+        }
+        scope.path = std::string(element_path);
+        dot = next;
       }
     }
   }

@@ -115,3 +115,19 @@ TEST_CASE("a slice does not redefine the discriminators of the slicing it belong
   INFO(describe(redefined));
   CHECK(countRule(redefined, kRule) == 1);
 }
+
+TEST_CASE("a renamed choice in a differential path names one of the choice's types", "[validator][structure-definition]") {
+  constexpr std::string_view kRule = "StructureDefinition.snapshot:generation";
+  auto renamed = [](std::string_view path) {
+    return fixture().validate(profile("Observation", R"({"id":"Observation.value[x]","path":")" +
+                                                         std::string(path) + R"(","short":"s"})"));
+  };
+  CHECK(countRule(renamed("Observation.valueQuantity"), kRule) == 0);
+  CHECK(countRule(renamed("Observation.valueDateTime"), kRule) == 0);  // dateTime
+  CHECK(countRule(renamed("Observation.value[x]"), kRule) == 0);
+  CHECK(countRule(renamed("Observation.component.valueString"), kRule) == 0);
+  auto wrong = renamed("Observation.valueBla");
+  INFO(describe(wrong));
+  CHECK(countRule(wrong, kRule) == 1);
+  CHECK(countRule(renamed("Observation.component.valueAddress"), kRule) == 1);
+}
