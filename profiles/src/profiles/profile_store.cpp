@@ -43,6 +43,35 @@ void parseTypes(const rapidjson::Value& e, ElementDef& def) {
   }
 }
 
+// binding.extension: the R5 additional bindings as R4 profiles write them (the cross-version
+// extension of ElementDefinition.binding.additional, or the FHIR tools one), sub-extensions purpose,
+// valueSet and usage.
+void parseAdditionalBindings(const rapidjson::Value& binding, Binding& out) {
+  const rapidjson::Value* exts = memberArray(binding, "extension");
+  if (!exts) return;
+  for (const auto& x : exts->GetArray()) {
+    std::string_view url = memberStr(x, "url");
+    if (url != "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional" &&
+        url != "http://hl7.org/fhir/tools/StructureDefinition/additional-binding") {
+      continue;
+    }
+    AdditionalBinding a;
+    std::string_view purpose;
+    if (const rapidjson::Value* parts = memberArray(x, "extension")) {
+      for (const auto& part : parts->GetArray()) {
+        std::string_view name = memberStr(part, "url");
+        if (name == "purpose") purpose = memberStr(part, "valueCode");
+        else if (name == "valueSet") a.value_set = std::string(memberStr(part, "valueCanonical"));
+        else if (name == "usage") a.has_usage = true;
+      }
+    }
+    using P = AdditionalBinding::Purpose;
+    a.purpose = purpose == "required" ? P::Required : purpose == "current" ? P::Current
+              : purpose == "maximum" ? P::Maximum : purpose == "extensible" ? P::Extensible : P::Other;
+    if (!a.value_set.empty() && a.purpose != P::Other) out.additional.push_back(std::move(a));
+  }
+}
+
 BindingStrength parseStrength(std::string_view s) {
   if (s == "required") return BindingStrength::Required;
   if (s == "extensible") return BindingStrength::Extensible;
@@ -287,6 +316,7 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
           def.binding.value_set.starts_with("http://hl7.org/fhir/ValueSet/ucum-vitals-common")) {
         def.binding.strength = BindingStrength::Extensible;
       }
+      parseAdditionalBindings(*b, def.binding);
     }
     if (const rapidjson::Value* s = member(e, "slicing"); s && s->IsObject()) {
       def.has_slicing = true;

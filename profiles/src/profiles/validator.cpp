@@ -965,7 +965,10 @@ class ValidationRun {
       std::string_view v = childValue(node, "value");
       if (!v.empty()) checkRange(node, v, def);
     }
-    if (def.has_binding && options_.check_bindings) checkBinding(node, def);
+    if (def.has_binding && options_.check_bindings) {
+      checkBinding(node, def);
+      if (!def.binding.additional.empty()) checkAdditionalBindings(node, def);
+    }
     if ((!def.narrative_language_control.empty() || !def.narrative_source_control.empty()) &&
         node.type()->name == "Narrative") {
       if (const Node* div = node.child("div"); div && div->hasValue()) {
@@ -1264,6 +1267,57 @@ class ValidationRun {
       CodeCheck check = tx_.checkValueSet(b.value_set, childValue(node, "system"), code);
       if (check.status == CodeStatus::Invalid) notInValueSet("unit code '" + std::string(code) + "'");
       else if (check.status == CodeStatus::CannotCheck) cannotCheck(check, "unit code '" + std::string(code) + "'");
+    }
+  }
+
+  // Additional bindings (R5 binding.additional): required and current ones need a coding in their
+  // value set (error), maximum ones every coding, extensible ones should have one (warning). Those
+  // limited to usage contexts are not applied (the context of use is not known here).
+  void checkAdditionalBindings(const Node& node, const ElementDef& def) {
+    std::vector<std::pair<std::string_view, std::string_view>> codes;  // (system, code)
+    const std::string_view type = node.type()->name;
+    if (node.isPrimitive()) {
+      if (node.hasValue() && (type == "code" || type == "string" || type == "uri")) codes.emplace_back("", node.value());
+    } else if (type == "Coding" || node.type()->isA("Quantity")) {
+      if (!childValue(node, "code").empty()) codes.emplace_back(childValue(node, "system"), childValue(node, "code"));
+    } else if (type == "CodeableConcept") {
+      for (const Node* c : node.children("coding")) {
+        if (!childValue(*c, "code").empty()) codes.emplace_back(childValue(*c, "system"), childValue(*c, "code"));
+      }
+    }
+    if (codes.empty()) return;
+    auto text = [](const std::pair<std::string_view, std::string_view>& c) {
+      return "'" + (c.first.empty() ? std::string() : std::string(c.first) + "#") + std::string(c.second) + "'";
+    };
+    using P = AdditionalBinding::Purpose;
+    for (const AdditionalBinding& a : def.binding.additional) {
+      if (a.has_usage) continue;
+      std::string list, unchecked;
+      bool valid = false;
+      for (const auto& c : codes) {
+        CodeCheck check = tx_.checkValueSet(a.value_set, c.first, c.second);
+        list += (list.empty() ? "" : ", ") + text(c);
+        if (check.status == CodeStatus::Valid) {
+          valid = true;
+        } else if (check.status == CodeStatus::CannotCheck) {
+          unchecked = check.detail;
+        } else if (a.purpose == P::Maximum) {
+          report(Severity::Error, IssueType::CodeInvalid, node, "code " + text(c) + " is not in the value set " +
+                 a.value_set + ", the maximum binding of an additional binding", def.id + ":additional-binding");
+        }
+      }
+      if (a.purpose == P::Maximum || valid) continue;
+      if (!unchecked.empty()) {
+        report(Severity::Information, IssueType::NotSupported, node, "codes " + list + " could not be checked against "
+               "the value set " + a.value_set + " of an additional binding: " + unchecked,
+               def.id + ":additional-binding-unchecked");
+        continue;
+      }
+      const bool required = a.purpose != P::Extensible;
+      report(required ? Severity::Error : Severity::Warning, IssueType::CodeInvalid, node,
+             "none of the codes " + list + " is in the value set " + a.value_set + ", which an additional binding (" +
+             (a.purpose == P::Required ? "required" : a.purpose == P::Current ? "current" : "extensible") + ") " +
+             (required ? "requires" : "asks for"), def.id + ":additional-binding");
     }
   }
 

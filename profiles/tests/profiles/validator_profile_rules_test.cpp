@@ -47,3 +47,39 @@ TEST_CASE("a slice inherits the constraints on the sliced element's children", "
   CHECK(countRule(issues, "Parameters.parameter:p1.extension:max") == 1);  // the slice's item
   CHECK(errors(issues) == 3);
 }
+
+TEST_CASE("additional bindings: required needs a coding in the value set, maximum every coding", "[validator][binding]") {
+  const char* vs = R"j({"resourceType":"ValueSet","id":"ab","url":"http://x.test/vs/ab","status":"active",
+    "compose":{"include":[{"system":"http://x.test/cs","concept":[{"code":"a"},{"code":"b"}]}]}})j";
+  auto profile = [](std::string_view purpose, std::string_view more = {}) {
+    return std::string(R"j({"resourceType":"StructureDefinition","id":"ob","url":"http://x.test/sd/ob","name":"Ob",
+      "status":"active","kind":"resource","abstract":false,"type":"Observation","derivation":"constraint",
+      "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Observation","differential":{"element":[
+        {"id":"Observation.code","path":"Observation.code","binding":{"strength":"example",
+         "valueSet":"http://hl7.org/fhir/ValueSet/observation-codes","extension":[{
+           "url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional",
+           "extension":[{"url":"purpose","valueCode":")j") + std::string(purpose) +
+           R"j("},{"url":"valueSet","valueCanonical":"http://x.test/vs/ab"})j" + std::string(more) + "]}]}}]}}";
+  };
+  auto run = [&](const std::string& sd, std::string_view codings) {
+    Fixture f({{sd, "ob.json"}, {vs, "vs.json"}});
+    ValidationOptions options;
+    options.profiles = {"http://x.test/sd/ob"};
+    auto issues = f.validate(R"({"resourceType":"Observation","status":"final","code":{"coding":[)" +
+                             std::string(codings) + "]}}", options);
+    INFO(describe(issues));
+    return countRule(issues, "Observation.code:additional-binding");
+  };
+  const char* in = R"({"system":"http://x.test/cs","code":"a"})";
+  const char* out = R"({"system":"http://x.test/cs","code":"z"})";
+  CHECK(run(profile("required"), in) == 0);
+  CHECK(run(profile("required"), out) == 1);
+  CHECK(run(profile("current"), out) == 1);
+  CHECK(run(profile("required"), std::string(in) + "," + out) == 0);  // one coding in the value set suffices
+  CHECK(run(profile("maximum"), std::string(in) + "," + out) == 1);   // every coding must be in it
+  CHECK(run(profile("preferred"), out) == 0);
+  // Limited to a usage context: not applied.
+  CHECK(run(profile("required", R"j(,{"url":"usage","valueUsageContext":{"code":{"system":
+    "http://terminology.hl7.org/CodeSystem/usage-context-type","code":"focus"},"valueCodeableConcept":{"text":"x"}}})j"),
+            out) == 0);
+}

@@ -27,9 +27,21 @@ struct TypeRef {
 
 enum class BindingStrength : uint8_t { Required, Extensible, Preferred, Example };
 
+// An additional binding (R5 ElementDefinition.binding.additional, carried in R4 profiles by the
+// cross-version or tools extension): a further value set with its purpose.
+struct AdditionalBinding {
+  // required/current: some coding must be in the value set; maximum: every coding; extensible: should
+  // be; Other: purposes that do not constrain the instance (minimum, preferred, ui, starter, ...).
+  enum class Purpose : uint8_t { Required, Current, Maximum, Extensible, Other };
+  Purpose purpose = Purpose::Other;
+  std::string value_set;
+  bool has_usage = false;  // restricted to usage contexts, which instance validation cannot evaluate
+};
+
 struct Binding {
   BindingStrength strength = BindingStrength::Example;
   std::string value_set;  // canonical, may carry |version
+  std::vector<AdditionalBinding> additional;
 };
 
 // A cheap test on the focus's children that decides an invariant without the FHIRPath engine

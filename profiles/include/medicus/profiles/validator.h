@@ -10,7 +10,8 @@
 //
 // Checks: cardinality, types (choices, Reference.targetProfile, type profiles), fixed[x]/pattern[x],
 // minValue/maxValue, maxLength, bindings (required: error, extensible: warning, codes of systems not
-// available locally: information), invariants (FHIRPath), slicing (value, pattern, type, profile,
+// available locally: information; additional bindings, R5's binding.additional as R4 extensions:
+// required/current/maximum/extensible), invariants (FHIRPath), slicing (value, pattern, type, profile,
 // exists; closed/open/openAtEnd; ordered), extensions by URL, contained resources and Bundle entries
 // with references resolved inside the Bundle. Primitive formats are checked by the parser.
 // Every issue carries a FHIRPath location, line:col when the document was parsed, and a rule id.
