@@ -32,6 +32,7 @@ class Rules {
     checkDiscriminatorPaths();
     checkSlicingRedefinitions();
     checkRenamedChoices();
+    checkBindings();
   }
 
  private:
@@ -313,6 +314,35 @@ class Rules {
         scope.path = std::string(element_path);
         dot = next;
       }
+    }
+  }
+
+  // A binding constrains coded values (terminologies.html#binding): it needs an element that can carry
+  // a code. The types are the differential's, else the base element's.
+  void checkBindings() {
+    for (const Node* e : elements_) {
+      if (!e->child("binding")) continue;
+      std::vector<std::string> types;
+      for (const Node* t : e->children("type")) {
+        if (!childValue(*t, "code").empty()) types.emplace_back(childValue(*t, "code"));
+      }
+      if (types.empty()) {
+        const rapidjson::Value* base = baseElement(childValue(*e, "path"));
+        const rapidjson::Value* list = base ? memberArray(*base, "type") : nullptr;
+        if (list) for (const auto& t : list->GetArray()) types.emplace_back(memberStr(t, "code"));
+      }
+      if (types.empty()) continue;
+      bool bindable = false;
+      std::string names;
+      for (const auto& t : types) {
+        bindable = bindable || t == "code" || t == "Coding" || t == "CodeableConcept" || t == "Quantity" ||
+                   t == "string" || t == "uri" || t == "CodeableReference";
+        names += (names.empty() ? "" : ", ") + t;
+      }
+      if (bindable) continue;
+      add(*e, "the element " + std::string(childValue(*e, "path")) + " has a binding, but none of its types (" + names +
+                  ") carries a code",
+          "ElementDefinition.binding:type");
     }
   }
 

@@ -131,3 +131,20 @@ TEST_CASE("a renamed choice in a differential path names one of the choice's typ
   CHECK(countRule(wrong, kRule) == 1);
   CHECK(countRule(renamed("Observation.component.valueAddress"), kRule) == 1);
 }
+
+TEST_CASE("a binding sits on an element that can carry a code", "[validator][structure-definition]") {
+  constexpr std::string_view kRule = "ElementDefinition.binding:type";
+  auto bound = [](std::string_view path, std::string_view type) {
+    std::string types = type.empty() ? "" : R"(,"type":[{"code":")" + std::string(type) + R"("}])";
+    return fixture().validate(profile("Patient", R"({"id":")" + std::string(path) + R"(","path":")" +
+                                                     std::string(path) + R"(")" + types +
+                                                     R"(,"binding":{"strength":"required",
+      "valueSet":"http://hl7.org/fhir/ValueSet/administrative-gender"}})"));
+  };
+  CHECK(countRule(bound("Patient.gender", ""), kRule) == 0);  // code, from the base
+  CHECK(countRule(bound("Patient.maritalStatus", "CodeableConcept"), kRule) == 0);
+  auto date = bound("Patient.birthDate", "date");
+  INFO(describe(date));
+  CHECK(countRule(date, kRule) == 1);
+  CHECK(countRule(bound("Patient.active", ""), kRule) == 1);  // boolean, from the base
+}
