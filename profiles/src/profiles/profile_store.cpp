@@ -195,10 +195,22 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::profile(std::str
   std::lock_guard lock(mutex_);
   const ResourceInfo* info = resolve(canonical);
   if (!info) {
+    // Say which part does not resolve: a malformed canonical, a version not loaded, or the url.
+    size_t bar = canonical.find('|');
+    std::string_view url = canonical.substr(0, bar);
+    if (bar != std::string_view::npos && canonical.find('|', bar + 1) != std::string_view::npos) {
+      return tl::make_unexpected("'" + std::string(canonical) + "' is not a valid canonical: it has more than one "
+                                 "'|' (a canonical is url|version), so it cannot be resolved");
+    }
     if (registry_.findCanonical(canonical)) {
       return tl::make_unexpected("'" + std::string(canonical) + "' is not a StructureDefinition");
     }
-    return tl::make_unexpected("profile " + std::string(canonical) + " is not loaded (add its package with --package)");
+    if (const ResourceInfo* other = registry_.findCanonical(url, "StructureDefinition")) {
+      return tl::make_unexpected("version " + std::string(canonical.substr(bar + 1)) + " of " + std::string(url) +
+                                 " is not loaded (loaded: " + (other->version.empty() ? "no version" : other->version) +
+                                 ")");
+    }
+    return tl::make_unexpected("profile " + std::string(url) + " is not loaded (add its package with --package)");
   }
   return compileLocked(*info);
 }

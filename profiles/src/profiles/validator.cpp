@@ -596,7 +596,7 @@ class ValidationRun {
           auto compiled = store_.profile(p->value());
           if (!compiled) {
             report(Severity::Warning, IssueType::NotFound, *p,
-                   "profile " + std::string(p->value()) + " in meta.profile is not loaded, so the resource was not "
+                   "meta.profile " + std::string(p->value()) + " cannot be resolved, so the resource was not "
                    "checked against it: " + compiled.error(), "validator.meta-profile-unknown");
             continue;
           }
@@ -1137,12 +1137,15 @@ class ValidationRun {
     }
   }
 
-  // Canonical references are absolute URLs unless they point at a contained resource ("#id").
+  // Canonical references should be absolute URLs unless they point at a contained resource ("#id").
+  // A warning, not an error: in R4 canonical specializes uri, which may be relative, and the core
+  // examples use relative ones ("Library/example"); "never relative" was only added in R5 (FHIR-27789).
   void checkCanonical(const Node& node) {
     std::string_view v = node.value();
     if (v.empty() || v[0] == '#' || hasScheme(v)) return;
-    report(Severity::Error, IssueType::Invalid, node, "canonical URLs must be absolute URLs unless they are fragment "
-           "references (found '" + std::string(v) + "')", "canonical.absolute");
+    report(Severity::Warning, IssueType::Invalid, node, "canonical URLs should be absolute URLs unless they are "
+           "fragment references (found the relative '" + std::string(v) + "'; R4 allows it, R5 does not)",
+           "canonical.absolute");
   }
 
   void checkExampleUrl(const Node& node) {
@@ -1716,7 +1719,8 @@ class ValidationRun {
   }
 
   // The names the element `host` goes by for context matching: its definition path
-  // ("HumanName.given", "Patient.address"), its path from the resource, and its type.
+  // ("HumanName.given", "Patient.address"), its path from the resource, and its type (for a
+  // backbone the path defining it, then BackboneElement).
   static std::vector<std::string> contextPaths(const Node& host) {
     std::vector<std::string> paths;
     auto add = [&](std::string p) {
@@ -1734,8 +1738,14 @@ class ValidationRun {
       literal = "." + std::string(n->name()) + literal;
     }
     add(literal);
-    if (host.type()->kind == fhir::TypeKind::Backbone) add("BackboneElement");
-    else add(std::string(host.type()->name));
+    if (host.type()->kind == fhir::TypeKind::Backbone) {
+      // A backbone type is named by the path that defines it, which for a contentReference element
+      // is the referenced one: OperationDefinition.parameter.part is an OperationDefinition.parameter.
+      add(std::string(host.type()->name));
+      add("BackboneElement");
+    } else {
+      add(std::string(host.type()->name));
+    }
     return paths;
   }
 

@@ -358,6 +358,64 @@ TEST_CASE("example and DICOM domains are told by the URL's host, not by a substr
   CHECK(unknown("http://nema.org.evil.test/x"));
 }
 
+TEST_CASE("a relative canonical is a warning (legal R4 uri), absolute and fragment canonicals are silent", "[validator]") {
+  auto check = [](std::string_view canonical) {
+    return fixture().validate(R"({"resourceType":"QuestionnaireResponse","status":"completed","questionnaire":")" +
+                              std::string(canonical) + "\"}");
+  };
+  auto relative = check("Questionnaire/gcs");
+  INFO(describe(relative));
+  CHECK(hasRule(relative, "canonical.absolute"));
+  CHECK(errors(relative) == 0);
+  for (const auto* fine : {"http://hl7.org/fhir/Questionnaire/gcs|1.0", "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"}) {
+    auto issues = check(fine);
+    INFO(fine << describe(issues));
+    CHECK_FALSE(hasRule(issues, "canonical.absolute"));
+    CHECK(errors(issues) == 0);
+  }
+}
+
+TEST_CASE("an element context matches elements defined by contentReference to it", "[validator]") {
+  // operationdefinition-allowed-type has the context OperationDefinition.parameter; parameter.part
+  // (and part.part) are defined as #OperationDefinition.parameter, so it may be used on them too.
+  auto operation = [](std::string_view parameter_extension, std::string_view part_extension) {
+    return fixture().validate(
+        std::string(R"({"resourceType":"OperationDefinition","name":"x","status":"draft","kind":"operation","code":"x",)"
+                    R"("system":false,"type":false,"instance":false,"parameter":[{"name":"p","use":"out","min":0,"max":"1",)") +
+        std::string(parameter_extension) + R"("part":[{"name":"q","use":"out","min":0,"max":"1",)" +
+        std::string(part_extension) + R"("type":"string"}]}]})");
+  };
+  const std::string allowed = R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/operationdefinition-allowed-type","valueUri":"code"}],)";
+  auto on_part = operation("", allowed);
+  INFO(describe(on_part));
+  CHECK_FALSE(hasRule(on_part, "extension.context"));
+  CHECK(errors(on_part) == 0);
+  // A context elsewhere still fails: structuredefinition-normative-version is for StructureDefinition.
+  auto elsewhere = operation("", R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version","valueCode":"4.0.1"}],)");
+  INFO(describe(elsewhere));
+  CHECK(hasRule(elsewhere, "extension.context"));
+}
+
+TEST_CASE("an unresolvable meta.profile says which part fails: a doubled |version, an unloaded version, the url", "[validator]") {
+  auto check = [](std::string_view profile) {
+    auto issues = fixture().validate(R"({"resourceType":"Patient","meta":{"profile":[")" + std::string(profile) + "\"]}}");
+    std::string message;
+    for (const auto& i : issues) {
+      if (i.rule_id == "validator.meta-profile-unknown") message = i.message;
+    }
+    INFO(describe(issues));
+    CHECK(errors(issues) == 0);  // not checkable is a warning, never a crash or an error
+    return message;
+  };
+  // The MII labor example's quirk: "...ServiceRequestLab|2026.0.0|2026.0.0".
+  CHECK_THAT(check("http://hl7.org/fhir/StructureDefinition/Patient|4.0.1|4.0.1"),
+             Catch::Contains("not a valid canonical") && Catch::Contains("more than one '|'"));
+  CHECK_THAT(check("http://hl7.org/fhir/StructureDefinition/Patient|9.9"),
+             Catch::Contains("version 9.9 of http://hl7.org/fhir/StructureDefinition/Patient is not loaded (loaded: 4.0.1)"));
+  CHECK_THAT(check("http://fhir.test/StructureDefinition/absent"), Catch::Contains("is not loaded (add its package"));
+  CHECK(check("http://hl7.org/fhir/StructureDefinition/Patient|4.0.1").empty());
+}
+
 TEST_CASE("ref-1 and dom-3 over contained resources: natively, one id set per container", "[validator]") {
   auto report = [](std::string_view contained, std::string_view rest) {
     return std::string(R"({"resourceType":"DiagnosticReport","status":"final","code":{"text":"x"},"contained":[)") +
