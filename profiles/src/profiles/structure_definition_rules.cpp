@@ -33,6 +33,7 @@ class Rules {
     checkSlicingRedefinitions();
     checkRenamedChoices();
     checkBindings();
+    checkOrder();
   }
 
  private:
@@ -344,6 +345,59 @@ class Rules {
                   ") carries a code",
           "ElementDefinition.binding:type");
     }
+  }
+
+  // The differential lists elements in the order of the snapshot (profiling.html#snapshot: the
+  // generator walks the base and the differential together). Among siblings (same parent id), an
+  // element followed by one the base defines earlier is passed by then and has no match, nor have its
+  // children. Elements the base snapshot does not list (inside types) are not placed.
+  void checkOrder() {
+    const rapidjson::Value* base = baseSnapshot();
+    if (!base) return;
+    struct Placed {
+      size_t position;   // in the differential
+      std::string id;
+      std::string parent;
+      size_t base_index;
+    };
+    std::vector<Placed> placed;
+    for (size_t i = 0; i < elements_.size(); ++i) {
+      std::string id(childValue(*elements_[i], "id"));
+      const rapidjson::Value* element = baseElement(childValue(*elements_[i], "path"));
+      if (id.empty() || !element) continue;
+      size_t dot = id.rfind('.');
+      if (dot == std::string::npos) continue;  // the root
+      placed.push_back({i, id, id.substr(0, dot), static_cast<size_t>(element - &(*base)[0])});
+    }
+    std::vector<std::string> unmatched;  // ids
+    for (size_t a = 0; a < placed.size(); ++a) {
+      for (size_t b = a + 1; b < placed.size(); ++b) {
+        if (placed[b].parent == placed[a].parent && placed[b].base_index < placed[a].base_index) {
+          unmatched.push_back(placed[a].id);
+          break;
+        }
+      }
+    }
+    if (unmatched.empty()) return;
+    std::string ids;
+    size_t count = 0;
+    for (const Node* e : elements_) {
+      std::string_view id = childValue(*e, "id");
+      bool lost = false;
+      for (const auto& u : unmatched) {
+        lost = lost || id == u || (id.size() > u.size() && id.starts_with(u) && id[u.size()] == '.');
+      }
+      if (!lost) continue;
+      ++count;
+      ids += (ids.empty() ? "" : ", ") + std::string(id);
+      add(*e, "no match for " + std::string(childValue(*e, "path")) + " in the generated snapshot: the differential "
+              "gives it after an element the base definition defines before it (differential elements follow the "
+              "order of the base)",
+          "ElementDefinition:order");
+    }
+    add(sd_, std::to_string(count) + " element(s) of the differential have no match in the generated snapshot (" + ids +
+                 ")",
+        "StructureDefinition.snapshot:unmatched");
   }
 
   // A type profile is a profile of the type it is given for: Count (a specialization of Quantity)

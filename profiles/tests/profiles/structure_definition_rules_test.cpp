@@ -148,3 +148,27 @@ TEST_CASE("a binding sits on an element that can carry a code", "[validator][str
   CHECK(countRule(date, kRule) == 1);
   CHECK(countRule(bound("Patient.active", ""), kRule) == 1);  // boolean, from the base
 }
+
+TEST_CASE("differential elements follow the order of the base definition", "[validator][structure-definition]") {
+  auto ordered = [](std::string_view elements) {
+    auto issues = fixture().validate(profile("Patient", elements));
+    return std::make_pair(countRule(issues, "ElementDefinition:order"),
+                          countRule(issues, "StructureDefinition.snapshot:unmatched"));
+  };
+  using Counts = std::pair<size_t, size_t>;
+  constexpr std::string_view identifier = R"({"id":"Patient.identifier","path":"Patient.identifier","min":1})";
+  constexpr std::string_view system = R"({"id":"Patient.identifier.system","path":"Patient.identifier.system","min":1})";
+  constexpr std::string_view birth = R"({"id":"Patient.birthDate","path":"Patient.birthDate","min":1})";
+  CHECK(ordered(std::string(identifier) + "," + std::string(birth)) == Counts{0, 0});
+  CHECK(ordered(std::string(identifier) + "," + std::string(system) + "," + std::string(birth)) == Counts{0, 0});
+  // birthDate comes before identifier, which the base defines first: birthDate has no match.
+  CHECK(ordered(std::string(birth) + "," + std::string(identifier)) == Counts{1, 1});
+  // identifier is passed, and its child with it.
+  CHECK(ordered(std::string(identifier) + "," + std::string(system) + R"(,{"id":"Patient.id","path":"Patient.id"})") ==
+        Counts{2, 1});
+  // Slices share the sliced element's place.
+  CHECK(ordered(R"({"id":"Patient.identifier","path":"Patient.identifier","slicing":{"discriminator":[{"type":"value",
+    "path":"system"}],"rules":"open"}},{"id":"Patient.identifier:a","path":"Patient.identifier","sliceName":"a"},
+    {"id":"Patient.identifier:a.system","path":"Patient.identifier.system"},
+    {"id":"Patient.identifier:b","path":"Patient.identifier","sliceName":"b"})") == Counts{0, 0});
+}
