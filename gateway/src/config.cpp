@@ -302,6 +302,8 @@ ListenerConfig readListener(Loader& loader, const YAML::Node& node, std::set<std
   YAML::Node tls = r.get("tls");
   if (tls.IsDefined() && !tls.IsNull()) {
     ServerTlsConfig t;
+    t.line = static_cast<uint32_t>(tls.Mark().line + 1);
+    t.column = static_cast<uint32_t>(tls.Mark().column + 1);
     MapReader tr(loader, tls, "tls");
     tr.path("certificate", t.certificate_file, true);
     tr.path("private_key", t.private_key_file, true);
@@ -355,6 +357,8 @@ UpstreamConfig readUpstream(Loader& loader, const YAML::Node& node, std::set<std
   }
   YAML::Node tls = r.get("tls");
   if (tls.IsDefined() && !tls.IsNull()) {
+    u.tls.line = static_cast<uint32_t>(tls.Mark().line + 1);
+    u.tls.column = static_cast<uint32_t>(tls.Mark().column + 1);
     MapReader tr(loader, tls, "upstream tls");
     tr.boolean("verify", u.tls.verify);
     tr.path("ca", u.tls.ca_file);

@@ -123,6 +123,57 @@ bool ensureSelfSignedCertificate(const ServerTlsConfig& tls) {
   return true;
 }
 
+namespace {
+
+// A named file that is not there: said plainly (OpenSSL's own text is "system library::No such file").
+std::string missingFile(const std::string& what, const std::string& file, const std::string& instead) {
+  std::error_code ec;
+  if (file.empty() || std::filesystem::is_regular_file(file, ec)) return {};
+  return what + " '" + file + "' does not exist; " + instead;
+}
+
+template <typename Configure>
+std::string loadsInto(const SSL_METHOD* method, Configure configure) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> context(SSL_CTX_new(method), SSL_CTX_free);
+  if (!context) return "cannot create an OpenSSL context: " + lastOpenSslError();
+  try {
+    configure(context.get());
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string checkServerTlsFiles(const ServerTlsConfig& tls) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (tls.self_signed_if_missing && !(fs::exists(tls.certificate_file, ec) && fs::exists(tls.private_key_file, ec))) {
+    return {};  // made at first start
+  }
+  const std::string or_self_signed = "write the path of a PEM file, or 'self_signed_if_missing: true' to make one at first start";
+  for (const auto& problem : {missingFile("certificate", tls.certificate_file, or_self_signed),
+                              missingFile("private_key", tls.private_key_file, or_self_signed),
+                              missingFile("client_ca", tls.client_ca_file, "write the path of the PEM bundle of the CAs that sign client certificates")}) {
+    if (!problem.empty()) return problem;
+  }
+  return loadsInto(TLS_server_method(), [&](SSL_CTX* context) { configureServerContext(context, tls); });
+}
+
+std::string checkClientTlsFiles(const UpstreamTlsConfig& tls) {
+  const std::string pem = "write the path of a PEM file";
+  for (const auto& problem : {missingFile("ca", tls.ca_file, pem + " (empty: the system's trust store)"),
+                              missingFile("certificate", tls.certificate_file, pem),
+                              missingFile("private_key", tls.private_key_file, pem)}) {
+    if (!problem.empty()) return problem;
+  }
+  if (tls.certificate_file.empty() != tls.private_key_file.empty()) {
+    return "a client certificate needs both 'certificate:' and 'private_key:'";
+  }
+  return loadsInto(TLS_client_method(), [&](SSL_CTX* context) { configureClientContext(context, tls); });
+}
+
 std::string clientIdentityOf(SSL* ssl) {
   if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK) return {};
   std::unique_ptr<X509, decltype(&X509_free)> cert(SSL_get1_peer_certificate(ssl), X509_free);

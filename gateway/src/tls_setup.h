@@ -22,6 +22,12 @@ void configureClientContext(SSL_CTX* context, const UpstreamTlsConfig& tls);
 // made one.
 bool ensureSelfSignedCertificate(const ServerTlsConfig& tls);
 
+// check-config: loads the certificate chains, keys and CA bundles a TLS section names, as serve does at
+// start, without binding or connecting. Empty when they load (or are missing but will be made:
+// self_signed_if_missing); else what failed and what to write instead.
+std::string checkServerTlsFiles(const ServerTlsConfig& tls);
+std::string checkClientTlsFiles(const UpstreamTlsConfig& tls);
+
 // The identity of a verified client certificate: its first subjectAltName (DNS, URI or email), else
 // the subject's CN; empty when there is no verified certificate.
 std::string clientIdentityOf(SSL* ssl);

@@ -153,6 +153,8 @@ MllpListenerConfig readListener(Reader& r, const YAML::Node& node, std::set<std:
     if (r.mapping(tls, "tls", {"certificate", "private_key", "self_signed_if_missing", "client_ca",
                                "require_client_certificate", "min_version"})) {
       ServerTlsConfig t;
+      t.line = static_cast<uint32_t>(tls.Mark().line + 1);
+      t.column = static_cast<uint32_t>(tls.Mark().column + 1);
       if (auto v = r.scalar(tls, "certificate")) t.certificate_file = r.resolve(*v);
       else r.error(tls, "tls needs 'certificate:' (PEM chain)");
       if (auto v = r.scalar(tls, "private_key")) t.private_key_file = r.resolve(*v);

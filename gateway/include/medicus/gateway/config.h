@@ -37,6 +37,7 @@ struct ServerTlsConfig {
   std::string client_ca_file;    // mutual TLS: verify client certificates against this bundle
   bool require_client_certificate = false;
   std::string min_version = "1.2";  // "1.2" or "1.3"
+  uint32_t line = 0, column = 0;    // where 'tls:' is in the file (check-config's certificate checks)
 };
 
 struct ListenerLimits {
@@ -82,6 +83,7 @@ struct UpstreamTlsConfig {
   std::string certificate_file;  // client certificate for mTLS towards the upstream
   std::string private_key_file;
   std::string server_name;       // SNI and name check; default: the endpoint host
+  uint32_t line = 0, column = 0; // where 'tls:' is in the file, 0 without one
 };
 
 enum class WireFormat : uint8_t { Json, Xml };
