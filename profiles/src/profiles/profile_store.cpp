@@ -312,6 +312,11 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
           def.narrative_language_control = std::string(memberStr(x, "valueCode"));
         } else if (xurl == "http://hl7.org/fhir/StructureDefinition/narrative-source-control") {
           def.narrative_source_control = std::string(memberStr(x, "valueCode"));
+        } else if (xurl == "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue") {
+          def.must_have_value = memberBool(x, "valueBoolean");
+        } else if (xurl == "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.valueAlternatives") {
+          std::string_view alternative = memberStr(x, "valueCanonical");
+          if (!alternative.empty()) def.value_alternatives.emplace_back(alternative);
         }
       }
     }

@@ -944,8 +944,29 @@ class ValidationRun {
     }
   }
 
+  // A primitive without a value, on an element that wants one (R5 mustHaveValue) or names the
+  // extensions that may stand in for it (valueAlternatives, e.g. data-absent-reason).
+  void checkValueAlternatives(const Node& node, const ElementDef& def) {
+    if (def.must_have_value) {
+      report(Severity::Error, IssueType::Invalid, node, "the element has no value, but the profile requires one "
+             "(mustHaveValue)", def.id + ":must-have-value");
+      return;
+    }
+    for (const Node* e : node.children("extension")) {
+      std::string_view url = childValue(*e, "url");
+      for (const auto& a : def.value_alternatives) if (url == a) return;
+    }
+    std::string names;
+    for (const auto& a : def.value_alternatives) names += (names.empty() ? "" : ", ") + a;
+    report(Severity::Error, IssueType::Invalid, node, "the element has no value, and none of the extensions the "
+           "profile allows in its place is present (valueAlternatives: " + names + ")", def.id + ":value-alternatives");
+  }
+
   // ---- value rules of one element ----
   void checkValue(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
+    if ((def.must_have_value || !def.value_alternatives.empty()) && node.isPrimitive() && !node.hasValue()) {
+      checkValueAlternatives(node, def);
+    }
     if (def.fixed && !matchesValue(node, *def.fixed, true)) reportFixedMismatch(node, profile, def);
     if (def.pattern && !matchesValue(node, *def.pattern, false)) {
       report(Severity::Error, IssueType::Value, node, "value must match the pattern " + jsonText(*def.pattern) +

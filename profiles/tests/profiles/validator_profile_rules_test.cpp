@@ -83,3 +83,35 @@ TEST_CASE("additional bindings: required needs a coding in the value set, maximu
     "http://terminology.hl7.org/CodeSystem/usage-context-type","code":"focus"},"valueCodeableConcept":{"text":"x"}}})j"),
             out) == 0);
 }
+
+TEST_CASE("mustHaveValue and valueAlternatives: a primitive without a value needs a named alternative extension",
+          "[validator][value-alternatives]") {
+  auto profile = [](std::string_view extension) {
+    return R"j({"resourceType":"StructureDefinition","id":"pa","url":"http://x.test/sd/pa","name":"Pa",
+      "status":"active","kind":"resource","abstract":false,"type":"Patient","derivation":"constraint",
+      "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","differential":{"element":[
+        {"id":"Patient.active","path":"Patient.active","extension":[)j" + std::string(extension) + "]}]}}";
+  };
+  const std::string alternatives = profile(R"j({"url":
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.valueAlternatives",
+    "valueCanonical":"http://hl7.org/fhir/StructureDefinition/data-absent-reason"})j");
+  const std::string must = profile(R"j({"url":
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue","valueBoolean":true})j");
+  auto run = [](const std::string& sd, std::string_view active) {
+    Fixture f({{sd, "pa.json"}});
+    ValidationOptions options;
+    options.profiles = {"http://x.test/sd/pa"};
+    auto issues = f.validate(R"({"resourceType":"Patient",)" + std::string(active) + "}", options);
+    INFO(describe(issues));
+    return countRule(issues, "Patient.active:value-alternatives") + countRule(issues, "Patient.active:must-have-value");
+  };
+  const char* absent = R"("_active":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+    "valueCode":"unknown"}]})";
+  const char* null_flavor = R"("_active":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/iso21090-nullFlavor",
+    "valueCode":"MSK"}]})";
+  CHECK(run(alternatives, R"("active":true)") == 0);
+  CHECK(run(alternatives, absent) == 0);
+  CHECK(run(alternatives, null_flavor) == 1);  // an extension, but not one of the alternatives
+  CHECK(run(must, R"("active":true)") == 0);
+  CHECK(run(must, absent) == 1);
+}

@@ -116,6 +116,10 @@ struct ElementDef {
   // the issue severity ("error", "warning", ...) for narrative nodes without a source class.
   std::string narrative_language_control;
   std::string narrative_source_control;
+  // R5 mustHaveValue / valueAlternatives (as R4 cross-version extensions): a primitive without a value
+  // is an error, unless one of the alternative extensions stands in for the value.
+  bool must_have_value = false;
+  std::vector<std::string> value_alternatives;  // extension canonicals
   bool has_binding = false;
   Binding binding;
   std::vector<Constraint> constraints;
