@@ -1830,21 +1830,28 @@ class ValidationRun {
     }
   }
 
+  // The segment of a discriminator path at `pos` (advanced past it and its dot): dots inside
+  // parentheses are the argument's (extension('http://hl7.org/...').value).
+  static std::string_view nextPathSegment(std::string_view path, size_t& pos) {
+    size_t end = pos;
+    int parens = 0;
+    while (end < path.size() && (path[end] != '.' || parens > 0)) {
+      if (path[end] == '(') ++parens;
+      if (path[end] == ')') --parens;
+      ++end;
+    }
+    std::string_view seg = path.substr(pos, end - pos);
+    pos = end + 1;
+    return seg;
+  }
+
   // Instance values at a discriminator path ("code.coding.system", "$this", "extension('url').value",
   // "resolve()", "ofType(Quantity)").
   void collectPath(const Node& start, std::string_view path, std::vector<const Node*>& out) {
     std::vector<const Node*> current{&start};
     size_t pos = 0;
     while (pos < path.size() && !current.empty()) {
-      size_t end = pos;
-      int parens = 0;
-      while (end < path.size() && (path[end] != '.' || parens > 0)) {
-        if (path[end] == '(') ++parens;
-        if (path[end] == ')') --parens;
-        ++end;
-      }
-      std::string_view seg = path.substr(pos, end - pos);
-      pos = end + 1;
+      std::string_view seg = nextPathSegment(path, pos);
       std::vector<const Node*> next;
       if (seg == "$this") continue;
       if (seg == "resolve()") {
@@ -1885,10 +1892,7 @@ class ValidationRun {
     bool inherited_exact = current->fixed != nullptr;
     size_t pos = 0;
     while (pos < path.size() && current) {
-      size_t end = path.find('.', pos);
-      if (end == std::string_view::npos) end = path.size();
-      std::string_view seg = path.substr(pos, end - pos);
-      pos = end + 1;
+      std::string_view seg = nextPathSegment(path, pos);
       if (seg == "$this" || seg.starts_with("ofType(") || seg == "resolve()") continue;
       const ElementDef* next = nullptr;
       if (seg.starts_with("extension(")) {

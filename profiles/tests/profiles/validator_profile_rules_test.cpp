@@ -115,3 +115,49 @@ TEST_CASE("mustHaveValue and valueAlternatives: a primitive without a value need
   CHECK(run(must, R"("active":true)") == 0);
   CHECK(run(must, absent) == 1);
 }
+
+TEST_CASE("slices discriminated by an extension's value, re-sliced per slice, with a dotted extension url",
+          "[validator][slicing]") {
+  // action sliced by extension('http://x.test/sd/kind').value; each slice re-slices the extension
+  // slice (kind/Single) and fixes its value. The url's dots are inside the argument, not path steps.
+  Fixture f({{R"j({"resourceType":"StructureDefinition","id":"kind","url":"http://x.test/sd/kind","name":"Kind",
+    "status":"active","kind":"complex-type","abstract":false,"type":"Extension","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Extension","context":[{"type":"element",
+    "expression":"PlanDefinition.action"}],"differential":{"element":[{"id":"Extension","path":"Extension"},
+      {"id":"Extension.url","path":"Extension.url","fixedUri":"http://x.test/sd/kind"},
+      {"id":"Extension.value[x]","path":"Extension.value[x]","type":[{"code":"code"}]}]}})j", "kind.json"},
+    {R"j({"resourceType":"StructureDefinition","id":"pd","url":"http://x.test/sd/pd","name":"Pd","status":"active",
+    "kind":"resource","abstract":false,"type":"PlanDefinition","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/PlanDefinition","differential":{"element":[
+      {"id":"PlanDefinition.action","path":"PlanDefinition.action","slicing":{"discriminator":[{"type":"value",
+        "path":"extension('http://x.test/sd/kind').value"}],"rules":"open"}},
+      {"id":"PlanDefinition.action.extension:kind","path":"PlanDefinition.action.extension","sliceName":"kind",
+        "type":[{"code":"Extension","profile":["http://x.test/sd/kind"]}]},
+      {"id":"PlanDefinition.action:single","path":"PlanDefinition.action","sliceName":"single","min":1},
+      {"id":"PlanDefinition.action:single.extension:kind/Single","path":"PlanDefinition.action.extension",
+        "sliceName":"kind/Single","min":1,"max":"1","type":[{"code":"Extension","profile":["http://x.test/sd/kind"]}]},
+      {"id":"PlanDefinition.action:single.extension:kind/Single.valueCode","path":"PlanDefinition.action.extension.valueCode",
+        "fixedCode":"Single"},
+      {"id":"PlanDefinition.action:single.title","path":"PlanDefinition.action.title","min":1},
+      {"id":"PlanDefinition.action:alternate","path":"PlanDefinition.action","sliceName":"alternate","min":1},
+      {"id":"PlanDefinition.action:alternate.extension:kind/Alternate","path":"PlanDefinition.action.extension",
+        "sliceName":"kind/Alternate","min":1,"max":"1","type":[{"code":"Extension","profile":["http://x.test/sd/kind"]}]},
+      {"id":"PlanDefinition.action:alternate.extension:kind/Alternate.valueCode",
+        "path":"PlanDefinition.action.extension.valueCode","fixedCode":"Alternate"},
+      {"id":"PlanDefinition.action:alternate.selectionBehavior","path":"PlanDefinition.action.selectionBehavior","min":1}
+    ]}})j", "pd.json"}});
+  ValidationOptions options;
+  options.profiles = {"http://x.test/sd/pd"};
+  auto validate = [&](std::string_view second_title) {
+    return f.validate(R"({"resourceType":"PlanDefinition","status":"active","action":[
+      {"extension":[{"url":"http://x.test/sd/kind","valueCode":"Single"}],"title":"a"},
+      {"extension":[{"url":"http://x.test/sd/kind","valueCode":"Alternate"}],"selectionBehavior":"exactly-one")" +
+                      std::string(second_title) + "}]}", options);
+  };
+  auto good = validate("");
+  INFO(describe(good));
+  CHECK(errors(good) == 0);
+  // Each action lands in its own slice: the Alternate one is not held to the single slice's title.
+  CHECK(countRule(good, "PlanDefinition.action:single.title:min") == 0);
+  CHECK(countRule(good, "PlanDefinition.action:alternate:min") == 0);
+}
