@@ -174,7 +174,8 @@ tl::expected<const rapidjson::Value*, std::string> ProfileStore::snapshotLocked(
       return elements ? *elements : nullptr;
     };
     generated->doc.SetArray();
-    SnapshotResult result = generateSnapshot(**base_elements, diff, lookup, generated->doc, alloc);
+    SnapshotResult result = generateSnapshot(**base_elements, diff, lookup, generated->doc, alloc,
+                                             memberStr(*sd, "derivation") == "specialization");
     generated->problems = std::move(result.problems);
     generated->elements = &generated->doc;
   }

@@ -19,6 +19,7 @@ struct SnapNode {
   std::vector<std::unique_ptr<SnapNode>> children;
   std::vector<std::unique_ptr<SnapNode>> slices;
   bool expanded = false;  // children known (from the base snapshot or a type expansion)
+  bool introduced = false;  // defined by a specialization's differential: it is its own base
   int depth = 0;
 };
 
@@ -44,7 +45,8 @@ std::pair<std::string_view, std::string_view> splitSegment(std::string_view seg)
 
 class Builder {
  public:
-  Builder(const SnapshotLookup& lookup, Allocator& alloc) : lookup_(lookup), alloc_(alloc) {}
+  Builder(const SnapshotLookup& lookup, Allocator& alloc, bool specialization)
+      : lookup_(lookup), alloc_(alloc), specialization_(specialization) {}
 
   std::unique_ptr<SnapNode> buildTree(const rapidjson::Value& elements) {
     if (!elements.IsArray() || elements.Empty()) return nullptr;
@@ -121,6 +123,16 @@ class Builder {
           }
         }
       }
+      if (!child && specialization_ && renamed_type.empty() && slice.empty()) {
+        // A specialization (logical model, new type) defines its own elements: a new node, expanded
+        // from its type when later differential elements reach into it.
+        node->children.push_back(std::make_unique<SnapNode>());
+        child = node->children.back().get();
+        child->name = std::string(name);
+        child->depth = node->depth + 1;
+        child->def.SetObject();
+        child->introduced = true;
+      }
       if (!child) return "element '" + std::string(id) + "' is not in the base definition";
       std::string_view choice_slice;  // "valueQuantity" for a type slice on value[x]
       if (!renamed_type.empty()) {
@@ -183,6 +195,13 @@ class Builder {
     setString(e, "id", id);
     setString(e, "path", path);
     if (!node.slice_name.empty()) setString(e, "sliceName", node.slice_name);
+    if (node.introduced && !member(e, "base")) {
+      rapidjson::Value base(rapidjson::kObjectType);
+      base.AddMember("path", rapidjson::Value(path.c_str(), static_cast<rapidjson::SizeType>(path.size()), alloc_), alloc_);
+      base.AddMember("min", member(e, "min") ? rapidjson::Value(e["min"], alloc_) : rapidjson::Value(0), alloc_);
+      base.AddMember("max", member(e, "max") ? rapidjson::Value(e["max"], alloc_) : rapidjson::Value("*"), alloc_);
+      e.AddMember("base", base, alloc_);
+    }
     out.PushBack(e, alloc_);
     for (const auto& c : node.children) write(*c, id, path, out);
     for (const auto& s : node.slices) {
@@ -372,6 +391,7 @@ class Builder {
  private:
   const SnapshotLookup& lookup_;
   Allocator& alloc_;
+  bool specialization_;
   std::vector<SnapNode*> pending_content_refs_;
 };
 }  // namespace
@@ -402,13 +422,19 @@ void assignElementIds(rapidjson::Value& elements, Allocator& alloc) {
 }
 
 SnapshotResult generateSnapshot(const rapidjson::Value& base_elements, const rapidjson::Value& differential_elements,
-                                const SnapshotLookup& lookup, rapidjson::Value& out, Allocator& alloc) {
+                                const SnapshotLookup& lookup, rapidjson::Value& out, Allocator& alloc,
+                                bool specialization) {
   SnapshotResult result;
-  Builder builder(lookup, alloc);
+  Builder builder(lookup, alloc, specialization);
   auto root = builder.buildTree(base_elements);
   if (!root) {
     result.problems.push_back("the base definition has no snapshot elements");
     return result;
+  }
+  // A specialization names its own root ("Laborbefund" on Element); a constraint keeps the base's.
+  if (specialization && differential_elements.IsArray() && !differential_elements.Empty()) {
+    auto segs = splitId(memberStr(differential_elements[0], "id"));
+    if (segs.size() == 1 && !segs[0].empty()) root->name = std::string(segs[0]);
   }
   if (differential_elements.IsArray()) {
     for (const auto& diff : differential_elements.GetArray()) {

@@ -18,12 +18,14 @@ using SnapshotLookup = std::function<const rapidjson::Value*(std::string_view ty
 
 // Writes the snapshot elements into `out` (an array using out's allocator). Errors name the
 // differential element that could not be placed; other elements are still applied.
+// `specialization` (StructureDefinition.derivation, e.g. a logical model on Element): the differential
+// renames the root and may define elements the base does not have (their base is themselves).
 struct SnapshotResult {
   std::vector<std::string> problems;
 };
 SnapshotResult generateSnapshot(const rapidjson::Value& base_elements, const rapidjson::Value& differential_elements,
                                 const SnapshotLookup& lookup, rapidjson::Value& out,
-                                rapidjson::Document::AllocatorType& allocator);
+                                rapidjson::Document::AllocatorType& allocator, bool specialization = false);
 
 // Gives every element an id when the source (older profiles) has only path + sliceName.
 void assignElementIds(rapidjson::Value& elements, rapidjson::Document::AllocatorType& allocator);

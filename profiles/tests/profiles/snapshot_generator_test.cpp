@@ -125,3 +125,45 @@ TEST_CASE("differential-only German profiles get snapshots along their base chai
   CHECK(p.elements[gkv].slice_of == identifier);
   CHECK(p.elements[gkv].types.at(0).profiles.size() == 1);
 }
+
+TEST_CASE("differential-only MII profiles get snapshots along core, de.basisprofil and kerndatensatz.meta", "[snapshot]") {
+  if (!test::haveTestdata("mii-kds")) { WARN("skipped: mii-kds absent"); return; }
+  PackageRegistry registry;
+  REQUIRE(registry.loadCore());
+  REQUIRE(registry.load(test::testdata() + "/de-basisprofil-r4/conformance"));
+  for (const char* module : {"meta", "person", "fall", "diagnose", "labor"}) {
+    REQUIRE(registry.load(test::testdata() + "/mii-kds/" + module + "/conformance"));
+  }
+  ProfileStore store(registry, nullptr);
+  size_t profiles = 0;
+  registry.forEach("StructureDefinition", [&](const ResourceInfo& info) {
+    if (info.package.find("mii-kds") == std::string::npos) return;
+    INFO(info.url);
+    auto compiled = store.profile(info.url + "|" + info.version);
+    REQUIRE(compiled);
+    CHECK((*compiled)->snapshot_generated);
+    auto problems = store.snapshotProblems(info.url + "|" + info.version);
+    std::string all;
+    for (const auto& p : problems) all += p + "\n";
+    INFO(all);
+    CHECK(problems.empty());
+    ++profiles;
+  });
+  CHECK(profiles == 20);  // person 6, fall 4, diagnose 2, labor 6, meta 2; the 4 logical models included
+  // A logical model (a specialization of Element) keeps its own root and the elements it defines.
+  auto model = store.snapshotElements("https://www.medizininformatik-initiative.de/fhir/core/modul-labor/StructureDefinition/LogicalModel/Laborbefund");
+  REQUIRE(model);
+  std::set<std::string> ids;
+  for (const auto& e : (*model)->GetArray()) ids.insert(std::string(memberStr(e, "id")));
+  CHECK(ids.count("Laborbefund"));
+  CHECK(ids.count("Laborbefund.Laboranforderung.Probenmaterial.Probenart"));
+  CHECK(ids.count("Laborbefund.extension"));  // inherited from Element under the new root
+  CHECK_FALSE(ids.count("Element"));
+  // The Patient profile's identifier slice is typed with de.basisprofil's KVID-10 identifier profile.
+  auto patient = store.profile("https://www.medizininformatik-initiative.de/fhir/core/modul-person/StructureDefinition/Patient|2025.0.1");
+  REQUIRE(patient);
+  uint32_t kvid = (*patient)->findById("Patient.identifier:versichertenId");
+  REQUIRE(kvid != kNoElement);
+  REQUIRE(!(*patient)->elements[kvid].types.empty());
+  CHECK_THAT((*patient)->elements[kvid].types[0].profiles.at(0), Catch::Contains("identifier-kvid-10"));
+}
