@@ -193,6 +193,7 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       base_validator = std::make_unique<profiles::Validator>(*base_store, *base_terminology);
     }
     fhir::ParseOptions parse_options;
+    parse_options.allow_xsi_schema_location = false;  // the reference harness does not allow it either
     if (auto it = c.FindMember("options"); it != c.MemberEnd() && it->value.IsObject()) {
       const auto& o = it->value;
       if (o.HasMember("allow-comments") && o["allow-comments"].IsBool()) parse_options.allow_comments = o["allow-comments"].GetBool();

@@ -146,8 +146,10 @@ class XmlWalker {
     }
     for (pugi::xml_attribute a : element.attributes()) {
       std::string_view name = a.name();
-      // Namespace declarations and attributes of other namespaces (xsi:schemaLocation) are not FHIR content.
-      if (name == "xmlns" || name.find(':') != std::string_view::npos) continue;
+      // Namespace declarations are not content; FHIR elements have only the attributes their definition
+      // gives (value, id, url), so any other is reported below, xsi:schemaLocation unless allowed.
+      if (name == "xmlns" || name.starts_with("xmlns:")) continue;
+      if (options_.allow_xsi_schema_location && name.ends_with(":schemaLocation")) continue;
       if (type->isPrimitive() && name == "value") {
         doc_.setValue(node, a.value());
         checkValue(node, type, element);

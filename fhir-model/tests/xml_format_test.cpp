@@ -80,6 +80,21 @@ TEST_CASE("XML bad input", "[xml][bad-input]") {
   auto text = parseXml(R"(<Patient xmlns="http://hl7.org/fhir"><gender>male</gender></Patient>)");
   CHECK(hasRule(text.issues, "xml.text"));
 
+  // Namespace declarations are fine; foreign attributes are no FHIR content (xsi:schemaLocation is
+  // skipped unless the options say otherwise).
+  auto declared = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><id value="x"/></Patient>)");
+  CHECK_FALSE(hasRule(declared.issues, "xml.unknown-attribute"));
+  auto schema = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://hl7.org/fhir patient.xsd"><id value="x"/></Patient>)");
+  CHECK_FALSE(hasRule(schema.issues, "xml.unknown-attribute"));
+  ParseOptions strict;
+  strict.allow_xsi_schema_location = false;
+  auto schema_strict = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xsi:schemaLocation="http://hl7.org/fhir patient.xsd"><id value="x"/></Patient>)", strict);
+  CHECK(hasRule(schema_strict.issues, "xml.unknown-attribute"));
+  auto foreign = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:x="urn:x" x:note="n"><id value="x"/></Patient>)");
+  CHECK(hasRule(foreign.issues, "xml.unknown-attribute"));
+
   auto utf8 = parseXml("<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"M\xFC\"/></Patient>");
   CHECK_FALSE(utf8.document);
   CHECK(utf8.issues[0].rule_id == "xml.encoding");

@@ -20,6 +20,9 @@ struct ParseOptions {
   bool unknown_elements_are_warnings = false;
   // JSON: comments ("//", "/* */") are reported as errors, one per comment; with this flag they are skipped.
   bool allow_comments = false;
+  // XML: xsi:schemaLocation (a hint for schema tools, no FHIR content) is skipped; with false it is an
+  // undefined attribute like any other (the Java reference validator's default, allowXsiLocation off).
+  bool allow_xsi_schema_location = true;
 };
 
 struct ParseResult {
