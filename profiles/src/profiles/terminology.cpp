@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <regex>
 
@@ -23,6 +24,24 @@ std::string key(std::string_view system, std::string_view code) {
   k.append(system).push_back('|');
   k.append(code);
   return k;
+}
+
+// urn:ietf:bcp:13 (media types) has no code list to load, but its grammar (RFC 6838 section 4.2:
+// restricted-name characters, type "/" subtype, parameters after ';') tells codes that cannot be
+// one. Only the characters and the single '/' are judged: R4 also binds bare 'xml' and 'json'
+// (CapabilityStatement.format) to the MIME type value set.
+constexpr std::string_view kMediaTypes = "urn:ietf:bcp:13";
+bool mediaTypeCharacters(std::string_view code) {
+  code = code.substr(0, code.find(';'));
+  while (!code.empty() && code.back() == ' ') code.remove_suffix(1);
+  if (code.empty() || code.front() == '/' || code.back() == '/') return false;
+  size_t slashes = 0;
+  for (char c : code) {
+    if (c == '/') { ++slashes; continue; }
+    if (std::isalnum(static_cast<unsigned char>(c))) continue;
+    if (std::string_view("!#$&-^_.+*").find(c) == std::string_view::npos) return false;
+  }
+  return slashes <= 1;
 }
 }  // namespace
 
@@ -341,6 +360,13 @@ CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_vie
   }
   bool external = system.empty() ? !e->external_systems.empty() : e->external_systems.count(system) > 0;
   if (external) {
+    const bool media_type = system.empty() ? e->external_systems.size() == 1 && e->external_systems.count(kMediaTypes)
+                                           : system == kMediaTypes;
+    if (media_type && !mediaTypeCharacters(code)) {
+      result.status = CodeStatus::Invalid;
+      result.detail = "'" + std::string(code) + "' is no media type (" + std::string(kMediaTypes) + ", RFC 6838)";
+      return result;
+    }
     result.status = CodeStatus::CannotCheck;
     result.detail = "code system " + (system.empty() ? *e->external_systems.begin() : std::string(system)) +
                     " is not available locally";

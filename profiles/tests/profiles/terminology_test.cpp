@@ -50,3 +50,19 @@ TEST_CASE("hierarchical filters follow the concept tree", "[terminology]") {
   CHECK(tx.checkValueSet("http://ex/desc", "http://ex/cs", "a11").status == CodeStatus::Valid);
   CHECK(tx.expansionSize("http://ex/nested") == 3);
 }
+
+TEST_CASE("media type codes (urn:ietf:bcp:13) are judged by their grammar's characters only", "[terminology]") {
+  PackageRegistry registry;
+  REQUIRE(registry.loadCore());
+  Terminology tx(registry);
+  const std::string mime = "http://hl7.org/fhir/ValueSet/mimetypes";
+  // Well-formed codes cannot be confirmed without the registry of media types.
+  CHECK(tx.checkValueSet(mime, "", "application/fhir+json").status == CodeStatus::CannotCheck);
+  CHECK(tx.checkValueSet(mime, "", "text/plain; charset=UTF-8").status == CodeStatus::CannotCheck);
+  CHECK(tx.checkValueSet(mime, "", "xml").status == CodeStatus::CannotCheck);  // R4 format codes
+  CHECK(tx.checkValueSet(mime, "urn:ietf:bcp:13", "image/png").status == CodeStatus::CannotCheck);
+  // Characters outside the grammar, or more than one '/', are no media type.
+  CHECK(tx.checkValueSet(mime, "", "[%payloadFormat%]").status == CodeStatus::Invalid);
+  CHECK(tx.checkValueSet(mime, "", "text/plain/x").status == CodeStatus::Invalid);
+  CHECK(tx.checkValueSet(mime, "urn:ietf:bcp:13", "text plain").status == CodeStatus::Invalid);
+}
