@@ -1685,13 +1685,7 @@ class ValidationRun {
         switch (context.type) {
           case ContextType::Element:
             if (paths.empty()) paths = contextPaths(host);
-            ok = elementContextMatches(context.expression, host, paths);
-            // R4 errata: structuredefinition-fhir-type names ElementDefinition.type.code as its
-            // context, but the specification's own snapshots put it on ElementDefinition.type.
-            if (!ok && context.expression == "ElementDefinition.type.code" &&
-                ext.url == "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type") {
-              ok = elementContextMatches("ElementDefinition.type", host, paths);
-            }
+            ok = elementContextMatches(context.expression, host, paths) || coreContextErratum(ext.url, host, paths);
             break;
           case ContextType::Extension:
             ok = host.type() == extension_type_ && childValue(host, "url") == context.expression;
@@ -1737,6 +1731,22 @@ class ValidationRun {
                "extension.context-invariant");
       }
     }
+  }
+
+  // R4 core extensions whose declared context is narrower than where the specification itself puts
+  // them (the reference validator widens the same ones): fhir-type (context ElementDefinition.type.code)
+  // and regex (Questionnaire.item, ElementDefinition) sit on ElementDefinition.type in every core
+  // snapshot; normative-version (StructureDefinition) marks the normative OperationDefinitions,
+  // CodeSystems and ValueSets of core, i.e. any artifact.
+  static bool coreContextErratum(std::string_view url, const Node& host, const std::vector<std::string>& paths) {
+    constexpr std::string_view kCore = "http://hl7.org/fhir/StructureDefinition/";
+    if (!url.starts_with(kCore)) return false;
+    std::string_view name = url.substr(kCore.size());
+    if (name == "structuredefinition-fhir-type" || name == "regex") {
+      return elementContextMatches("ElementDefinition.type", host, paths);
+    }
+    if (name == "structuredefinition-normative-version") return host.isResource();
+    return false;
   }
 
   // The names the element `host` goes by for context matching: its definition path

@@ -390,10 +390,37 @@ TEST_CASE("an element context matches elements defined by contentReference to it
   INFO(describe(on_part));
   CHECK_FALSE(hasRule(on_part, "extension.context"));
   CHECK(errors(on_part) == 0);
-  // A context elsewhere still fails: structuredefinition-normative-version is for StructureDefinition.
-  auto elsewhere = operation("", R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version","valueCode":"4.0.1"}],)");
+  // A context elsewhere still fails: structuredefinition-normative-version is for StructureDefinition
+  // (widened, as R4 core uses it, to any artifact: a resource, not one of its parts).
+  const std::string normative = R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version","valueCode":"4.0.1"}],)";
+  auto elsewhere = operation("", normative);
   INFO(describe(elsewhere));
   CHECK(hasRule(elsewhere, "extension.context"));
+}
+
+TEST_CASE("core extensions used where the R4 specification itself puts them are not context errors", "[validator]") {
+  // normative-version on an OperationDefinition (R4 core's own normative operations carry it).
+  auto operation = fixture().validate(
+      R"({"resourceType":"OperationDefinition","name":"x","status":"draft","kind":"operation","code":"x","system":false,)"
+      R"("type":false,"instance":false,"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version","valueCode":"4.0.1"}]})");
+  INFO(describe(operation));
+  CHECK_FALSE(hasRule(operation, "extension.context"));
+  // regex and fhir-type on ElementDefinition.type, as in every primitive's published snapshot.
+  auto type = fixture().validate(
+      R"({"resourceType":"StructureDefinition","url":"http://x.test/sd/s","name":"S","status":"draft","kind":"logical",)"
+      R"("abstract":false,"type":"S","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Element","derivation":"specialization",)"
+      R"("differential":{"element":[{"id":"S","path":"S"},{"id":"S.value","path":"S.value","min":0,"max":"1","type":[{)"
+      R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type","valueUrl":"string"},)"
+      R"({"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"[^ ]+"}],)"
+      R"("code":"http://hl7.org/fhirpath/System.String"}]}]}})");
+  INFO(describe(type));
+  CHECK_FALSE(hasRule(type, "extension.context"));
+  // Elsewhere regex still needs its contexts: not on an Observation.
+  auto observation = fixture().validate(
+      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+      R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/regex","valueString":"x"}]})");
+  INFO(describe(observation));
+  CHECK(hasRule(observation, "extension.context"));
 }
 
 TEST_CASE("an unresolvable meta.profile says which part fails: a doubled |version, an unloaded version, the url", "[validator]") {
