@@ -14,6 +14,10 @@
 // required/current/maximum/extensible), invariants (FHIRPath), slicing (value, pattern, type, profile,
 // exists; closed/open/openAtEnd; ordered), extensions by URL, contained resources and Bundle entries
 // with references resolved inside the Bundle. Primitive formats are checked by the parser.
+// Rules of single resource types that their definitions cannot express are in their own files:
+// SearchParameter, CapabilityStatement (search parameter types), StructureDefinition (the differential
+// against its base: type profiles, slicing, renamed choices, element order, bindings), MeasureReport,
+// QuestionnaireResponse.
 // Every issue carries a FHIRPath location, line:col when the document was parsed, and a rule id.
 //
 // A Validator is immutable after construction apart from the caches of its ProfileStore and
