@@ -8,7 +8,8 @@
 //
 // Applicability: a node gets the constraints of its element definition path (Patient.contact,
 // Observation.value[x], ...) and those of its type's root (HumanName, Patient, ...), each constraint
-// key once. Each expression is compiled once per (element, context type) before timing.
+// key once. As the validator's ProfileStore does, an expression is compiled once per (expression text,
+// context type) and shared by every element it applies to; all compiling happens before timing.
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -75,10 +76,17 @@ std::map<std::string, std::vector<Invariant>> loadInvariants(const fs::path& pac
   return by_path;
 }
 
+// The invariants of one (element, type): each entry names its compiled expression and, when an
+// earlier entry of the set has the same compiled expression (txt-1 and txt-2 are both
+// htmlChecks()), that entry's index: the expression runs once on the node and decides both, as the
+// validator's checkInvariants() does.
 struct CompiledSet {
-  std::vector<fp::Expression> expressions;
+  struct Entry {
+    const fp::Expression* expression;  // owned by InvariantRunner::compiled_by_text_
+    int same_as = -1;
+  };
+  std::vector<Entry> entries;
 };
-
 // Outcome counts plus a digest of every outcome in evaluation order (FNV-1a over true/false/error), so
 // that two builds of the engine can be compared exactly: same digest, same answers on every node.
 struct Counts {
@@ -98,13 +106,64 @@ class InvariantRunner {
  public:
   explicit InvariantRunner(const std::map<std::string, std::vector<Invariant>>& invariants) : invariants_(invariants) {}
 
-  // Compiles lazily (first pass); later passes only look up.
+  // Every node of the tree, in document order. Like the validator, which walks an instance beside
+  // its type's element definitions, the walk finds a child's invariants through its parent's type
+  // (the child's element index there), not by a lookup per node; sets are compiled on first use.
+  void run(const fhir::Node* root, Counts& counts) {
+    auto [it, inserted] = roots_.try_emplace(root->type());
+    if (inserted) it->second = makeSlot(nullptr, root->type());
+    walk(root, it->second, counts);
+  }
+
+  size_t compiled() const { return compiled_; }
+  size_t shared() const { return shared_; }
+  size_t compileFailures() const { return compile_failures_; }
+
+ private:
+  struct TypeTable;
+  // What one (element, type) needs: its invariants and the table of its type for its children.
+  struct Slot {
+    const fhir::ElementInfo* element = nullptr;
+    const fhir::TypeInfo* type = nullptr;
+    const CompiledSet* set = nullptr;
+    TypeTable* children = nullptr;
+  };
+  // The slots of the children of one type, by the child's element index in that type; an element
+  // has more than one slot when it allows several types (value[x], contained).
+  struct TypeTable {
+    std::vector<std::vector<Slot>> by_element;
+  };
+
+  void walk(const fhir::Node* node, const Slot& slot, Counts& counts) {
+    evaluate(slot.set, node, counts);
+    TypeTable* table = slot.children;
+    for (const fhir::Node* child : node->children()) walk(child, slotFor(*table, child), counts);
+  }
+
+  Slot slotFor(TypeTable& table, const fhir::Node* child) {
+    const fhir::ElementInfo* element = child->element();
+    if (element->index >= table.by_element.size()) table.by_element.resize(element->index + 1u);
+    std::vector<Slot>& slots = table.by_element[element->index];
+    for (const Slot& s : slots)
+      if (s.element == element && s.type == child->type()) return s;
+    slots.push_back(makeSlot(element, child->type()));
+    return slots.back();
+  }
+
+  Slot makeSlot(const fhir::ElementInfo* element, const fhir::TypeInfo* type) {
+    Slot slot;
+    slot.element = element;
+    slot.type = type;
+    slot.set = setFor(element, type);
+    auto& table = tables_[type];
+    if (!table) table = std::make_unique<TypeTable>();
+    slot.children = table.get();
+    return slot;
+  }
+
   // The invariants of one node: those of its element definition path plus those of its type's root,
-  // each constraint key once (ele-1 sits on both). Compiled on first use, keyed by (element, type).
+  // each constraint key once (ele-1 sits on both).
   const CompiledSet* setFor(const fhir::ElementInfo* element, const fhir::TypeInfo* type) {
-    auto cache_key = std::make_pair(static_cast<const void*>(element), static_cast<const void*>(type));
-    auto it = cache_.find(cache_key);
-    if (it != cache_.end()) return it->second.get();
     auto set = std::make_unique<CompiledSet>();
     std::vector<const Invariant*> applicable;
     auto add = [&](std::string_view path) {
@@ -117,52 +176,70 @@ class InvariantRunner {
     if (element) add(element->path);
     add(type->name);
     for (const Invariant* i : applicable) {
-      fp::CompileOptions options;
-      options.root_type = std::string(type->name);
-      auto e = fp::compile(i->expression, options);
-      if (!e) {
-        options.root_type.clear();  // fall back to an untyped context
-        e = fp::compile(i->expression, options);
-      }
-      if (e) set->expressions.push_back(std::move(*e));
-      else ++compile_failures_;
-      ++compiled_;
+      const fp::Expression* e = compiledFor(i->expression, type->name);
+      if (!e) continue;
+      CompiledSet::Entry entry{e};
+      for (size_t k = 0; k < set->entries.size(); ++k)
+        if (set->entries[k].expression == e && set->entries[k].same_as < 0) entry.same_as = static_cast<int>(k);
+      set->entries.push_back(entry);
     }
-    const CompiledSet* raw = set.get();
-    cache_.emplace(cache_key, std::move(set));
+    sets_.push_back(std::move(set));
+    return sets_.back().get();
+  }
+
+  void evaluate(const CompiledSet* set, const fhir::Node* node, Counts& counts) {
+    if (set->entries.empty()) return;
+    fp::EvaluationContext ctx;
+    ctx.context = node;
+    uint8_t outcomes[64];
+    for (size_t k = 0; k < set->entries.size(); ++k) {
+      const CompiledSet::Entry& entry = set->entries[k];
+      uint8_t outcome;
+      if (entry.same_as >= 0 && static_cast<size_t>(entry.same_as) < std::size(outcomes)) {
+        outcome = outcomes[entry.same_as];
+      } else {
+        auto r = entry.expression->evaluateBoolean(ctx);
+        outcome = !r ? 2 : *r ? 1 : 0;
+      }
+      if (k < std::size(outcomes)) outcomes[k] = outcome;
+      if (outcome == 2) ++counts.errors;
+      else if (outcome == 1) ++counts.true_results;
+      else ++counts.false_results;
+      counts.add(outcome);
+    }
+  }
+
+  // One compiled expression per (expression text, context type), as ProfileStore caches them;
+  // nullptr when it does not compile.
+  const fp::Expression* compiledFor(const std::string& expression, std::string_view type_name) {
+    auto key = std::make_pair(expression, std::string(type_name));
+    auto it = compiled_by_text_.find(key);
+    if (it != compiled_by_text_.end()) {
+      if (it->second) ++shared_;
+      return it->second.get();
+    }
+    fp::CompileOptions options;
+    options.root_type = std::string(type_name);
+    auto e = fp::compile(expression, options);
+    if (!e) {
+      options.root_type.clear();  // fall back to an untyped context
+      e = fp::compile(expression, options);
+    }
+    ++compiled_;
+    std::unique_ptr<fp::Expression> owned;
+    if (e) owned = std::make_unique<fp::Expression>(std::move(*e));
+    else ++compile_failures_;
+    const fp::Expression* raw = owned.get();
+    compiled_by_text_.emplace(std::move(key), std::move(owned));
     return raw;
   }
 
-  void run(const fhir::Node* node, Counts& counts) {
-    evaluate(setFor(node->element(), node->type()), node, counts);
-    for (const fhir::Node* child : node->children()) run(child, counts);
-  }
-
-  size_t compiled() const { return compiled_; }
-  size_t compileFailures() const { return compile_failures_; }
-
- private:
-  void evaluate(const CompiledSet* set, const fhir::Node* node, Counts& counts) {
-    if (!set || set->expressions.empty()) return;
-    fp::EvaluationContext ctx;
-    ctx.context = node;
-    for (const fp::Expression& e : set->expressions) {
-      auto r = e.evaluateBoolean(ctx);
-      if (!r) ++counts.errors;
-      else if (*r) ++counts.true_results;
-      else ++counts.false_results;
-      counts.add(!r ? 2 : *r ? 1 : 0);
-    }
-  }
-
   const std::map<std::string, std::vector<Invariant>>& invariants_;
-  struct PairHash {
-    size_t operator()(const std::pair<const void*, const void*>& p) const {
-      return std::hash<const void*>()(p.first) * 31 + std::hash<const void*>()(p.second);
-    }
-  };
-  std::unordered_map<std::pair<const void*, const void*>, std::unique_ptr<CompiledSet>, PairHash> cache_;
-  size_t compiled_ = 0, compile_failures_ = 0;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<fp::Expression>> compiled_by_text_;
+  std::vector<std::unique_ptr<CompiledSet>> sets_;
+  std::unordered_map<const fhir::TypeInfo*, std::unique_ptr<TypeTable>> tables_;
+  std::unordered_map<const fhir::TypeInfo*, Slot> roots_;
+  size_t compiled_ = 0, compile_failures_ = 0, shared_ = 0;
 };
 
 }  // namespace
@@ -228,8 +305,8 @@ int main(int argc, char** argv) {
 
   std::printf("corpus: %zu files, %.1f MB, %zu resources parsed; %zu core definitions with %zu invariants on %zu paths\n",
               texts.size(), static_cast<double>(bytes) / 1e6, resources, definitions, invariant_count, invariants.size());
-  std::printf("compiled: %zu expressions for (path, type) pairs, %zu failed to compile; first pass incl. compile %.3f s\n",
-              runner.compiled(), runner.compileFailures(), first_pass_seconds);
+  std::printf("compiled: %zu expressions for (expression, type) pairs (%zu more (path, type) uses share one), %zu failed to compile; first pass incl. compile %.3f s\n",
+              runner.compiled(), runner.shared(), runner.compileFailures(), first_pass_seconds);
   std::printf("evaluations per pass: %zu (true %zu, false %zu, error %zu; outcome digest %016llx)\n", reference.evaluations,
               reference.true_results, reference.false_results, reference.errors, static_cast<unsigned long long>(reference.digest));
   std::printf("parse (JSON -> tree):       %8.3f ms  (%.1f MB/s)\n", parse_seconds * 1e3, static_cast<double>(bytes) / 1e6 / parse_seconds);

@@ -75,20 +75,16 @@ struct TypeRef {
 
 class PosixRegex;
 
-struct AstNode {
+// Field order: what every evaluation step reads (kind, operator/function, flags, children, the
+// element cache, the name) comes first, so that a node costs one or two cache lines; literal values,
+// type specifiers and regexes follow. Aligned to a cache line for the same reason: evaluating an
+// invariant walks many small nodes.
+struct alignas(64) AstNode {
   NodeKind kind = NodeKind::Literal;
-  uint32_t position = 0;
-  std::string name;  // identifier, member, function, variable names
   BinaryOp op = BinaryOp::Plus;
   char unary_op = '-';
   bool has_value = false;
-  SystemValue value;  // literals
   FunctionId function = FunctionId::Unknown;
-  TypeRef type;  // is/as/ofType target
-  std::vector<std::unique_ptr<AstNode>> children;  // operands / target + arguments
-  // matches()/replaceMatches() with a literal pattern: compiled once by compile().
-  std::shared_ptr<const std::regex> regex;
-  std::shared_ptr<const PosixRegex> posix_regex;  // matches()/matchesFull() in the common subset
   // Set by compile(): the value does not depend on the focus ($this, $index, $total, element names),
   // only on %variables and literals; and it sits inside a criteria argument (where(), all(), ...), so
   // it would be evaluated again for every item. The evaluator computes such a node once per evaluation
@@ -100,10 +96,18 @@ struct AstNode {
   // Identifier/Member, whether the name is `value` (a primitive's value, not a child element).
   bool navigation_chain = false;
   bool names_value = false;
+  uint32_t position = 0;
+  std::vector<std::unique_ptr<AstNode>> children;  // operands / target + arguments
   // Identifier/Member: the element this name resolved to last time (its owner is the type it was
   // found on), so navigation over nodes of one type skips the name lookup. Immutable ElementInfos and
   // an atomic pointer keep concurrent evaluations safe.
   mutable std::atomic<const fhir::ElementInfo*> element_cache{nullptr};
+  std::string name;  // identifier, member, function, variable names
+  SystemValue value;  // literals
+  TypeRef type;  // is/as/ofType target
+  // matches()/replaceMatches() with a literal pattern: compiled once by compile().
+  std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<const PosixRegex> posix_regex;  // matches()/matchesFull() in the common subset
 };
 
 // FHIRPath regexes run in single-line mode ('.' also matches a line break): rewrites for ECMAScript.

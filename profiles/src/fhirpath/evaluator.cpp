@@ -3,6 +3,7 @@
 #include "fhirpath/evaluator.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -619,6 +620,28 @@ class Evaluator {
     return {};
   }
 
+  // The first byte in [p, end) at or below ' ' (whitespace and control characters), else end. Eight
+  // bytes at a time: (x - 0x21..) & ~x & 0x80.. flags the bytes below 0x21, exactly for the lowest one
+  // (a borrow only reaches the bytes above a flagged byte), so attribute text is skipped in words.
+  static const char* findSpaceOrControl(const char* p, const char* end) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    while (end - p >= 8) {
+      uint64_t x;
+      std::memcpy(&x, p, 8);
+      if constexpr (std::endian::native == std::endian::little) {
+        uint64_t flags = (x - kOnes * 0x21) & ~x & (kOnes * 0x80);
+        if (flags) return p + (std::countr_zero(flags) >> 3);
+      } else {
+        for (int k = 0; k < 8; ++k)
+          if (static_cast<unsigned char>(p[k]) <= ' ') return p + k;
+      }
+      p += 8;
+    }
+    for (; p < end; ++p)
+      if (static_cast<unsigned char>(*p) <= ' ') return p;
+    return end;
+  }
+
   // Rejects active content in XHTML (script/object/embed/iframe/form/applet elements, on* event
   // attributes, javascript: URLs) without copying the text. Narratives are the largest strings of most
   // resources, so the text between tags is skipped with memchr and only tags are looked at.
@@ -655,7 +678,8 @@ class Evaluator {
       // Inside the tag (up to '>'): whitespace, "on", letters, '=' is an event handler attribute.
       const char* close = find(name, '>');
       const char* tag_end = close ? close : end;
-      for (const char* c = std::max(name, scanned); c < tag_end; ++c) {
+      for (const char* c = findSpaceOrControl(std::max(name, scanned), tag_end); c < tag_end;
+           c = findSpaceOrControl(c + 1, tag_end)) {
         if ((*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') && startsWithNoCase(c + 1, "on")) {
           const char* j = c + 3;
           while (j < end && std::isalpha(static_cast<unsigned char>(*j))) ++j;

@@ -338,3 +338,35 @@ TEST_CASE_METHOD(Fixture, "matches() cannot be made to backtrack exponentially",
   // Counted repetitions that would expand to a huge automaton are not compiled by regcomp() either.
   CHECK_FALSE(tryEval("'a'.matches('((a{100}){100}' + '){100}')"));
 }
+
+TEST_CASE("htmlChecks() rejects active content wherever it sits in a narrative", "[fhirpath][evaluator]") {
+  auto check = [](const std::string& xhtml) {
+    std::string json = R"({"resourceType": "Patient", "text": {"status": "generated", "div": ")" + xhtml + R"("}})";
+    auto parsed = fhir::parseJson(json);
+    REQUIRE(parsed.document);
+    auto e = fp::compile("text.`div`.htmlChecks()");
+    REQUIRE(e);
+    fp::EvaluationContext ctx;
+    ctx.context = parsed.document->root();
+    auto r = e->evaluateBoolean(ctx);
+    REQUIRE(r);
+    return *r;
+  };
+  const std::string open = R"(<div xmlns=\"http://www.w3.org/1999/xhtml\")";
+  CHECK(check(open + R"(><p class=\"a b c d e f g h i j k\">Text: plain, on purpose</p></div>)"));
+  CHECK(check(open + R"(><p data-onclick=\"x\" title=\"run on\">x</p></div>)"));  // no whitespace before "on", no '='
+  // An event handler attribute after whitespace of any kind, at any offset within the tag.
+  for (std::string space : {" ", "\\t", "\\n", "\\r"}) {
+    for (size_t pad = 0; pad < 12; ++pad) {
+      std::string attribute = "title=\\\"" + std::string(pad, 'a') + "\\\"" + space + "onClick=\\\"x()\\\"";
+      INFO(attribute);
+      CHECK_FALSE(check(open + "><p " + attribute + ">x</p></div>"));
+    }
+  }
+  CHECK_FALSE(check(open + "><script>x()</script></div>"));
+  CHECK_FALSE(check(open + R"(><a href=\"JavaScript:x()\">x</a></div>)"));
+  // Strings are checked as well as nodes.
+  auto literal = fp::compile("'<p>a\tb</p>'.htmlChecks() and '<p\tonload=\"x\">'.htmlChecks().not()");
+  REQUIRE(literal);
+  CHECK(*literal->evaluateBoolean(fp::EvaluationContext{}));
+}
