@@ -51,7 +51,7 @@ class FhirpathInvariant final : public CompiledInvariant {
       variables["extension"] = fhirpath::Collection{fhirpath::Item(extension)};
       context.variables = &variables;
     }
-    auto result = expression_.evaluateBoolean(context, true);
+    auto result = expression_.evaluateBoolean(context, false);  // empty: not met (see holds() in the header)
     if (!result) return tl::make_unexpected(result.error().toString());
     return *result;
   }

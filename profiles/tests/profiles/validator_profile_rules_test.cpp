@@ -161,3 +161,18 @@ TEST_CASE("slices discriminated by an extension's value, re-sliced per slice, wi
   CHECK(countRule(good, "PlanDefinition.action:single.title:min") == 0);
   CHECK(countRule(good, "PlanDefinition.action:alternate:min") == 0);
 }
+
+TEST_CASE("an invariant whose result is empty does not hold (per-1 on a date against a dateTime)", "[validator][invariants]") {
+  static Fixture f;
+  auto period = [&](std::string_view start, std::string_view end) {
+    auto issues = f.validate(R"({"resourceType":"Encounter","status":"finished","class":{"system":
+      "http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"period":{"start":")" + std::string(start) +
+                             R"(","end":")" + std::string(end) + R"("}})");
+    INFO(describe(issues));
+    return countRule(issues, "Period:per-1");
+  };
+  CHECK(period("2023-06-21T05:00:00Z", "2023-06-21T06:20:00Z") == 0);
+  CHECK(period("2023-06-22T05:00:00Z", "2023-06-21T06:20:00Z") == 1);  // false
+  CHECK(period("2023-06-20", "2023-06-21T06:20:00Z") == 0);  // the day before: true at day precision
+  CHECK(period("2023-06-21", "2023-06-21T06:20:00Z") == 1);  // same day, other precision: empty, not met
+}

@@ -92,7 +92,8 @@ class Expression {
   const std::string& text() const;
   tl::expected<Collection, Diagnostic> evaluate(const EvaluationContext& context) const;
   // Convenience for invariants: true when the result is the single Boolean true; empty counts as
-  // `empty_is` (constraints treat empty as true). Non-boolean singletons are an error.
+  // `empty_is` (the caller's choice: FHIR invariants hold only on true, so the validator passes false).
+  // Non-boolean singletons are an error.
   tl::expected<bool, Diagnostic> evaluateBoolean(const EvaluationContext& context, bool empty_is = true) const;
 
   struct Impl;

@@ -46,7 +46,10 @@ class InvariantServices {
 class CompiledInvariant {
  public:
   virtual ~CompiledInvariant() = default;
-  // True when the invariant holds on `focus` (%resource = resource, %rootResource = root).
+  // True when the invariant holds on `focus` (%resource = resource, %rootResource = root): when the
+  // expression evaluates to true. An empty result (an unknown comparison such as a date against a
+  // dateTime of another precision) does not hold, as the reference validator and the FHIR community
+  // reading of constraints have it.
   // An error string when the expression fails at run time. `extension` is %extension (context
   // invariants of extension definitions), nullptr otherwise.
   virtual tl::expected<bool, std::string> holds(const fhir::Node& focus, const fhir::Node& resource,
