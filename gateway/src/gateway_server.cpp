@@ -382,6 +382,7 @@ struct GatewayServer::Impl {
                                                   "method " + method + " is not allowed on " + std::string(path),
                                                   "gateway.method-not-allowed")},
                                   reply.format, version, keep_alive);
+      res.set(http::field::allow, allowedMethods(config, path, conn.client_identity));
       co_return res;
     }
     const RouteConfig& route = *selection.route;

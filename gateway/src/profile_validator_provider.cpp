@@ -37,9 +37,21 @@ class ProfileValidator final : public ResourceValidator {
     return {};
   }
 
-  fhir::Issues validate(const fhir::Document& resource, const std::vector<std::string>& profiles) const override {
+  fhir::Issues validate(const fhir::Document& resource, const std::vector<std::string>& profiles,
+                        const std::vector<std::string>& required) const override {
     profiles::ValidationOptions options;
-    options.profiles = profiles;
+    options.profiles = required;
+    // A route's profiles go where their type is: a route for Patient and Encounter writes names both
+    // profiles, and a transaction carries both kinds of entries.
+    const fhir::TypeInfo* root_type = resource.root() ? resource.root()->type() : nullptr;
+    for (const auto& url : profiles) {
+      auto profile = store_->profile(url);
+      if (!profile || !(*profile)->type_info || !root_type || root_type->isA((*profile)->type_info)) {
+        options.profiles.push_back(url);  // (an unknown one is reported by the validator)
+      } else if (root_type->name == "Bundle") {
+        options.entry_profiles.push_back(url);
+      }
+    }
     return validator_->validate(resource, options);
   }
 

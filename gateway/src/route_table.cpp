@@ -50,4 +50,20 @@ RouteSelection selectRoute(const GatewayConfig& config, std::string_view method,
   return selection;
 }
 
+std::string allowedMethods(const GatewayConfig& config, std::string_view path, std::string_view client_identity) {
+  std::vector<std::string_view> methods;
+  for (const auto& route : config.routes) {
+    std::string_view rest;
+    if (!matchesPrefix(path, route.match.path_prefix, rest)) continue;
+    if (!route.match.resource_types.empty() && !contains(route.match.resource_types, resourceTypeOf(rest))) continue;
+    if (!route.match.clients.empty() && !contains(route.match.clients, client_identity)) continue;
+    for (const auto& m : route.match.methods) {
+      if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+    }
+  }
+  std::string text;
+  for (auto m : methods) (text += text.empty() ? "" : ", ") += m;
+  return text;
+}
+
 }  // namespace medicus::gateway

@@ -2,6 +2,7 @@
 // Picks the route for a request: the first route (in config order) whose path prefix, method,
 // resource type and client identity all match. Tells "no route" (404) from "route exists for this
 // path but not this method" (405).
+#include <string>
 #include <string_view>
 
 #include "medicus/gateway/config.h"
@@ -18,6 +19,10 @@ struct RouteSelection {
 
 RouteSelection selectRoute(const GatewayConfig& config, std::string_view method, std::string_view path,
                            std::string_view client_identity);
+
+// For a 405 reply's Allow header (RFC 9110 section 15.5.6): the methods of the routes that fit the
+// path, resource type and client, in config order without repeats ("GET, POST").
+std::string allowedMethods(const GatewayConfig& config, std::string_view path, std::string_view client_identity);
 
 // "/fhir/Patient/1" with prefix "/fhir" -> true and rest "/Patient/1"; "/fhirx" does not match "/fhir".
 bool matchesPrefix(std::string_view path, std::string_view prefix, std::string_view& rest);

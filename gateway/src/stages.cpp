@@ -61,9 +61,8 @@ class ValidateStage final : public Stage {
     if (!validator_ || !exchange.resource || !exchange.resource->root()) return StageResult::next();
     if (exchange.validate_operation) {
       // $validate: the outcome is the answer (http://hl7.org/fhir/R4/resource-operation-validate.html).
-      std::vector<std::string> profiles = profiles_;
-      profiles.insert(profiles.end(), exchange.operation_profiles.begin(), exchange.operation_profiles.end());
-      fhir::Issues issues = validator_->validate(*exchange.resource, profiles);
+      // The route's profiles where they apply; those the client names must hold for the resource.
+      fhir::Issues issues = validator_->validate(*exchange.resource, profiles_, exchange.operation_profiles);
       // Profiles named by the client are not metric labels (unbounded); they count under the stage's label.
       record(exchange, issues);
       return StageResult::respond(200, std::move(issues));

@@ -44,6 +44,19 @@ TEST_CASE("routes match by prefix / resource type / client and method / first ma
   CHECK(selectRoute(config, "GET", "/fhir/metadata", "").resource_type.empty());
 }
 
+TEST_CASE("a 405's Allow header lists the methods of the routes that fit path, type and client") {
+  GatewayConfig config = makeConfig();
+  RouteConfig writes;
+  writes.name = "observation-writes";
+  writes.match.path_prefix = "/fhir";
+  writes.match.resource_types = {"Observation"};
+  writes.match.methods = {"POST", "GET", "PUT"};
+  config.routes.push_back(writes);
+  CHECK(allowedMethods(config, "/fhir/Patient", "other") == "GET");
+  CHECK(allowedMethods(config, "/fhir/Observation/1", "") == "GET, POST, PUT");
+  CHECK(allowedMethods(config, "/other", "").empty());
+}
+
 TEST_CASE("prefix matching respects segment boundaries") {
   std::string_view rest;
   CHECK(matchesPrefix("/fhir/Patient", "/fhir", rest));

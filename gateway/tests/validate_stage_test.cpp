@@ -137,6 +137,59 @@ TEST_CASE("validate stage: every entry of a transaction Bundle is validated") {
   }));
 }
 
+TEST_CASE("validate stage: a route's profiles apply to the resources they constrain, Bundle entries included") {
+  if (!coreAvailable()) {
+    WARN("skipped: FHIR R4 core package not found");
+    return;
+  }
+  // The R4 core body weight profile (Observation): a route for several types names profiles of each.
+  auto config = loadWithStage("{ mode: enforce, profiles: [http://hl7.org/fhir/StructureDefinition/bodyweight] }");
+  REQUIRE(config);
+  const Stage& stage = *(*config)->routes[0].stages[0].stage;
+  auto errorsAt = [](const Run& run, const std::string& path) {
+    return std::count_if(run.result.issues.begin(), run.result.issues.end(), [&](const fhir::Issue& i) {
+      return i.severity <= fhir::Severity::Error && i.expression.find(path) != std::string::npos;
+    });
+  };
+  auto typeMismatch = [](const Run& run) {
+    return std::any_of(run.result.issues.begin(), run.result.issues.end(),
+                       [](const fhir::Issue& i) { return i.rule_id == "validator.profile-type"; });
+  };
+  const std::string weight = R"({"resourceType":"Observation","status":"final",
+    "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+    "code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},"subject":{"reference":"urn:uuid:0c3e1b4a-2222-4d2e-9d7a-000000000001"},
+    "effectiveDateTime":"2026-01-01","valueQuantity":{"value":72.5,"unit":"kg","system":"http://unitsofmeasure.org","code":"kg"}})";
+  const std::string plain = R"({"resourceType":"Observation","status":"final","code":{"text":"Gewicht"},"valueString":"72,5 kg"})";
+
+  // A Patient: the Observation profile does not apply to it (no "is a Patient but ..." error).
+  Run patient = runStage(stage, kGoodPatient);
+  CHECK(patient.result.action == StageResult::Action::Continue);
+  // An Observation must conform.
+  Run observation = runStage(stage, plain);
+  CHECK(observation.result.http_status == 422);
+  CHECK_FALSE(typeMismatch(observation));
+
+  auto batch = [](const std::string& type, const std::string& observation_json) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[
+      {"fullUrl":"urn:uuid:0c3e1b4a-2222-4d2e-9d7a-000000000001","resource":)" + std::string(kGoodPatient) +
+           R"(,"request":{"method":"POST","url":"Patient"}},
+      {"fullUrl":"urn:uuid:0c3e1b4a-2222-4d2e-9d7a-000000000002","resource":)" + observation_json +
+           R"(,"request":{"method":"POST","url":"Observation"}}]})";
+  };
+  for (const std::string type : {"batch", "transaction"}) {
+    INFO(type);
+    // Every entry against core, the Observation entry against the profile too; the Bundle itself is no Observation.
+    Run conforming = runStage(stage, batch(type, weight));
+    CHECK(conforming.result.action == StageResult::Action::Continue);
+    CHECK_FALSE(typeMismatch(conforming));
+    Run failing = runStage(stage, batch(type, plain));
+    CHECK(failing.result.http_status == 422);
+    CHECK(errorsAt(failing, "Bundle.entry[1]") > 0);
+    CHECK(errorsAt(failing, "Bundle.entry[0]") == 0);
+    CHECK_FALSE(typeMismatch(failing));
+  }
+}
+
 TEST_CASE("validate stage: unknown profiles and packages are config errors at the stage's line") {
   if (!coreAvailable()) {
     WARN("skipped: FHIR R4 core package not found");
@@ -188,6 +241,13 @@ TEST_CASE("$validate: Parameters are unwrapped (resource, profile) and the stage
   CHECK(std::any_of(result.issues.begin(), result.issues.end(),
                     [](const fhir::Issue& i) { return i.expression.find("Patient.gender") != std::string::npos; }));
   CHECK(exchange.response_headers.empty());
+
+  // A profile the client names must hold for the resource, whatever its type: an Observation profile
+  // for a Patient is an error (a route's own profiles apply only where their type is).
+  exchange.operation_profiles = {"http://hl7.org/fhir/StructureDefinition/bodyweight"};
+  StageResult wrong_type = (*config)->routes[0].stages[0].stage->onRequest(exchange);
+  CHECK(std::any_of(wrong_type.issues.begin(), wrong_type.issues.end(),
+                    [](const fhir::Issue& i) { return i.rule_id == "validator.profile-type"; }));
 
   CHECK(isValidateOperation("POST", "/fhir/Patient/$validate"));
   CHECK(isValidateOperation("POST", "/fhir/$validate"));

@@ -94,12 +94,13 @@ async function handle(req, res, rawBody) {
   const pathname = url.pathname.slice(base.length) || '/';
   if (req.method === 'GET' && pathname === '/metadata') {
     // The router has no capabilities interaction; a minimal CapabilityStatement (health checks, /metadata
-    // narrowing by the gateway) listing interactions the router does implement.
+    // narrowing by the gateway) listing interactions the router does implement. Not history-type or
+    // history-system: fhir-router 5.2.13 routes neither (GET [type]/_history reads an id "_history", 404).
     send(res, 200, { resourceType: 'CapabilityStatement', status: 'active', date: '2026-01-01', kind: 'instance',
                      fhirVersion: '4.0.1', format: ['json'],
                      rest: [{ mode: 'server', resource: ['Patient', 'Observation', 'Encounter'].map((type) => ({
                        type, interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance',
-                                           'history-type', 'create', 'search-type'].map((code) => ({ code })) })) }] });
+                                           'create', 'search-type'].map((code) => ({ code })) })) }] });
     return;
   }
   const fhirRequest = { method: req.method, url: pathname + url.search, body, params: {}, query,

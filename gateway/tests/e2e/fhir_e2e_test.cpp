@@ -232,7 +232,8 @@ TEST_CASE("e2e: conditional create / update / patch / delete, JSON Patch and FHI
   CHECK(versions == 5);
   CHECK(history.body.find(upstream.baseUrl()) == std::string::npos);
   CHECK_THAT(history.body, Catch::Contains("\"fullUrl\":\"" + gateway_base + "/Patient/" + id));
-  // The whole-system history (this upstream keeps none; whatever it has comes back as a Bundle).
+  // The whole-system history is forwarded too. fhir-router 5.2.13 has no history-system interaction: it
+  // takes "_history" for a resource type to search and answers an empty searchset, which comes back as it is.
   HttpReply system_history = httpRequest(gateway.port, "GET", "/fhir/_history", {{"Accept", "application/fhir+xml"}});
   CHECK(system_history.status == 200);
   CHECK_THAT(system_history.body, Catch::StartsWith("<Bundle"));
@@ -661,12 +662,29 @@ TEST_CASE("e2e: validate stage with the profile validator (enforce 422 / report 
     HttpReply tx = httpRequest(gateway.port, "POST", "/fhir", kJson, transaction);
     CHECK(tx.status == 422);
     CHECK_THAT(tx.body, Catch::Contains("entry[1]"));
+    // The route's Patient profile applies to the Patient entries, not to the Bundle: valid entries pass.
+    const char* valid_transaction = R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"resource":{"resourceType":"Patient","gender":"female"},"request":{"method":"POST","url":"Patient"}},
+      {"resource":{"resourceType":"Observation","status":"final","code":{"text":"Gewicht"},"valueString":"72 kg"},
+       "request":{"method":"POST","url":"Observation"}}]})";
+    HttpReply valid_tx = httpRequest(gateway.port, "POST", "/fhir", kJson, valid_transaction);
+    CHECK(valid_tx.status == 200);
+    CHECK_THAT(valid_tx.body, Catch::Contains("transaction-response"));
+    // A batch from an XML client: every entry validated too, the outcome in XML.
+    const char* batch = R"(<Bundle xmlns="http://hl7.org/fhir"><type value="batch"/>
+      <entry><resource><Patient><gender value="female"/></Patient></resource><request><method value="POST"/><url value="Patient"/></request></entry>
+      <entry><resource><Observation><code><text value="Puls"/></code></Observation></resource><request><method value="POST"/><url value="Observation"/></request></entry>
+      </Bundle>)";
+    HttpReply bad_batch = httpRequest(gateway.port, "POST", "/fhir", kXml, batch);
+    CHECK(bad_batch.status == 422);
+    CHECK_THAT(bad_batch.body, Catch::StartsWith("<OperationOutcome") && Catch::Contains("Bundle.entry[1].resource") &&
+                                   Catch::Contains("status"));
 
     // Validation outcomes by profile and rule.
     const std::string profile = "profile=\"http://hl7.org/fhir/StructureDefinition/Patient\"";
     std::string metrics = gateway.server.metricsText();
-    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"failed\"} 2"));
-    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"passed\"} 1"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"failed\"} 3"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_validation_resources_total{" + profile + ",result=\"passed\"} 2"));
     CHECK_THAT(metrics, Catch::Contains("medicus_validation_issues_total{" + profile + ",rule=\"Patient.gender"));
     CHECK_THAT(metrics, Catch::Contains("severity=\"error\"}"));
   }
@@ -754,19 +772,25 @@ TEST_CASE("e2e: the access log has one JSON line per request, query names withou
     }
     HttpReply missing = httpRequest(gateway.port, "GET", "/nowhere", {});
     REQUIRE(missing.status == 404);
+    // Bodies are never logged: a create, and a POST _search whose form carries the search values.
+    REQUIRE(httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson).status == 201);
+    REQUIRE(httpRequest(gateway.port, "POST", "/fhir/Patient/_search", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                        "family=Geheim").status == 200);
     // Batches are written at least every 200 ms while the server runs.
     std::string text;
-    for (int tries = 0; tries < 50 && std::count(text.begin(), text.end(), '\n') < 4; ++tries) {
+    for (int tries = 0; tries < 50 && std::count(text.begin(), text.end(), '\n') < 6; ++tries) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::ifstream in(log_path);
       text.assign(std::istreambuf_iterator<char>(in), {});
     }
-    CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 6);
   }
   std::ifstream in(log_path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   std::filesystem::remove(log_path);
-  CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 6);
+  CHECK_THAT(text, Catch::Contains(R"("method":"POST","path":"/fhir/Patient","query_params":"","route":"fhir","status":201)"));
+  CHECK_THAT(text, !Catch::Contains("Mustermann") && !Catch::Contains("4711") && !Catch::Contains("1964"));
   CHECK_THAT(text, Catch::Contains(R"("method":"GET","path":"/fhir/Patient","query_params":"family,_count","route":"fhir","status":200,"upstream":"fhir","upstream_status":200)"));
   CHECK_THAT(text, Catch::Contains(R"("path":"/nowhere","query_params":"","route":"-","status":404)"));
   CHECK_THAT(text, !Catch::Contains("Geheim"));  // query values can be patient data
@@ -801,4 +825,167 @@ TEST_CASE("e2e: pooled upstream connections the upstream closed while idle do no
   CHECK(after.status == 200);
   HttpReply again = httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {{"Accept", "application/fhir+json"}});
   CHECK(again.status == 200);
+}
+
+namespace {
+// An OperationOutcome with at least one issue (severity, code), in JSON or XML, with this status.
+void checkOutcome(const HttpReply& reply, unsigned status, bool xml) {
+  INFO(reply.status << " " << reply.error << " " << reply.body.substr(0, 300));
+  REQUIRE(reply.ok);
+  CHECK(reply.status == status);
+  CHECK_THAT(reply.header("content-type"), Catch::StartsWith(xml ? "application/fhir+xml" : "application/fhir+json"));
+  auto parsed = xml ? medicus::fhir::parseXml(reply.body) : medicus::fhir::parseJson(reply.body);
+  REQUIRE(parsed.document);
+  CHECK(parsed.document->root()->name() == "OperationOutcome");
+  const auto* issue = parsed.document->root()->child("issue");
+  REQUIRE(issue);
+  CHECK(issue->child("severity"));
+  CHECK(issue->child("code"));
+}
+}  // namespace
+
+TEST_CASE("e2e: type-level history is forwarded; the upstream, which has none, answers with its OperationOutcome") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl())));
+  REQUIRE(httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson).status == 201);
+  // @medplum/fhir-router 5.2.13 routes no GET [type]/_history: it reads the id "_history" (404). The
+  // gateway forwards the request as any other and relays the upstream's status and outcome.
+  HttpReply direct = httpRequest(upstream.port(), "GET", "/fhir/Patient/_history", {});
+  REQUIRE(direct.status == 404);
+  HttpReply json = httpRequest(gateway.port, "GET", "/fhir/Patient/_history?_count=10", {{"Accept", "application/fhir+json"}});
+  checkOutcome(json, direct.status, false);
+  CHECK_THAT(json.body, Catch::Contains("Not found") && !Catch::Contains("no route"));
+  HttpReply xml = httpRequest(gateway.port, "GET", "/fhir/Patient/_history", {{"Accept", "application/fhir+xml"}});
+  checkOutcome(xml, direct.status, true);
+  CHECK_THAT(xml.body, Catch::Contains("Not found"));
+  // Counted under the route and the upstream: forwarded, not the gateway's own "no route" 404.
+  std::string metrics = gateway.server.metricsText();
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_requests_total{method=\"GET\",route=\"fhir\",status=\"404\"} 2"));
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_duration_seconds_count{upstream=\"fhir\"} 3"));
+  // /metadata, the upstream's statement narrowed by the routes, does not claim history-type.
+  HttpReply meta = httpRequest(gateway.port, "GET", "/fhir/metadata", {{"Accept", "application/fhir+json"}});
+  REQUIRE(meta.status == 200);
+  CHECK_THAT(meta.body, Catch::Contains("\"history-instance\"") && !Catch::Contains("\"history-type\""));
+}
+
+TEST_CASE("e2e: every error status is an OperationOutcome in the client's format (JSON and XML)") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  NodeFhirServer slow({"--delay-ms", "1500"});
+  const std::string dead = "http://127.0.0.1:" + std::to_string(unusedPort()) + "/fhir";
+  RunningGateway gateway(mustLoad(configYaml(
+      upstream.baseUrl(), "    limits: { max_body_bytes: 64KiB, max_header_bytes: 4KiB }\n",
+      "  - name: slow\n    endpoints: [" + slow.baseUrl() + "]\n    response_timeout: 300ms\n"
+      "  - name: down\n    endpoints: [" + dead + "]\n"
+      "  - name: dead\n    endpoints: [" + dead + "]\n    health_check: { interval: 100ms, timeout: 100ms, unhealthy_after: 1 }\n",
+      "  - name: slow\n    match: { path_prefix: /slow }\n    forward: { upstream: slow }\n"
+      "  - name: down\n    match: { path_prefix: /down }\n    forward: { upstream: down }\n"
+      "  - name: dead\n    match: { path_prefix: /dead }\n    forward: { upstream: dead }\n")));
+  const int port = gateway.port;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the health check takes "dead" out
+  std::string big = R"({"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">)" +
+                    std::string(100 * 1024, 'x') + "</div>\"}}";
+  for (bool xml : {false, true}) {
+    INFO((xml ? "XML client" : "JSON client"));
+    const std::string type = xml ? "application/fhir+xml" : "application/fhir+json";
+    const Headers fhir = {{"Content-Type", type}, {"Accept", type}};
+    const Headers accept = {{"Accept", type}};
+    checkOutcome(httpRequest(port, "POST", "/fhir/Patient", fhir, xml ? "<Patient xmlns=\"http://hl7.org/fhir\">" : "{\"resourceType\":"),
+                 400, xml);
+    checkOutcome(httpRequest(port, "GET", "/nowhere/Patient", accept), 404, xml);
+    HttpReply method = httpRequest(port, "OPTIONS", "/fhir/Patient", accept);
+    checkOutcome(method, 405, xml);
+    CHECK(method.header("allow") == "GET, POST, PUT, DELETE, PATCH");  // RFC 9110 15.5.6
+    checkOutcome(httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "text/plain"}, {"Accept", type}}, "hello"), 415, xml);
+    checkOutcome(httpRequest(port, "GET", "/down/Patient", accept), 502, xml);
+    checkOutcome(httpRequest(port, "GET", "/dead/Patient", accept), 503, xml);
+    checkOutcome(httpRequest(port, "GET", "/slow/Patient", accept), 504, xml);
+    // The upstream's own errors keep their status and come in the client's format (404, 400 here).
+    checkOutcome(httpRequest(port, "GET", "/fhir/Patient/nobody", accept), 404, xml);
+    checkOutcome(httpRequest(port, "GET", "/fhir/Patient?birthdate=not-a-date", accept), 400, xml);
+  }
+  // Answered before the request is read or the format negotiated: JSON, the default format.
+  checkOutcome(httpRequest(port, "POST", "/fhir/Patient", kXml, big), 413, false);
+  checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"X-Padding", std::string(8000, 'a')}}), 431, false);
+  // Nothing the client accepts: JSON, the default format, with 406.
+  checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"Accept", "text/html"}}), 406, false);
+  checkOutcome(httpRequest(port, "GET", "/fhir/Patient?_format=text/turtle", {}), 406, false);
+}
+
+TEST_CASE("e2e: slow clients (one byte a second, in the head or the body) are cut off; others are served meanwhile") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "    limits: { header_timeout: 2s, body_timeout: 2s }\n")));
+  const int port = gateway.port;
+  long head_closed = 0, body_closed = 0;
+  std::thread slow_head([&] {
+    head_closed = trickleUntilClosed(port, "GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n\r\n", 1000);
+  });
+  std::thread slow_body([&] {
+    const std::string body(60, ' ');
+    body_closed = trickleUntilClosed(port, body, 1000,
+                                     "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                                     "Content-Length: 60\r\n\r\n{");
+  });
+  // While both trickle, other clients get their answers at once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int i = 0; i < 5; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    CHECK(httpRequest(port, "GET", "/fhir/Patient?_count=1", {}).status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(1000));
+  }
+  slow_head.join();
+  slow_body.join();
+  // header_timeout counts from the connection's first byte wait, body_timeout from the end of the head.
+  CHECK(head_closed > 1000);
+  CHECK(head_closed < 4500);
+  CHECK(body_closed > 1000);
+  CHECK(body_closed < 4500);
+  // Their connections are closed, not kept: only this request's own connection is open.
+  std::string metrics = httpRequest(port, "GET", "/metrics", {}).body;
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 1"));
+}
+
+TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /readyz answer") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  TempDir dir;
+  const std::string dead = "http://127.0.0.1:" + std::to_string(unusedPort()) + "/fhir";
+  const std::string path = dir.path + "/gateway.yaml";
+  std::ofstream(path) << configYaml(upstream.baseUrl(), "",
+                                    "    health_check: { interval: 100ms, timeout: 500ms, unhealthy_after: 1 }\n"
+                                    "  - name: down\n    endpoints: [" + dead + "]\n",
+                                    "  - name: down\n    match: { path_prefix: /down }\n    forward: { upstream: down }\n");
+  auto config = loadConfig(path);
+  REQUIRE(config);
+  RunningGateway gateway(*config);
+  const int port = gateway.port;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a health check has run
+  REQUIRE(httpRequest(port, "POST", "/fhir/Patient", kJson, kPatientJson).status == 201);
+  REQUIRE(httpRequest(port, "GET", "/fhir/Patient?_count=1", {}).status == 200);
+  REQUIRE(httpRequest(port, "GET", "/down/Patient", {}).status == 502);
+  REQUIRE(gateway.server.reloadFromFile(path));
+  CHECK(httpRequest(port, "GET", "/healthz", {}).status == 200);
+  CHECK(httpRequest(port, "GET", "/readyz", {}).status == 200);
+
+  HttpReply reply = httpRequest(port, "GET", "/metrics", {});
+  REQUIRE(reply.status == 200);
+  CHECK_THAT(reply.header("content-type"), Catch::StartsWith("text/plain"));
+  const std::string& m = reply.body;
+  // Requests by route, method and status; latency histograms by route.
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_requests_total{method=\"POST\",route=\"fhir\",status=\"201\"} 1"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_requests_total{method=\"GET\",route=\"fhir\",status=\"200\"} 1"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_requests_total{method=\"GET\",route=\"down\",status=\"502\"} 1"));
+  CHECK_THAT(m, Catch::Contains("# TYPE medicus_gateway_request_duration_seconds histogram"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_request_duration_seconds_bucket{route=\"fhir\",le=\"+Inf\"} 2"));
+  // Upstream latency, errors and health.
+  CHECK_THAT(m, Catch::Contains("# TYPE medicus_gateway_upstream_duration_seconds histogram"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_duration_seconds_count{upstream=\"fhir\"} 2"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"connect\",upstream=\"down\"} 1"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_healthy{endpoint=\"" + upstream.baseUrl() + "\",upstream=\"fhir\"} 1"));
+  // Open connections (this one), reloads, build info. (Validation outcomes: the validate-stage test.)
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 1"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_config_reloads_total{result=\"success\"} 1"));
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_build_info{version=\""));
 }

@@ -31,8 +31,9 @@ HttpReply httpRequest(int port, const std::string& method, const std::string& ta
                       const std::vector<std::pair<std::string, std::string>>& headers = {},
                       const std::string& body = {}, const TlsClientOptions& tls = {});
 
-// Sends `bytes` one at a time with `pause_ms` between them; returns the milliseconds until the server
-// closed the connection (or -1 if it stayed open for all bytes).
-long trickleUntilClosed(int port, const std::string& bytes, int pause_ms);
+// Sends `sent_first` at once, then `bytes` one at a time with `pause_ms` between them; returns the
+// milliseconds from the first trickled byte until the server closed the connection (or -1 if it stayed
+// open for all bytes).
+long trickleUntilClosed(int port, const std::string& bytes, int pause_ms, const std::string& sent_first = {});
 
 }  // namespace medicus::gateway::test

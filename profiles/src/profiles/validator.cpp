@@ -668,6 +668,22 @@ class ValidationRun {
     }
   }
 
+  // The options' entry_profiles that constrain `resource`'s type when it is an entry of the root Bundle
+  // (collected into `out`), else nullptr. Unknown ones are kept: validateResource reports them.
+  const std::vector<std::string>* entryProfilesFor(const Node& resource, std::vector<std::string>& out) const {
+    if (options_.entry_profiles.empty()) return nullptr;
+    const Node* entry = resource.parent();
+    if (resource.name() != "resource" || !entry || entry->name() != "entry" || entry->parent() != doc_.root() ||
+        doc_.root()->type()->name != "Bundle") {
+      return nullptr;
+    }
+    for (const auto& url : options_.entry_profiles) {
+      auto compiled = store_.profile(url);
+      if (!compiled || !(*compiled)->type_info || resource.type()->isA((*compiled)->type_info)) out.push_back(url);
+    }
+    return out.empty() ? nullptr : &out;
+  }
+
   // Resource.id is an id: [A-Za-z0-9\-\.]{1,64} (http://hl7.org/fhir/R4/datatypes.html#id).
   void checkResourceId(const Node& resource) {
     const Node* id = resource.child("id");
@@ -891,7 +907,8 @@ class ValidationRun {
         if (!base_pass) checkType(*n, child);
         if (n->isResource() && n != doc_.root()) {
           if (base_pass && (options_.validate_contained || child.name != "contained")) {
-            validateResource(*n, nullptr, depth + 1);
+            std::vector<std::string> entry_profiles;
+            validateResource(*n, entryProfilesFor(*n, entry_profiles), depth + 1);
           } else if (!base_pass) {
             validateTypeProfiles(*n, child, depth);  // profiles on Bundle.entry.resource, contained, ...
           }

@@ -171,6 +171,23 @@ TEST_CASE("caller-given profiles are applied and unknown ones reported", "[valid
   CHECK(hasRule(unknown, "validator.profile-unknown"));
 }
 
+TEST_CASE("entry profiles apply to the root Bundle's entries of their type, and to nothing else", "[validator]") {
+  ValidationOptions options;
+  options.entry_profiles = {"http://hl7.org/fhir/StructureDefinition/bp"};
+  const char* bundle = R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"resource":{"resourceType":"Patient","gender":"female"},"request":{"method":"POST","url":"Patient"}},
+    {"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"}},"request":{"method":"POST","url":"Observation"}}]})";
+  auto issues = fixture().validate(bundle, options);
+  INFO(describe(issues));
+  CHECK(hasRule(issues, "Observation.component:min"));
+  CHECK_FALSE(hasRule(issues, "validator.profile-type"));  // not applied to the Patient or the Bundle
+  // Without them, the entry meets core alone.
+  CHECK_FALSE(hasRule(fixture().validate(bundle), "Observation.component:min"));
+  // Only entries of the root Bundle: the same Observation as the root resource is not concerned.
+  CHECK_FALSE(hasRule(fixture().validate(R"({"resourceType":"Observation","status":"final","code":{"text":"x"}})", options),
+                      "Observation.component:min"));
+}
+
 TEST_CASE("unknown modifier extensions are errors, unknown extensions are reported", "[validator]") {
   auto issues = fixture().validate(R"({"resourceType":"Patient",
     "modifierExtension":[{"url":"http://example.org/mod","valueBoolean":true}],

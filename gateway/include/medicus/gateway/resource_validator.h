@@ -20,9 +20,13 @@ namespace medicus::gateway {
 class ResourceValidator {
  public:
   virtual ~ResourceValidator() = default;
-  // Validates one resource (and, for a Bundle, its entries) against FHIR R4 core and the profiles
-  // (canonical URLs) given. Thread-safe; never throws.
-  virtual fhir::Issues validate(const fhir::Document& resource, const std::vector<std::string>& profiles) const = 0;
+  // Validates one resource (and, for a Bundle, its entries) against FHIR R4 core and
+  // - `profiles` (a route's): each applies to the resources it constrains: the request's resource when it
+  //   is of the profile's type, and the entries of a Bundle (batch, transaction) that are;
+  // - `required` ($validate's profile parameter): the resource itself must conform, whatever its type.
+  // Thread-safe; never throws.
+  virtual fhir::Issues validate(const fhir::Document& resource, const std::vector<std::string>& profiles,
+                                const std::vector<std::string>& required = {}) const = 0;
 };
 
 struct ValidatorRequest {

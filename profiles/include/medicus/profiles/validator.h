@@ -35,6 +35,10 @@ namespace medicus::profiles {
 
 struct ValidationOptions {
   std::vector<std::string> profiles;  // canonicals the root resource must conform to (besides meta.profile)
+  // Profiles for the entries of a root Bundle (the gateway's route profiles on a batch or transaction):
+  // each Bundle.entry.resource must also conform to those of them that constrain its type; the others
+  // do not apply to it.
+  std::vector<std::string> entry_profiles;
   bool use_meta_profiles = true;
   bool check_invariants = true;
   bool check_bindings = true;
