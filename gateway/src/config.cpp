@@ -29,7 +29,8 @@ size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string didYouMean(std::string_view key, const std::vector<std::string>& known) {
+// "did you mean 'x'? Known keys: a, b" (`kind`: what the known names are: keys, stages, upstreams).
+std::string didYouMean(std::string_view key, const std::vector<std::string>& known, std::string_view kind = "keys") {
   std::string best;
   size_t best_distance = std::max<size_t>(2, key.size() / 3) + 1;
   for (const auto& candidate : known) {
@@ -41,7 +42,7 @@ std::string didYouMean(std::string_view key, const std::vector<std::string>& kno
   }
   std::string text;
   if (!best.empty()) text = "did you mean '" + best + "'? ";
-  text += "Known keys: ";
+  text += "Known " + std::string(kind) + ": ";
   for (size_t i = 0; i < known.size(); ++i) text += (i ? ", " : "") + known[i];
   return text;
 }
@@ -408,7 +409,7 @@ StageChain readStages(Loader& loader, const YAML::Node& node) {
     }
     const StageFactory* factory = registry.find(name);
     if (!factory) {
-      loader.error(item, "unknown stage '" + name + "'; " + didYouMean(name, registry.names()));
+      loader.error(item, "unknown stage '" + name + "'; " + didYouMean(name, registry.names(), "stages"));
       continue;
     }
     YamlStageOptions stage_options(loader, item, options, name);
@@ -570,7 +571,7 @@ tl::expected<std::shared_ptr<const GatewayConfig>, ConfigErrors> loadConfigText(
     if (!route.upstream.empty() && !upstream_names.count(route.upstream)) {
       std::vector<std::string> known(upstream_names.begin(), upstream_names.end());
       loader.error(n["forward"]["upstream"], "route '" + route.name + "' forwards to upstream '" + route.upstream +
-                                                 "', which is not defined; " + didYouMean(route.upstream, known));
+                                                 "', which is not defined; " + didYouMean(route.upstream, known, "upstreams"));
     }
     config->routes.push_back(std::move(route));
   });

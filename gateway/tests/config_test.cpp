@@ -85,7 +85,7 @@ routes:
   CHECK_THAT(text, Catch::Contains("test.yaml:8:22: 'connect_timeout' must be a positive duration"));
   CHECK_THAT(text, Catch::Contains("path_prefix must start with '/'"));
   CHECK_THAT(text, Catch::Contains("unknown HTTP method 'FETCH'"));
-  CHECK_THAT(text, Catch::Contains("upstream 'fihr', which is not defined; did you mean 'fhir'?"));
+  CHECK_THAT(text, Catch::Contains("upstream 'fihr', which is not defined; did you mean 'fhir'? Known upstreams: fhir"));
 }
 
 TEST_CASE("https listeners need tls / mTLS needs a CA / relative paths resolve against the config folder") {
@@ -129,7 +129,7 @@ routes:
   SECTION("unknown stage names get a hint") {
     auto config = load(base + "      - validat: { mode: off }\n    forward: { upstream: u }\n");
     REQUIRE_FALSE(config);
-    CHECK_THAT(allErrors(config.error()), Catch::Contains("test.yaml:6:9: unknown stage 'validat'; did you mean 'validate'?"));
+    CHECK_THAT(allErrors(config.error()), Catch::Contains("test.yaml:6:9: unknown stage 'validat'; did you mean 'validate'? Known stages: "));
   }
   SECTION("unknown stage options are errors") {
     auto config = load(base + "      - validate: { mode: off, profile: [x] }\n    forward: { upstream: u }\n");
