@@ -787,6 +787,7 @@ class Evaluator {
     if (node.kind == NodeKind::Function) {
       switch (node.function) {
         case FunctionId::Not: case FunctionId::Exists: case FunctionId::Empty: case FunctionId::All: case FunctionId::HasValue:
+        case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString:
           return true;
         default: return false;
       }
@@ -899,7 +900,10 @@ class Evaluator {
         case BinaryOp::LessOrEqual: case BinaryOp::GreaterOrEqual: {
           auto x = integerWithoutCollecting(*node.children[0], focus);
           if (!x) {
-            if (node.op == BinaryOp::Equal || node.op == BinaryOp::NotEqual) return compareBooleans(node, focus, frame);
+            if (node.op == BinaryOp::Equal || node.op == BinaryOp::NotEqual) {
+              if (Tri t = compareWithLiteral(node, focus); t != Tri::NotHandled) return t;
+              return compareBooleans(node, focus, frame);
+            }
             return Tri::NotHandled;
           }
           auto y = integerWithoutCollecting(*node.children[1], focus);
@@ -916,6 +920,7 @@ class Evaluator {
           return r ? Tri::True : Tri::False;
         }
         case BinaryOp::Equivalent: case BinaryOp::NotEquivalent: return compareBooleans(node, focus, frame);
+        case BinaryOp::In: return inLiterals(node, focus);
         default: return Tri::NotHandled;
       }
     }
@@ -965,8 +970,127 @@ class Evaluator {
         bool has = input.size() == 1 && input[0].node && input[0].node->isPrimitive() && input[0].node->hasValue();
         return has ? Tri::True : Tri::False;
       }
+      case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString: return stringTest(node, focus);
       default: return Tri::NotHandled;
     }
+  }
+
+  // --- comparisons with literals, without collections ---------------------------------------
+  // ref-1 (`reference.startsWith('#')`), `type = 'reference'`, `type in ('boolean' | 'decimal' | ...)`:
+  // one element compared with literal text. Each answers only when the element path reaches at most
+  // one string-like node (what stringView() reads) or nothing; else the normal evaluation decides (and
+  // reports the errors it reports).
+
+  // The items `target` reaches from the focus (the focus itself without a target), counted (two
+  // meaning "more than one"), and the first of them: a node, or nullptr for a primitive's `value`.
+  // False when that needs the normal evaluation (not a path of element names, or system values).
+  static bool reachAtMostOne(const AstNode* target, Focus focus, size_t& count, const fhir::Node*& first) {
+    count = 0;
+    first = nullptr;
+    if (!target) {
+      count = std::min<size_t>(focus.size(), 2);
+      if (count == 1 && !focus[0].node) return false;
+      if (count == 1) first = focus[0].node;
+      return true;
+    }
+    if (!target->navigation_chain) return false;
+    auto reached = [&](const fhir::Node* m) {
+      if (count++ == 0) first = m;
+    };
+    for (const Item& item : focus) {
+      if (!item.node) {
+        if (item.value.index() == 6) return false;  // a TypeSpecifier has elements (name, namespace)
+        continue;
+      }
+      if (target->kind == NodeKind::Identifier) forEachStep(item.node, *target, reached);
+      else forEachReached(target, item.node, reached);
+    }
+    count = std::min<size_t>(count, 2);
+    return true;
+  }
+
+  static const std::string* stringLiteral(const AstNode& node) {
+    if (node.kind != NodeKind::Literal || !node.has_value) return nullptr;
+    return std::get_if<std::string>(&node.value);
+  }
+
+  // path = 'text', path != 'text' (either side may be the literal).
+  Tri compareWithLiteral(const AstNode& node, Focus focus) const {
+    const AstNode* path = node.children[0].get();
+    const std::string* literal = stringLiteral(*node.children[1]);
+    if (!literal) {
+      literal = stringLiteral(*node.children[0]);
+      path = node.children[1].get();
+    }
+    if (!literal) return Tri::NotHandled;
+    size_t count;
+    const fhir::Node* found;
+    if (!reachAtMostOne(path, focus, count, found)) return Tri::NotHandled;
+    bool negate = node.op == BinaryOp::NotEqual;
+    if (count == 0) return Tri::Empty;
+    if (count > 1) return negate ? Tri::True : Tri::False;  // sizes differ
+    if (!found) return Tri::NotHandled;
+    auto text = detail::stringView(Item(found));
+    if (!text) return Tri::NotHandled;
+    return (*text == *literal) != negate ? Tri::True : Tri::False;
+  }
+
+  // Does f(text) hold for a literal of the union tree `node` (('a' | 'b' | 'c'))? Empty literals add
+  // nothing; false when the node is not such a tree (`all_literal`).
+  template <class F>
+  static bool anyLiteral(const AstNode& node, bool& all_literal, F&& f) {
+    if (node.kind == NodeKind::Literal) {
+      if (!node.has_value) return false;
+      const auto* text = std::get_if<std::string>(&node.value);
+      if (!text) {
+        all_literal = false;
+        return false;
+      }
+      return f(*text);
+    }
+    if (node.kind != NodeKind::Binary || node.op != BinaryOp::Union) {
+      all_literal = false;
+      return false;
+    }
+    return anyLiteral(*node.children[0], all_literal, f) || anyLiteral(*node.children[1], all_literal, f);
+  }
+
+  static bool isLiteralUnion(const AstNode& node) {
+    bool all = true;
+    anyLiteral(node, all, [](const std::string&) { return false; });
+    return all;
+  }
+
+  // path in ('a' | 'b' | ...): membership among the literals, each compared as `=` does.
+  Tri inLiterals(const AstNode& node, Focus focus) const {
+    if (!isLiteralUnion(*node.children[1])) return Tri::NotHandled;
+    size_t count;
+    const fhir::Node* found;
+    if (!reachAtMostOne(node.children[0].get(), focus, count, found)) return Tri::NotHandled;
+    if (count == 0) return Tri::Empty;
+    if (count > 1 || !found) return Tri::NotHandled;  // an error, or a primitive's value
+    auto text = detail::stringView(Item(found));
+    if (!text) return Tri::NotHandled;
+    bool all = true;
+    return anyLiteral(*node.children[1], all, [&](const std::string& literal) { return *text == literal; }) ? Tri::True
+                                                                                                           : Tri::False;
+  }
+
+  // path.startsWith('text'), endsWith(), contains() with a literal argument.
+  Tri stringTest(const AstNode& node, Focus focus) const {
+    const std::string* literal = node.children.size() == 2 ? stringLiteral(*node.children[1]) : nullptr;
+    if (!literal) return Tri::NotHandled;
+    size_t count;
+    const fhir::Node* found;
+    if (!reachAtMostOne(node.children[0].get(), focus, count, found)) return Tri::NotHandled;
+    if (count == 0) return Tri::Empty;
+    if (count > 1 || !found) return Tri::NotHandled;  // an error, or a primitive's value
+    auto text = detail::stringView(Item(found));
+    if (!text) return Tri::NotHandled;  // no value, not a String, or not a primitive: as the normal path says
+    bool r = node.function == FunctionId::StartsWith ? text->starts_with(*literal)
+             : node.function == FunctionId::EndsWith ? text->ends_with(*literal)
+                                                     : text->find(*literal) != std::string_view::npos;
+    return r ? Tri::True : Tri::False;
   }
 
   // `=`, `!=`, `~`, `!~` between two operands that each give a single Boolean or empty

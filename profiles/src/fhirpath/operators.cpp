@@ -75,6 +75,8 @@ std::optional<Decimal> toDecimal(const SystemValue& v) {
   return std::nullopt;
 }
 
+}  // namespace
+
 // The text of a String value or of a FHIR primitive that converts to String; nullopt otherwise.
 std::optional<std::string_view> stringView(const Item& item) {
   if (!item.node) {
@@ -89,8 +91,6 @@ std::optional<std::string_view> stringView(const Item& item) {
     return std::nullopt;
   return item.node->value();
 }
-
-}  // namespace
 
 std::string normalizeWhitespaceLower(std::string_view s) {
   std::string out;

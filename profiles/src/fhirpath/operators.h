@@ -11,6 +11,9 @@
 
 namespace medicus::fhirpath::detail {
 
+// The text of a String value or of a FHIR primitive that converts to String (code, uri, id, ...);
+// nullopt otherwise. What equality and the string functions see, without a copy.
+std::optional<std::string_view> stringView(const Item& item);
 // Equality of two items: nullopt when the result is empty (uncertain date/time precision).
 std::optional<bool> itemsEqual(const Item& a, const Item& b);
 bool itemsEquivalent(const Item& a, const Item& b);

@@ -370,3 +370,51 @@ TEST_CASE("htmlChecks() rejects active content wherever it sits in a narrative",
   REQUIRE(literal);
   CHECK(*literal->evaluateBoolean(fp::EvaluationContext{}));
 }
+
+// evaluateBoolean() answers comparisons with literals, startsWith()/endsWith()/contains() and
+// `in` a union of literals without building collections; it must say what evaluate() says.
+TEST_CASE_METHOD(Fixture, "The Boolean fast paths agree with the full evaluation", "[fhirpath][evaluator]") {
+  const char* expressions[] = {
+      "managingOrganization.reference.startsWith('#')", "managingOrganization.reference.endsWith('org1')",
+      "managingOrganization.reference.contains('rg')", "managingOrganization.reference.startsWith('Organization/')",
+      "name.given.startsWith('P')", "name.use.startsWith('o')", "birthDate.startsWith('1974')",
+      "active.startsWith('t')", "gender.startsWith('x')", "managingOrganization.startsWith('#')",
+      "name.startsWith('a')", "name.where(use.startsWith('us')).given = 'Jim'",
+      "name.where(family.startsWith('Ch')).exists()", "name.all(given.startsWith('J') or use = 'official')",
+      "name.family = 'Chalmers'", "name.use = 'official'", "name.use != 'official'", "'Chalmers' = name.family",
+      "name.family != 'Chalmers'", "gender = 'male'", "gender != 'male'", "birthDate = '1974-12-25'",
+      "active = 'true'", "name = 'x'", "contained.name = 'Acme'", "name.given.count() = 3",
+      "name.use in ('usual' | 'official')", "name.family in ('a' | 'Chalmers')", "name.family in ('a' | 'b')",
+      "gender in ('a' | 'b')", "name.family in ('Chalmers' | 1)", "name.family in ('a' | {} | 'Chalmers')",
+      "birthDate in ('1974-12-25' | 'x')", "name.first().use in ('usual' | 'official')",
+      "managingOrganization.reference.startsWith('#').not() or "
+      "(managingOrganization.reference.substring(1) in %rootResource.contained.id)",
+      "name.where(given.startsWith('J')).family.startsWith('C') = true", "active.startsWith('t') or true",
+  };
+  fp::EvaluationContext ctx;
+  ctx.context = parsed.document->root();
+  for (const char* text : expressions) {
+    INFO(text);
+    auto e = fp::compile(text);
+    REQUIRE(e);
+    auto full = e->evaluate(ctx);
+    auto fast = e->evaluateBoolean(ctx);
+    if (!full) {
+      REQUIRE_FALSE(fast);
+      CHECK(fast.error().message == full.error().message);
+      continue;
+    }
+    if (full->empty()) {
+      REQUIRE(fast);
+      CHECK(*fast);  // empty counts as true
+      continue;
+    }
+    auto v = full->size() == 1 ? fp::toSystemValue((*full)[0]) : std::nullopt;
+    if (!v || v->index() != 0) {
+      CHECK_FALSE(fast);
+      continue;
+    }
+    REQUIRE(fast);
+    CHECK(*fast == std::get<bool>(*v));
+  }
+}
