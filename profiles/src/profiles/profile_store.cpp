@@ -184,6 +184,23 @@ tl::expected<const rapidjson::Value*, std::string> ProfileStore::snapshotLocked(
   return elements;
 }
 
+const std::vector<ProfileStore::GlobalProfile>& ProfileStore::globalProfiles() {
+  std::lock_guard lock(mutex_);
+  if (global_profiles_) return *global_profiles_;
+  std::vector<GlobalProfile> found;
+  registry_.forEach("ImplementationGuide", [&](const ResourceInfo& info) {
+    const rapidjson::Value* guide = registry_.json(info);
+    const rapidjson::Value* globals = guide ? memberArray(*guide, "global") : nullptr;
+    if (!globals) return;
+    for (const auto& g : globals->GetArray()) {
+      std::string_view type = memberStr(g, "type"), profile = memberStr(g, "profile");
+      if (!type.empty() && !profile.empty()) found.push_back({std::string(type), std::string(profile), info.url});
+    }
+  });
+  global_profiles_ = std::move(found);
+  return *global_profiles_;
+}
+
 const CompiledProfile* ProfileStore::typeDefinition(std::string_view type_name) {
   std::lock_guard lock(mutex_);
   const ResourceInfo* info = registry_.findTypeDefinition(type_name);

@@ -604,6 +604,20 @@ class ValidationRun {
         }
       }
     }
+    if (options_.use_global_profiles) {
+      for (const auto& g : store_.globalProfiles()) {
+        if (g.type != resource.type()->name) continue;
+        if (auto compiled = store_.profile(g.profile); !compiled) {
+          report(Severity::Warning, IssueType::NotFound, resource, "global profile " + g.profile + " of the "
+                 "implementation guide " + g.guide + " is not loaded, so the resource was not checked against it: " +
+                 compiled.error(), "validator.global-profile-unknown");
+          continue;
+        }
+        report(Severity::Information, IssueType::Informational, resource, "checked against " + g.profile + ", a global "
+               "profile of the implementation guide " + g.guide, "validator.global-profile");
+        profiles.push_back(g.profile);
+      }
+    }
     if (options_.vital_signs_profiles && resource.type()->name == "Observation") {
       VitalSign vs;
       if (vitalSignOf(resource, vs)) {

@@ -176,3 +176,23 @@ TEST_CASE("an invariant whose result is empty does not hold (per-1 on a date aga
   CHECK(period("2023-06-20", "2023-06-21T06:20:00Z") == 0);  // the day before: true at day precision
   CHECK(period("2023-06-21", "2023-06-21T06:20:00Z") == 1);  // same day, other precision: empty, not met
 }
+
+TEST_CASE("the global profiles of a loaded ImplementationGuide apply to every resource of their type",
+          "[validator][global-profiles]") {
+  Fixture f({{R"j({"resourceType":"StructureDefinition","id":"named","url":"http://x.test/sd/named","name":"Named",
+    "status":"active","kind":"resource","abstract":false,"type":"Patient","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","differential":{"element":[
+      {"id":"Patient.name","path":"Patient.name","min":1}]}})j", "named.json"},
+    {R"j({"resourceType":"ImplementationGuide","id":"ig","url":"http://x.test/ig","name":"Ig","status":"active",
+    "packageId":"x.test.ig","fhirVersion":["4.0.1"],"global":[{"type":"Patient","profile":"http://x.test/sd/named"}]})j",
+     "ig.json"}});
+  auto nameless = f.validate(R"({"resourceType":"Patient","active":true})");
+  INFO(describe(nameless));
+  CHECK(countRule(nameless, "Patient.name:min") == 1);
+  CHECK(countRule(nameless, "validator.global-profile") == 1);
+  // Other types are not concerned, and the option turns the guide's profiles off.
+  CHECK(errors(f.validate(R"({"resourceType":"Organization","name":"x"})")) == 0);
+  ValidationOptions off;
+  off.use_global_profiles = false;
+  CHECK(countRule(f.validate(R"({"resourceType":"Patient","active":true})", off), "Patient.name:min") == 0);
+}

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,6 +36,15 @@ class ProfileStore {
   // The base definition of a type or resource ("Patient", "HumanName"); nullptr when unknown.
   const CompiledProfile* typeDefinition(std::string_view type_name);
 
+  // ImplementationGuide.global of the loaded guides: profiles every resource of a type covered by the
+  // guide must conform to (http://hl7.org/fhir/R4/implementationguide.html).
+  struct GlobalProfile {
+    std::string type;     // "Patient"
+    std::string profile;  // canonical
+    std::string guide;    // the ImplementationGuide's url
+  };
+  const std::vector<GlobalProfile>& globalProfiles();
+
   // The snapshot element array of a profile or type (published or generated); for tests and tools.
   tl::expected<const rapidjson::Value*, std::string> snapshotElements(std::string_view canonical_or_type);
   // Problems met while generating the snapshot of `canonical` (elements that could not be placed).
@@ -56,6 +66,7 @@ class ProfileStore {
   std::unordered_map<const ResourceInfo*, std::unique_ptr<CompiledProfile>> compiled_;
   std::unordered_map<std::string, std::string> failures_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const CompiledInvariant>> invariants_;
+  std::optional<std::vector<GlobalProfile>> global_profiles_;
 };
 
 }  // namespace medicus::profiles

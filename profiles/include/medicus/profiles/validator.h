@@ -1,6 +1,7 @@
 #pragma once
 // Profile validation of FHIR resources (http://hl7.org/fhir/R4/validation.html): against the base
-// definition of the resource type, every meta.profile and the profiles the caller asks for.
+// definition of the resource type, every meta.profile, the global profiles of loaded ImplementationGuides
+// and the profiles the caller asks for.
 //
 //   PackageRegistry registry; registry.loadCore();
 //   ProfileStore store(registry);
@@ -40,6 +41,9 @@ struct ValidationOptions {
   // do not apply to it.
   std::vector<std::string> entry_profiles;
   bool use_meta_profiles = true;
+  // The global profiles of the loaded ImplementationGuides (ImplementationGuide.global) apply to
+  // every resource of their type, as the guide says.
+  bool use_global_profiles = true;
   bool check_invariants = true;
   bool check_bindings = true;
   bool check_codes = true;  // Codings of locally available, complete code systems must exist there
