@@ -35,6 +35,7 @@
 #include "content_negotiation.h"
 #include "gateway_metrics.h"
 #include "http_wire.h"
+#include "lazy_deadline.h"
 #include "medicus/fhir/format.h"
 #include "medicus/fhir/operation_outcome.h"
 #include "route_table.h"
@@ -642,7 +643,7 @@ struct GatewayServer::Impl {
   // --- connections -----------------------------------------------------------------------------
 
   template <class Stream>
-  asio::awaitable<void> serveRequests(Stream& stream, beast::tcp_stream& lowest, ConnectionInfo& conn,
+  asio::awaitable<void> serveRequests(Stream& stream, LazyDeadline& deadline, ConnectionInfo& conn,
                                       SessionRegistry::Entry& entry) {
     const ListenerLimits& limits = conn.listener->limits;
     beast::flat_buffer buffer;
@@ -659,7 +660,7 @@ struct GatewayServer::Impl {
       parser.body_limit(limits.max_body_bytes);
       // The first request's head must arrive within header_timeout (slow clients); later ones may
       // wait idle_timeout for keep-alive.
-      lowest.expires_after(first ? limits.header_timeout : limits.idle_timeout);
+      deadline.expiresAfter(first ? limits.header_timeout : limits.idle_timeout);
       first = false;
       auto [head_error, head_bytes] = co_await http::async_read_header(stream, buffer, parser, kUseAwaitable);
       entry.busy = true;
@@ -668,7 +669,7 @@ struct GatewayServer::Impl {
         if (head_error == http::error::body_limit) {
           // Beast checks Content-Length against body_limit while reading the head.
           metrics.countRequest("-", "-", 413, 0);
-          co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, 11));
+          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, 11));
         } else if (head_error == http::error::header_limit) {
           metrics.countRequest("-", "-", 431, 0);
           // (Reply built before co_await: g++ 12 rejects braced lists in a co_await expression.)
@@ -677,8 +678,8 @@ struct GatewayServer::Impl {
                                                             std::to_string(limits.max_header_bytes) + ")",
                                                         "gateway.header-too-large")},
                                         WireFormat::Json, 11, false);
-          co_await writeReply(stream, lowest, limits, std::move(reply));
-        } else if (head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
+          co_await writeReply(stream, deadline, limits, std::move(reply));
+        } else if (!deadline.expired() && head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
                    head_error != asio::error::operation_aborted && head_error != asio::error::connection_reset &&
                    head_error != asio::error::eof && head_error != asio::ssl::error::stream_truncated) {
           metrics.countRequest("-", "-", 400, 0);
@@ -686,7 +687,7 @@ struct GatewayServer::Impl {
                                                         "malformed HTTP request: " + head_error.message(),
                                                         "gateway.bad-http")},
                                         WireFormat::Json, 11, false);
-          co_await writeReply(stream, lowest, limits, std::move(reply));
+          co_await writeReply(stream, deadline, limits, std::move(reply));
         }
         co_return;
       }
@@ -699,24 +700,26 @@ struct GatewayServer::Impl {
       auto& head = parser.get();
       if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
         metrics.countRequest("-", std::string(head.method_string()), 413, 0);
-        co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+        co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head.version()));
         co_return;
       }
       if (beast::iequals(head[http::field::expect], "100-continue")) {
         Response proceed{http::status::continue_, head.version()};
-        lowest.expires_after(limits.write_timeout);
+        deadline.expiresAfter(limits.write_timeout);
         auto [continue_error, n] = co_await http::async_write(stream, proceed, kUseAwaitable);
         if (continue_error) co_return;
       }
-      lowest.expires_after(limits.body_timeout);
+      deadline.expiresAfter(limits.body_timeout);
       auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
       if (body_error) {
         if (body_error == http::error::body_limit) {
           metrics.countRequest("-", std::string(head.method_string()), 413, 0);
-          co_await writeReply(stream, lowest, limits, bodyTooLarge(limits, head.version()));
+          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head.version()));
         }
         co_return;
       }
+      // The upstream exchange has its own deadline; the client's applies again to the reply's write.
+      deadline.expiresNever();
       Request req = parser.release();
       size_t bytes_in = req.body().size();
       const std::string method(req.method_string());
@@ -735,7 +738,7 @@ struct GatewayServer::Impl {
       bool keep_alive = res.keep_alive();
       unsigned status = res.result_int();
       size_t bytes_out = res.body().size();
-      bool written = co_await writeReply(stream, lowest, limits, std::move(res), &wire_scratch);
+      bool written = co_await writeReply(stream, deadline, limits, std::move(res), &wire_scratch);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       metrics.countRequest(log_entry.route, method, status, seconds);
       if (access_log) {
@@ -821,12 +824,16 @@ struct GatewayServer::Impl {
 
   // `scratch` (optional): a per-connection string for the head, so its capacity is reused.
   template <class Stream>
-  asio::awaitable<bool> writeReply(Stream& stream, beast::tcp_stream& lowest, const ListenerLimits& limits, Response res,
+  asio::awaitable<bool> writeReply(Stream& stream, LazyDeadline& deadline, const ListenerLimits& limits, Response res,
                                    std::string* scratch = nullptr) {
-    lowest.expires_after(limits.write_timeout);
+    deadline.expiresAfter(limits.write_timeout);
     std::string local;
     auto [error, n] = co_await writeMessage(stream, res, scratch ? *scratch : local);
     co_return !error;
+  }
+
+  static Clock::duration shortestTimeout(const ListenerLimits& limits) {
+    return std::min({limits.header_timeout, limits.body_timeout, limits.write_timeout, limits.idle_timeout});
   }
 
   asio::awaitable<void> session(tcp::socket socket, BoundListener* listener, size_t context_index) {
@@ -844,11 +851,16 @@ struct GatewayServer::Impl {
         beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *listener->tls);
         beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
         auto entry = registry.sessions.insert(registry.sessions.end(), {&lowest, true});
+        // (Beast's per-operation timer for the handshake and the shutdown: once per connection.)
         lowest.expires_after(listener->config.limits.header_timeout);
         auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseAwaitable);
         if (!handshake_error) {
+          lowest.expires_never();
           conn.client_identity = clientIdentityOf(stream.native_handle());
-          co_await serveRequests(stream, lowest, conn, *entry);
+          {
+            LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
+            co_await serveRequests(stream, deadline, conn, *entry);
+          }
           lowest.expires_after(std::chrono::seconds(2));
           co_await stream.async_shutdown(kUseAwaitable);
         }
@@ -856,7 +868,10 @@ struct GatewayServer::Impl {
       } else {
         beast::tcp_stream stream(std::move(socket));
         auto entry = registry.sessions.insert(registry.sessions.end(), {&stream, true});
-        co_await serveRequests(stream, stream, conn, *entry);
+        {
+          LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));
+          co_await serveRequests(stream, deadline, conn, *entry);
+        }
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
         registry.sessions.erase(entry);
       }

@@ -1,6 +1,7 @@
 #include "upstream_client.h"
 
 #include "http_wire.h"
+#include "lazy_deadline.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +30,7 @@ struct Connection {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   std::string head;  // request heads (http_wire.h), capacity kept
+  std::unique_ptr<LazyDeadline> deadline;  // the reply's, from the request's write on (set once connected)
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
@@ -39,10 +41,11 @@ template <class Stream>
 asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection, const UpstreamConfig& config,
                                           http::request<http::string_body>& request) {
   UpstreamResult result;
-  connection.lowest().expires_after(config.response_timeout);
+  LazyDeadline& deadline = *connection.deadline;
+  deadline.expiresAfter(config.response_timeout);
   auto [write_error, written] = co_await writeMessage(stream, request, connection.head);
   if (write_error) {
-    result.error = write_error == beast::error::timeout ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
+    result.error = deadline.expired() ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
     result.detail = "sending the request failed: " + write_error.message();
     co_return result;
   }
@@ -53,7 +56,7 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
   if (request.method() == http::verb::head) parser.skip(true);
   auto [read_error, read] = co_await http::async_read(stream, connection.buffer, parser, kUseAwaitable);
   if (read_error) {
-    if (read_error == beast::error::timeout) {
+    if (deadline.expired()) {
       result.error = UpstreamResult::Error::Timeout;
       result.detail = "no complete reply within " + std::to_string(config.response_timeout.count()) + " ms";
     } else if (read_error == http::error::body_limit) {
@@ -65,6 +68,7 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
     }
     co_return result;
   }
+  deadline.expiresNever();  // idle in the pool: the upstream closes it when it likes
   result.response = parser.release();
   co_return result;
 }
@@ -114,6 +118,8 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
       co_return nullptr;
     }
   }
+  lowest.expires_never();  // from here on the connection's own deadline (lazy_deadline.h)
+  connection->deadline = std::make_unique<LazyDeadline>(executor, lowest.socket(), upstream.config->response_timeout);
   co_return connection;
 }
 
@@ -169,7 +175,6 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     if (result.error == UpstreamResult::Error::None && result.response.keep_alive()) {
       auto& idle = t_idle[key];
       if (idle.size() < config.max_idle_connections) {
-        connection->lowest().expires_never();
         idle.push_back(std::move(connection));
       }
     }
