@@ -7,6 +7,10 @@
 # CPU time per request side by side. Same work on both sides: 2 worker processes/threads each,
 # keep-alive pools to the upstream, a JSON access log to a file (buffered on both); the gateway still
 # routes, checks limits, sets deadlines and counts metrics.
+# Then POST through a second gateway with validation on (enforce): R4 core plus the German base
+# profiles and ISiK Basis from $MEDICUS_TESTDATA, with a ~3 KB Patient that claims ISiKPatient and is
+# valid against it (checked first), against nginx forwarding the same body. Without that test data the
+# validated runs use R4 core only and say so.
 # Then latency at a fixed rate, half the gateway's peak (build/bin/http_load, open loop): p50/p99
 # direct to the upstream, through nginx and through the gateway, and the p99 each proxy adds.
 # Ends with a summary table against the targets.
@@ -81,9 +85,21 @@ routes:
 CONF
 "$gateway_bin" serve --config "$work/gateway.yaml" 2>"$work/gateway.log" &
 pids+=($!)
-# The same gateway with validation on (enforce, R4 core from the package cache).
+# The same gateway with validation on (enforce): R4 core from the package cache plus, when the test
+# data is there ($MEDICUS_TESTDATA, see scripts/setup.sh), the German base profiles and ISiK Basis.
 validating_port="$(free_port)"
-sed -e "s/port: $gateway_port/port: $validating_port/" -e "s/validate: { mode: off }/validate: { mode: enforce }/" \
+testdata="${MEDICUS_TESTDATA:-}"
+isik=""
+if [ -n "$testdata" ] && [ -d "$testdata/isik-basismodul/conformance" ] && [ -d "$testdata/de-basisprofil-r4/conformance" ] &&
+   [ -f "$testdata/isik-basismodul/examples/Patient-PatientinMusterfrau.json" ]; then
+  isik="$testdata/isik-basismodul"
+  validate_stage="validate: { mode: enforce, packages: [\"$testdata/de-basisprofil-r4/conformance\", \"$isik/conformance\"] }"
+  validation_label="R4 core + ISiK Basis (de-basisprofil-r4, isik-basismodul); the POST claims ISiKPatient"
+else
+  validate_stage="validate: { mode: enforce }"
+  validation_label="R4 core only: no ISiK test data (set MEDICUS_TESTDATA to the folder with isik-basismodul and de-basisprofil-r4); ISiK part skipped"
+fi
+sed -e "s/port: $gateway_port/port: $validating_port/" -e "s|validate: { mode: off }|$validate_stage|" \
   -e "s|gateway-access.log|gateway-validating-access.log|" \
   "$work/gateway.yaml" > "$work/gateway-validating.yaml"
 "$gateway_bin" serve --config "$work/gateway-validating.yaml" 2>"$work/gateway-validating.log" &
@@ -103,6 +119,32 @@ p = {"resourceType": "Patient", "active": True, "gender": "female", "birthDate":
 open(sys.argv[1], "w").write(json.dumps(p))
 PY
 patient_bytes=$(wc -c < "$work/patient.json")
+# For the validated runs: the ISiK publisher's example Patient (claims ISiKPatient in meta.profile),
+# without id and narrative, with phone numbers added to reach ~3 KB. It must be valid, else the runs
+# would measure 422 replies; and a Patient claiming ISiKPatient without the required identifier must
+# be rejected, else the profile is not being checked.
+if [ -n "$isik" ]; then
+  python3 - "$isik/examples/Patient-PatientinMusterfrau.json" "$work/patient-isik.json" "$work/patient-isik-invalid.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1], encoding="utf-8"))
+p.pop("id", None); p.pop("text", None)
+p["telecom"] = [{"system": "phone", "value": "+49 30 1234%03d" % i, "use": "home"} for i in range(18)]
+open(sys.argv[2], "w", encoding="utf-8").write(json.dumps(p, ensure_ascii=False, separators=(",", ":")))
+bad = dict(p); bad.pop("identifier")
+open(sys.argv[3], "w", encoding="utf-8").write(json.dumps(bad, ensure_ascii=False, separators=(",", ":")))
+PY
+  "$gateway_bin" validate --package "$testdata/de-basisprofil-r4/conformance" --package "$isik/conformance" \
+    "$work/patient-isik.json" > "$work/patient-isik.check" 2>&1 ||
+    { echo "http_bench: the ISiK Patient is not valid:" >&2; cat "$work/patient-isik.check" >&2; exit 1; }
+  status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/fhir+json' \
+            --data-binary @"$work/patient-isik-invalid.json" "http://127.0.0.1:$validating_port/fhir/Patient")"
+  [ "$status" = 422 ] || { echo "http_bench: the validating gateway answered $status (not 422) to a Patient claiming ISiKPatient without identifier" >&2; exit 1; }
+  validated_body="$work/patient-isik.json"
+else
+  echo "http_bench: no ISiK test data under MEDICUS_TESTDATA ('$testdata'): the validated runs use R4 core only"
+  validated_body="$work/patient.json"
+fi
+validated_bytes=$(wc -c < "$validated_body")
 id="$(curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @"$work/patient.json" \
       "http://127.0.0.1:$upstream_port/fhir/Patient" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 cat > "$work/post.lua" <<LUA
@@ -110,6 +152,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/fhir+json"
 local f = io.open("$work/patient.json", "r"); wrk.body = f:read("*a"); f:close()
 LUA
+sed "s|$work/patient.json|$validated_body|" "$work/post.lua" > "$work/post-validated.lua"
 
 # CPU time (user + system) of a process and its children (the nginx workers), in clock ticks.
 cpu_ticks() {
@@ -156,11 +199,11 @@ run nginx_post "nginx            POST Patient (1)" "http://127.0.0.1:$nginx_port
 run gateway_post "gateway          POST Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
 run gateway_post "gateway          POST Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
 run nginx_post "nginx            POST Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-run validating_post "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post.lua"
-run nginx_post_v "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-run validating_post "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post.lua"
-run nginx_post_v "nginx            POST Patient (4)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-echo "validation on: enforce with R4 core only (no ISiK package in the package cache)"
+run validating_post "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
+run nginx_post_v "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
+run validating_post "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
+run nginx_post_v "nginx            POST Patient (4)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
+echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx (3), (4) forward the same body)"
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time).
 declare -A p50_of p99_of
