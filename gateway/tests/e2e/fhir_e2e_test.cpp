@@ -989,3 +989,121 @@ TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /ready
   CHECK_THAT(m, Catch::Contains("medicus_gateway_config_reloads_total{result=\"success\"} 1"));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_build_info{version=\""));
 }
+
+TEST_CASE("e2e: listeners speak TLS 1.2 and 1.3 with AEAD suites only; min_version 1.3; the client identity is the SAN") {
+  REQUIRE_E2E_UPSTREAM();
+  if (std::string(MEDICUS_OPENSSL).empty()) {
+    WARN("SKIPPED: the openssl command is not installed");
+    return;
+  }
+  TempDir dir;
+  const std::string d = dir.path;
+  const std::string openssl = MEDICUS_OPENSSL;
+  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  // A CA, the server's certificate, and a client certificate whose SAN (not its CN) names the client.
+  run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca -keyout " + d +
+      "/ca.key -out " + d + "/ca.crt");
+  std::ofstream(d + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  std::ofstream(d + "/client.ext") << "subjectAltName=DNS:pacs.example\n";
+  for (const std::string who : {"server", "client"}) {
+    run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + (who == "server" ? "localhost" : "other-cn") +
+        " -keyout " + d + "/" + who + ".key -out " + d + "/" + who + ".csr");
+    run(openssl + " x509 -req -in " + d + "/" + who + ".csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
+        d + "/" + who + ".ext -out " + d + "/" + who + ".crt");
+  }
+  NodeFhirServer upstream;
+  std::string yaml = configYaml(upstream.baseUrl(), "", "",
+                                "  - name: pacs\n    match: { path_prefix: /pacs, clients: [pacs.example] }\n    forward: { upstream: fhir }\n");
+  yaml.replace(yaml.find("listeners:\n"), 11,
+               "listeners:\n"
+               "  - name: tls\n    protocol: https\n    port: 0\n"
+               "    tls: { certificate: server.crt, private_key: server.key, client_ca: ca.crt }\n"
+               "  - name: tls13\n    protocol: https\n    port: 0\n"
+               "    tls: { certificate: server.crt, private_key: server.key, min_version: \"1.3\" }\n");
+  RunningGateway gateway(mustLoad(yaml, d), "tls");
+  const int tls13_port = gateway.server.port("tls13");
+  auto handshakes = [&](int port, const std::string& options) {
+    return runCommand("echo | " + openssl + " s_client -connect 127.0.0.1:" + std::to_string(port) + " -CAfile " + d +
+                      "/ca.crt -verify_return_error " + options + " >/dev/null 2>&1") == 0;
+  };
+  CHECK(handshakes(gateway.port, "-tls1_2"));
+  CHECK(handshakes(gateway.port, "-tls1_3"));
+  CHECK_FALSE(handshakes(gateway.port, "-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
+  CHECK(handshakes(gateway.port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256"));
+  CHECK_FALSE(handshakes(gateway.port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"));  // CBC: not offered
+  CHECK(handshakes(tls13_port, "-tls1_3"));
+  CHECK_FALSE(handshakes(tls13_port, "-tls1_2"));
+
+  // Client certificate optional on this listener: with it, its SAN DNS name is the identity routes match.
+  TlsClientOptions anonymous{true, d + "/ca.crt", "", ""};
+  TlsClientOptions pacs{true, d + "/ca.crt", d + "/client.crt", d + "/client.key"};
+  CHECK(httpRequest(gateway.port, "GET", "/pacs/Patient", {}, "", anonymous).status == 404);
+  HttpReply matched = httpRequest(gateway.port, "GET", "/pacs/Patient", {{"Accept", "application/fhir+json"}}, "", pacs);
+  CHECK(matched.status == 200);
+  CHECK_THAT(matched.body, Catch::Contains("\"searchset\""));
+}
+
+TEST_CASE("e2e: an upstream's endpoints take turns; a health check takes a dead one out of the turn") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer first;
+  auto second = std::make_unique<NodeFhirServer>();
+  // Each endpoint has its own in-memory store: a Patient made on the first only is found there only.
+  REQUIRE(httpRequest(first.port(), "POST", "/fhir/Patient", kJson, kPatientJson).status == 201);
+  RunningGateway gateway(mustLoad(configYaml(first.baseUrl() + ", " + second->baseUrl(), "",
+                                             "    health_check: { interval: 100ms, timeout: 200ms, unhealthy_after: 1 }\n")));
+  auto found = [&] {
+    HttpReply r = httpRequest(gateway.port, "GET", "/fhir/Patient?family=Mustermann", {{"Accept", "application/fhir+json"}});
+    REQUIRE(r.status == 200);
+    return r.body.find("\"entry\"") != std::string::npos;
+  };
+  int on_first = 0;
+  for (int i = 0; i < 10; ++i) on_first += found();
+  CHECK(on_first >= 3);  // both endpoints served (round robin over the healthy ones)
+  CHECK(on_first <= 7);
+  const std::string second_url = second->baseUrl();
+  second.reset();  // the second endpoint goes away
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int i = 0; i < 6; ++i) CHECK(found());
+  std::string metrics = gateway.server.metricsText();
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_healthy{endpoint=\"" + second_url + "\",upstream=\"fhir\"} 0"));
+  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_healthy{endpoint=\"" + first.baseUrl() + "\",upstream=\"fhir\"} 1"));
+}
+
+TEST_CASE("e2e: the reply format follows _format, then Accept, then the request body's Content-Type") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl())));
+  const int port = gateway.port;
+  // An XML body, a JSON reply asked for; a JSON body, an XML reply asked for.
+  HttpReply xml_in = httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "application/fhir+xml"}, {"Accept", "application/fhir+json"}},
+                                 kPatientXml);
+  REQUIRE(xml_in.status == 201);
+  CHECK_THAT(xml_in.header("content-type"), Catch::StartsWith("application/fhir+json"));
+  CHECK_THAT(xml_in.body, Catch::Contains("\"family\":\"Schmidt\""));
+  const std::string id = idOf(xml_in.body);
+  HttpReply json_in = httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "application/fhir+json"}, {"Accept", "application/fhir+xml"}},
+                                  kPatientJson);
+  REQUIRE(json_in.status == 201);
+  CHECK_THAT(json_in.body, Catch::StartsWith("<Patient") && Catch::Contains("<family value=\"Mustermann\"/>"));
+  // No Accept: the reply comes in the body's format.
+  HttpReply xml_only = httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "application/fhir+xml"}}, kPatientXml);
+  CHECK_THAT(xml_only.header("content-type"), Catch::StartsWith("application/fhir+xml"));
+  // _format wins over Accept, as a short name or a media type; R4's older and generic types are understood.
+  for (const std::string format : {"json", "application/fhir%2Bjson", "application/json"}) {
+    INFO(format);
+    HttpReply r = httpRequest(port, "GET", "/fhir/Patient/" + id + "?_format=" + format, {{"Accept", "application/fhir+xml"}});
+    CHECK(r.status == 200);
+    CHECK_THAT(r.header("content-type"), Catch::StartsWith("application/fhir+json"));
+  }
+  for (const std::string format : {"xml", "application/fhir%2Bxml", "application/xml", "text/xml"}) {
+    INFO(format);
+    HttpReply r = httpRequest(port, "GET", "/fhir/Patient/" + id + "?_format=" + format, {{"Accept", "application/fhir+json"}});
+    CHECK(r.status == 200);
+    CHECK_THAT(r.body, Catch::StartsWith("<Patient"));
+  }
+  // Accept with q-values and wildcards.
+  HttpReply weighted = httpRequest(port, "GET", "/fhir/Patient/" + id, {{"Accept", "application/fhir+json;q=0.5, application/fhir+xml"}});
+  CHECK_THAT(weighted.body, Catch::StartsWith("<Patient"));
+  HttpReply any = httpRequest(port, "GET", "/fhir/Patient/" + id, {{"Accept", "*/*"}});
+  CHECK_THAT(any.header("content-type"), Catch::StartsWith("application/fhir+json"));
+}
