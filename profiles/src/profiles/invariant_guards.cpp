@@ -225,7 +225,8 @@ Tri evaluate(const fhir::Node& focus, const GuardTest& test) {
 
 }  // namespace
 
-std::vector<InvariantGuard> parseInvariantGuards(std::string_view expression) {
+std::vector<InvariantGuard> parseInvariantGuards(std::string_view expression, bool* complete) {
+  if (complete) *complete = false;
   std::vector<InvariantGuard> guards;
   std::vector<std::string_view> ops;
   auto top = splitTopLevel(expression, {"implies", "or", "xor"}, &ops);
@@ -248,31 +249,53 @@ std::vector<InvariantGuard> parseInvariantGuards(std::string_view expression) {
     }
     // A true B makes the implication true as well: A (plain tests) cannot fail before B is reached.
     // (B has no top-level or/xor: the split above found a single operator.)
-    if (auto rhs = parseConjunction((*top)[1])) guards.push_back({std::move(*rhs)});
+    if (auto rhs = parseConjunction((*top)[1])) {
+      guards.push_back({std::move(*rhs)});
+      if (complete) *complete = true;  // not A (one test false) or B: nothing else is left to the engine
+    }
     return guards;
   }
   // d1 or d2 or ...: the leading disjuncts that are conjunctions of tests. A NotStartsWith test may
   // be undecidable at run time; invariantHoldsByGuard stops at the first such test.
   for (std::string_view d : *top) {
     auto tests = parseConjunction(d);
-    if (!tests) break;
+    if (!tests) return guards;
     guards.push_back({std::move(*tests)});
   }
+  if (complete) *complete = !guards.empty();  // every disjunct is a conjunction of tests
   return guards;
 }
 
+NativeInvariant nativeInvariantOf(std::string_view key, std::string_view expression, std::string_view profile_url) {
+  if (key == "bdl-7") {
+    return profile_url == "http://hl7.org/fhir/StructureDefinition/Bundle" ? NativeInvariant::Bdl7 : NativeInvariant::None;
+  }
+  if (key == "ele-1") return NativeInvariant::Ele1;
+  if (key == "txt-2") return NativeInvariant::Txt2;
+  if (key == "dom-3") return NativeInvariant::Dom3;
+  if (key == "ref-1") return expression == kRef1Expression ? NativeInvariant::Ref1 : NativeInvariant::None;
+  if (key == "ext-1") return NativeInvariant::Ext1;
+  return NativeInvariant::None;
+}
+
 bool invariantHoldsByGuard(const fhir::Node& focus, const std::vector<InvariantGuard>& guards) {
-  if (guards.empty() || focus.isPrimitive()) return false;
+  return decideByGuards(focus, guards, false) == GuardOutcome::Holds;
+}
+
+GuardOutcome decideByGuards(const fhir::Node& focus, const std::vector<InvariantGuard>& guards, bool complete) {
+  if (guards.empty() || focus.isPrimitive()) return GuardOutcome::Undecided;
   for (const InvariantGuard& g : guards) {
     bool all = true;
     for (const GuardTest& t : g.all_of) {
       Tri r = evaluate(focus, t);
-      if (r == Tri::Unknown) return false;  // the engine might stop here with an error
+      if (r == Tri::Unknown) return GuardOutcome::Undecided;  // the engine might stop here with an error
       if (r == Tri::False) { all = false; break; }
     }
-    if (all) return true;
+    if (all) return GuardOutcome::Holds;
   }
-  return false;
+  // Every guard was decided false. Complete guards are the whole expression, each test a plain
+  // boolean (exists/empty/startsWith of one string): the engine's answer is false as well.
+  return complete ? GuardOutcome::Fails : GuardOutcome::Undecided;
 }
 
 }  // namespace medicus::profiles

@@ -375,8 +375,11 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.expression = std::string(correctedCoreExpression(constraint.key, memberStr(c, "expression")));
         constraint.source = std::string(memberStr(c, "source"));
         constraint.from_core = constraint.source.starts_with("http://hl7.org/fhir/StructureDefinition/");
+        constraint.native = nativeInvariantOf(constraint.key, constraint.expression, profile->url);
         constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
-        if (constraint.compiled) constraint.guards = parseInvariantGuards(constraint.expression);
+        if (constraint.compiled) {
+          constraint.guards = parseInvariantGuards(constraint.expression, &constraint.guards_complete);
+        }
         def.constraints.push_back(std::move(constraint));
       }
     }

@@ -32,9 +32,6 @@ using fhir::Node;
 using fhir::Severity;
 
 constexpr std::string_view kCoreSdPrefix = "http://hl7.org/fhir/StructureDefinition/";
-// R4's ref-1 (Reference), answered natively.
-constexpr std::string_view kRef1Expression =
-    "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))";
 
 size_t codePoints(std::string_view s) {
   size_t n = 0;
@@ -840,25 +837,26 @@ class ValidationRun {
     // The node's children come in runs of one element, in definition order, and so do the
     // definition's children: one merge walk pairs them. When it leaves a run unpaired (another
     // order, a name the definition lacks) every definition collects its children by name instead.
-    struct Run { std::string_view name; const Node* first; uint32_t count; };
+    // (Trivially constructible: the array below is not zeroed on every call.)
+    struct Run { const fhir::ElementInfo* element; const Node* first; uint32_t count; };
     constexpr size_t kMaxRuns = 64;
     Run runs[kMaxRuns];
     size_t run_count = 0;
     bool merge = def.unique_child_names;
     for (const Node* n = node.firstChild(); n && merge; n = n->nextSibling()) {
-      if (run_count > 0 && runs[run_count - 1].first->element() == n->element()) {
+      if (run_count > 0 && runs[run_count - 1].element == n->element()) {
         ++runs[run_count - 1].count;
       } else if (run_count == kMaxRuns) {
         merge = false;
       } else {
-        runs[run_count++] = {n->element()->name, n, 1};
+        runs[run_count++] = {n->element(), n, 1};
       }
     }
     uint32_t run_slot[kMaxRuns];  // the slot each run pairs with
     if (merge) {
       size_t cursor = 0;
       for (uint32_t i = 0; i < def.child_slots.size() && cursor < run_count; ++i) {
-        if (sameName(runs[cursor].name, def.child_slots[i].name)) run_slot[cursor++] = i;
+        if (sameName(runs[cursor].element->name, def.child_slots[i].name)) run_slot[cursor++] = i;
       }
       merge = cursor == run_count;
     }
@@ -1414,23 +1412,24 @@ class ValidationRun {
       if (!base_pass && c.from_core && !core_profile) continue;
       if (constraint_profile && c.source.empty() && isCoreKey(c.key)) continue;
       bool holds = true;
-      if (sameName(c.key, "bdl-7") && profile.url == "http://hl7.org/fhir/StructureDefinition/Bundle") {
+      // (c.native tells the natively answered ones apart: no key comparisons per node.)
+      if (c.native == NativeInvariant::Bdl7) {
         continue;  // checked natively in indexBundle, in linear time
-      } else if (sameName(c.key, "ele-1")) {
+      } else if (c.native == NativeInvariant::Ele1) {
         // hasValue() or (children().count() > id.count()): natively, it runs on every element.
         // The element's definition and its type's both carry it: one issue per node.
         holds = ele1Holds(node) || !ele1_failed_.insert(&node).second;
-      } else if (sameName(c.key, "txt-2") && node.hasValue()) {
+      } else if (c.native == NativeInvariant::Txt2 && node.hasValue()) {
         holds = narrativeHasContent(node.value());
-      } else if (sameName(c.key, "dom-3")) {
+      } else if (c.native == NativeInvariant::Dom3) {
         holds = !options_.validate_contained || dom3Holds(node);
-      } else if (sameName(c.key, "ref-1") && c.expression == kRef1Expression) {
+      } else if (c.native == NativeInvariant::Ref1) {
         // Natively: one id set per container instead of %rootResource.contained.id per reference.
         std::string_view reference = childValue(node, "reference");
         // "#": substring(1) is empty, so is the invariant's value: it holds (as the engine answers).
         holds = !reference.starts_with("#") || reference.size() == 1 ||
                 containedById(rootResourceOf(node)).count(reference.substr(1)) > 0;
-      } else if (sameName(c.key, "ext-1")) {
+      } else if (c.native == NativeInvariant::Ext1) {
         bool has_value = false, has_extension = false;
         for (const Node* child : node.children()) {
           has_value = has_value || child->name() == "value";
@@ -1438,20 +1437,26 @@ class ValidationRun {
         }
         holds = has_value != has_extension;
       } else if (c.compiled) {
-        if (invariantHoldsByGuard(node, c.guards)) continue;  // decided by the focus's children
-        const Evaluated* earlier = nullptr;
-        for (const Evaluated& e : evaluated) if (e.invariant == c.compiled.get()) earlier = &e;
-        if (earlier == nullptr) {
-          evaluated.push_back({c.compiled.get(), evaluateInvariant(c, node)});
-          earlier = &evaluated.back();
+        // Decided by the focus's children (a failure only when the guards are the whole expression).
+        const GuardOutcome by_guard = decideByGuards(node, c.guards, c.guards_complete);
+        if (by_guard == GuardOutcome::Holds) continue;
+        if (by_guard == GuardOutcome::Fails) {
+          holds = false;
+        } else {
+          const Evaluated* earlier = nullptr;
+          for (const Evaluated& e : evaluated) if (e.invariant == c.compiled.get()) earlier = &e;
+          if (earlier == nullptr) {
+            evaluated.push_back({c.compiled.get(), evaluateInvariant(c, node)});
+            earlier = &evaluated.back();
+          }
+          const auto& result = earlier->result;
+          if (!result) {
+            report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +
+                   result.error(), def.id + ":" + c.key);
+            continue;
+          }
+          holds = *result;
         }
-        const auto& result = earlier->result;
-        if (!result) {
-          report(Severity::Warning, IssueType::Processing, node, "invariant " + c.key + " could not be evaluated: " +
-                 result.error(), def.id + ":" + c.key);
-          continue;
-        }
-        holds = *result;
       } else {
         if (!c.expression.empty() && unchecked_.insert(c.key + "|" + def.id).second) {
           report(Severity::Information, IssueType::NotSupported, node,
@@ -1499,6 +1504,7 @@ class ValidationRun {
   // canonicals, uris "#id", also links in the narrative: <img src="#id">, <a href="#id">), or
   // refers to the container ("#").
   bool dom3Holds(const Node& container) {
+    if (container.children("contained").empty()) return true;  // nothing to be referenced: no walk
     // One walk of the container collects what refers to a contained resource: "#id" values
     // anywhere, ="#id" / ='#id' attributes in the narrative, and "#" inside a contained resource
     // (that one refers to its container).
@@ -1560,17 +1566,28 @@ class ValidationRun {
     static constexpr std::string_view kForbidden[] = {"script", "object", "applet", "embed", "iframe", "frame",
                                                       "frameset", "form", "input", "button", "select", "textarea",
                                                       "base", "link", "meta", "style", "head", "body", "html"};
+    constexpr size_t kLongest = 8;  // "frameset", "textarea"
+    auto nameChar = [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == ':';
+    };
     std::string_view v = node.value();
     for (size_t i = v.find('<'); i != std::string_view::npos; i = v.find('<', i + 1)) {
       size_t start = i + 1, end = start;
-      while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == ':')) ++end;
-      std::string name(v.substr(start, end - start));
-      if (size_t colon = name.find(':'); colon != std::string::npos) name = name.substr(colon + 1);
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      while (end < v.size() && nameChar(v[end])) ++end;
+      std::string_view name = v.substr(start, end - start);
+      if (size_t colon = name.find(':'); colon != std::string_view::npos) name = name.substr(colon + 1);
+      if (name.size() < 4 || name.size() > kLongest) continue;  // no forbidden name is shorter or longer
+      // Lower case on the stack: the names are compared here for every tag of every narrative.
+      char lower[kLongest];
+      for (size_t k = 0; k < name.size(); ++k) {
+        char ch = name[k];
+        lower[k] = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+      }
+      const std::string_view lowered(lower, name.size());
       for (std::string_view bad : kForbidden) {
-        if (name == bad) {
-          report(Severity::Error, IssueType::Value, node, "invalid element name in the XHTML ('" + name + "')",
-                 "xhtml.element");
+        if (lowered == bad) {
+          report(Severity::Error, IssueType::Value, node, "invalid element name in the XHTML ('" + std::string(lowered) +
+                 "')", "xhtml.element");
           break;
         }
       }

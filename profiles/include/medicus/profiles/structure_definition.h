@@ -57,6 +57,10 @@ struct InvariantGuard {
   std::vector<GuardTest> all_of;
 };
 
+// Core invariants the validator answers natively instead of through the engine (validator.cpp),
+// told apart once when the profile is compiled (see nativeInvariantOf in invariant_guards.h).
+enum class NativeInvariant : uint8_t { None, Bdl7, Ele1, Txt2, Dom3, Ref1, Ext1 };
+
 struct Constraint {
   std::string key;  // "ele-1", "vs-2"
   bool is_error = true;  // severity error (else warning)
@@ -67,6 +71,8 @@ struct Constraint {
   std::shared_ptr<const CompiledInvariant> compiled;  // null when not compiled (no engine / compile error)
   std::string compile_error;
   std::vector<InvariantGuard> guards;  // tried in order before the engine; see GuardTest
+  bool guards_complete = false;  // the guards are the whole expression: when none holds, it fails
+  NativeInvariant native = NativeInvariant::None;
 };
 
 enum class DiscriminatorType : uint8_t { Value, Pattern, Type, Profile, Exists };
