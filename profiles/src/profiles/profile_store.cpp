@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
+
 #include "profiles/core_invariant_errata.h"
 #include "profiles/invariant_guards.h"
 #include "profiles/json_util.h"
@@ -376,6 +378,9 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
         constraint.source = std::string(memberStr(c, "source"));
         constraint.from_core = constraint.source.starts_with("http://hl7.org/fhir/StructureDefinition/");
         constraint.native = nativeInvariantOf(constraint.key, constraint.expression, profile->url);
+        constraint.core_key_without_source =
+            constraint.source.empty() && (constraint.key.starts_with("ele-") || constraint.key.starts_with("dom-") ||
+                                          constraint.key.starts_with("ext-"));
         constraint.compiled = compileExpressionLocked(constraint.expression, context_type, &constraint.compile_error);
         if (constraint.compiled) {
           constraint.guards = parseInvariantGuards(constraint.expression, &constraint.guards_complete);
@@ -406,6 +411,9 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
     }
   }
   for (ElementDef& def : profile->elements) {
+    def.has_value_rules = def.fixed || def.pattern || def.max_length >= 0 || def.min_length >= 0 || def.min_value ||
+                          def.max_value;
+    def.has_type_profiles = std::any_of(def.types.begin(), def.types.end(), [](const TypeRef& t) { return !t.profiles.empty(); });
     for (uint32_t c : def.children) {
       const ElementDef& child = profile->elements[c];
       ChildSlot slot{child.name, c, child.min, child.max, child.min > 0};

@@ -313,11 +313,20 @@ const Terminology::Expansion* Terminology::expand(std::string_view url, int dept
   return e;
 }
 
+const Terminology::Expansion* Terminology::expandCached(std::string_view url) {
+  RecentExpansion& slot = recent_[(reinterpret_cast<uintptr_t>(url.data()) >> 3) % std::size(recent_)];
+  if (slot.data == url.data() && slot.size == url.size() && *slot.key == url) return slot.expansion;
+  const Expansion* e = expand(url, 0);
+  auto it = expansions_.find(url);  // expand() leaves every url it was asked about in expansions_
+  if (it != expansions_.end()) slot = {url.data(), url.size(), &it->first, e};
+  return e;
+}
+
 CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_view system, std::string_view code,
                                      std::string_view display) {
   std::lock_guard lock(mutex_);
   CodeCheck result;
-  const Expansion* e = expand(value_set, 0);
+  const Expansion* e = expandCached(value_set);
   if (!e->usable) {
     result.detail = e->error;
     return result;

@@ -65,6 +65,31 @@ bool vitalSignOf(const fhir::Node& observation, VitalSign& out) {
   const fhir::Node* code = observation.child("code");
   if (!code) return false;
   static const Urls urls;
+  // The codes of each system read once (not once per entry): every Observation comes here.
+  constexpr size_t kMaxCodings = 16;
+  std::string_view codes_of[2][kMaxCodings];
+  size_t counts[2] = {0, 0};
+  bool overflow = false;
+  for (const fhir::Node* coding : code->children("coding")) {
+    std::string_view system = valueOf(*coding, "system");
+    int pass = system == "http://loinc.org" ? 0 : system == "http://snomed.info/sct" ? 1 : -1;
+    if (pass < 0) continue;
+    if (counts[pass] == kMaxCodings) { overflow = true; continue; }
+    codes_of[pass][counts[pass]++] = valueOf(*coding, "code");
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < std::size(kEntries); ++i) {
+      const auto& codes = pass == 0 ? kEntries[i].loinc : kEntries[i].snomed;
+      for (size_t k = 0; k < counts[pass]; ++k) {
+        std::string_view c = codes_of[pass][k];
+        if (std::find(codes.begin(), codes.end(), c) == codes.end()) continue;
+        out = {urls.urls[i], kEntries[i].name, pass == 0 ? "LOINC" : "SNOMED CT", c};
+        return true;
+      }
+    }
+  }
+  if (!overflow) return false;
+  // More codings of one system than kept above: the plain walk (the same order, the same answer).
   for (int pass = 0; pass < 2; ++pass) {
     std::string_view system = pass == 0 ? "http://loinc.org" : "http://snomed.info/sct";
     for (size_t i = 0; i < std::size(kEntries); ++i) {

@@ -62,17 +62,19 @@ struct InvariantGuard {
 enum class NativeInvariant : uint8_t { None, Bdl7, Ele1, Txt2, Dom3, Ref1, Ext1 };
 
 struct Constraint {
-  std::string key;  // "ele-1", "vs-2"
+  // What the per-node loop reads comes first (one cache line); the texts follow.
+  NativeInvariant native = NativeInvariant::None;
   bool is_error = true;  // severity error (else warning)
   bool from_core = false;  // source is a core definition (http://hl7.org/fhir/StructureDefinition/...)
+  bool core_key_without_source = false;  // no source and an ele-/dom-/ext- key (skipped by constraint profiles)
+  bool guards_complete = false;  // the guards are the whole expression: when none holds, it fails
+  std::shared_ptr<const CompiledInvariant> compiled;  // null when not compiled (no engine / compile error)
+  std::vector<InvariantGuard> guards;  // tried in order before the engine; see GuardTest
+  std::string key;  // "ele-1", "vs-2"
   std::string human;
   std::string expression;
   std::string source;
-  std::shared_ptr<const CompiledInvariant> compiled;  // null when not compiled (no engine / compile error)
   std::string compile_error;
-  std::vector<InvariantGuard> guards;  // tried in order before the engine; see GuardTest
-  bool guards_complete = false;  // the guards are the whole expression: when none holds, it fails
-  NativeInvariant native = NativeInvariant::None;
 };
 
 enum class DiscriminatorType : uint8_t { Value, Pattern, Type, Profile, Exists };
@@ -103,6 +105,10 @@ struct ChildSlot {
 };
 
 struct ElementDef {
+  // Decided when the profile is compiled: most elements carry neither, and the per-node checks
+  // then read nothing more of them.
+  bool has_value_rules = false;    // fixed, pattern, min/max length or min/max value
+  bool has_type_profiles = false;  // a type names profiles (checked by conformance to them)
   std::string id;    // "Observation.component:SystolicBP.code"
   std::string path;  // "Observation.component.code"
   std::string name;  // last path segment without [x]: "code", "value"

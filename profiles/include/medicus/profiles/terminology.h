@@ -64,6 +64,16 @@ class Terminology {
   std::unordered_map<std::string, std::unique_ptr<CodeSystemIndex>, StringViewHash, std::equal_to<>> code_systems_;
   std::unordered_map<std::string, std::unique_ptr<Expansion>, StringViewHash, std::equal_to<>> expansions_;
   std::string key_scratch_;  // "system|code" of the lookup in progress (under mutex_), reused
+  // checkValueSet() is asked about the same few value sets over and over, mostly with the same
+  // string (a binding's value_set): by where the text lives, checked against the key, no hashing.
+  struct RecentExpansion {
+    const char* data = nullptr;
+    size_t size = 0;
+    const std::string* key = nullptr;  // the expansions_ key (node-stable)
+    const Expansion* expansion = nullptr;
+  };
+  RecentExpansion recent_[64];
+  const Expansion* expandCached(std::string_view url);
 };
 
 }  // namespace medicus::profiles
