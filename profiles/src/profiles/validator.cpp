@@ -745,7 +745,7 @@ class ValidationRun {
     checkValue(node, profile, def, base_pass);
     if (base_pass && index != 0 && node.type() == extension_type_) checkExtension(node, depth);
     if (base_pass && index != 0 && options_.check_invariants) checkEmptyPrimitive(node, def);
-    if (base_pass && index == 0 && node.type()->name == "Attachment") checkAttachment(node, doc_, issues_);
+    if (base_pass && index == 0 && node.type() == attachment_type_) checkAttachment(node, doc_, issues_);
 
     const ElementDef* container = &def;
     if (container->children.empty() && !def.content_reference.empty() && def.content_reference.starts_with("#")) {
@@ -965,7 +965,10 @@ class ValidationRun {
     if (def.types.empty()) return;
     bool ok = false;
     for (const TypeRef& t : def.types) {
-      if (t.code == node.type()->name || (t.info && node.type()->isA(t.info)) || !t.info) { ok = true; break; }
+      if (t.info == node.type() || t.code == node.type()->name || (t.info && node.type()->isA(t.info)) || !t.info) {
+        ok = true;
+        break;
+      }
     }
     if (!ok) {
       std::string allowed;
@@ -1012,12 +1015,12 @@ class ValidationRun {
         }
       }
     }
-    if (!def.types.empty() && node.type()->name == "Reference") {
+    if (!def.types.empty() && node.type() == reference_type_) {
       checkReferenceTarget(node, def);
       checkAggregation(node, def);
     }
     if (base_pass && !options_.allow_example_urls && node.isPrimitive() && node.hasValue()) checkExampleUrl(node);
-    if (base_pass && node.isPrimitive() && node.hasValue() && node.type()->name == "canonical") checkCanonical(node);
+    if (base_pass && node.isPrimitive() && node.hasValue() && node.type() == canonical_type_) checkCanonical(node);
     if (base_pass && node.isPrimitive() && node.hasValue() &&
         node.type()->primitive_kind == fhir::PrimitiveKind::Xhtml) {
       checkXhtmlElements(node);
@@ -1035,8 +1038,8 @@ class ValidationRun {
     }
     // Rules of a data type run once per node: at its element, not again at its type's root.
     const bool type_root = &def == &profile.root() && !node.isResource();
-    if (base_pass && !type_root && options_.check_codes && node.type()->name == "Coding") checkCoding(node, def);
-    if (base_pass && !type_root && node.type()->name == "Reference") {
+    if (base_pass && !type_root && options_.check_codes && node.type() == coding_type_) checkCoding(node, def);
+    if (base_pass && !type_root && node.type() == reference_type_) {
       // A local reference names a contained resource of the container (http://hl7.org/fhir/R4/references.html#contained).
       std::string_view target = childValue(node, "reference");
       if (target.size() > 1 && target[0] == '#' && !resolveReference(node, target)) {
@@ -1047,7 +1050,7 @@ class ValidationRun {
                "(found '" + std::string(target) + "')", "Reference:relative-format");
       }
     }
-    if (base_pass && !type_root && node.type()->name == "Identifier") {
+    if (base_pass && !type_root && node.type() == identifier_type_) {
       std::string_view system = childValue(node, "system");
       if (!system.empty() && !hasScheme(system)) {
         report(Severity::Error, IssueType::Value, *node.child("system"), "Identifier.system must be an absolute "
@@ -2144,6 +2147,12 @@ class ValidationRun {
   const ValidationOptions& options_;
   fhir::Issues& issues_;
   const fhir::TypeInfo* extension_type_ = fhir::TypeModel::r4().extension_type;
+  // Types the per-node checks ask about, compared by identity (one TypeInfo per name) instead of by name.
+  const fhir::TypeInfo* reference_type_ = fhir::TypeModel::r4().find("Reference");
+  const fhir::TypeInfo* canonical_type_ = fhir::TypeModel::r4().find("canonical");
+  const fhir::TypeInfo* coding_type_ = fhir::TypeModel::r4().find("Coding");
+  const fhir::TypeInfo* identifier_type_ = fhir::TypeModel::r4().find("Identifier");
+  const fhir::TypeInfo* attachment_type_ = fhir::TypeModel::r4().find("Attachment");
   std::unordered_map<std::string_view, const Node*> by_full_url_;
   std::unordered_map<std::string, const Node*> by_type_id_;
   std::unordered_set<std::string> unchecked_;
