@@ -220,7 +220,8 @@ class ValidationRun {
       return ok;
     }
     const Node* resolve(std::string_view reference) const override {
-      return run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
+      const Node* local = run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
+      return local ? local : run_.resolveExternal(reference);
     }
     // The CodeSystem hierarchy of the loaded packages (Terminology::subsumes).
     tl::expected<bool, std::string> subsumes(std::string_view system, std::string_view ancestor,
@@ -669,7 +670,10 @@ class ValidationRun {
         continue;
       }
       const size_t pass_start = issues_.size();
+      // A target that refers back to this resource under the same profile is not checked again.
+      const bool marked = conforms_to_active_.insert({&resource, &p}).second;
       validateElement(resource, p, 0, false, depth);
+      if (marked) conforms_to_active_.erase({&resource, &p});
       if (base_issues.empty()) continue;
       size_t out = pass_start;
       for (size_t i = pass_start; i < issues_.size(); ++i) {
@@ -1085,11 +1089,26 @@ class ValidationRun {
 
   // The type a reference points at (the resolved resource, else the Type in its URL) must be one of
   // the element's target profiles' types.
+  // A reference the document does not hold, asked of ValidationOptions::reference_resolver.
+  const Node* resolveExternal(std::string_view reference) const {
+    if (!options_.reference_resolver || reference.empty() || reference.starts_with("#")) return nullptr;
+    return options_.reference_resolver->resolve(reference);
+  }
+
   void checkReferenceTarget(const Node& node, const ElementDef& def) {
     std::string_view target = childValue(node, "reference");
-    if (target.empty() || target.starts_with("#") || target.starts_with("urn:")) return;
+    if (target.empty() || target.starts_with("#")) {
+      if (target.size() > 1) {
+        if (const Node* contained = resolveReference(node, target)) checkTargetProfiles(node, def, *contained);
+      }
+      return;
+    }
+    const Node* resolved = resolveReference(node, target);
+    if (!resolved && !target.starts_with("urn:")) resolved = resolveExternal(target);
+    if (resolved) checkTargetProfiles(node, def, *resolved);
+    if (target.starts_with("urn:")) return;
     std::string_view type;
-    if (const Node* resolved = resolveReference(node, target)) {
+    if (resolved) {
       type = resolved->type()->name;
     } else if (!options_.assume_valid_rest_references) {
       return;  // not resolvable here, and not assumed to exist as its URL says
@@ -1120,6 +1139,53 @@ class ValidationRun {
     report(Severity::Error, IssueType::Structure, node, "the reference " + std::string(target) + " points at a " +
            std::string(type) + ", which is not a valid target here (must be one of " + allowed + ")",
            def.id + ":targetType");
+  }
+
+  // Reference.targetProfile on a resolved target: the target conforms to one of the profiles that
+  // constrain its type (core type definitions only say the type, checked by checkReferenceTarget).
+  // A (target, profile) pair already under check further out is taken to conform: resources that
+  // link each other (Patient.link) decide at the outermost check.
+  void checkTargetProfiles(const Node& node, const ElementDef& def, const Node& target) {
+    std::vector<const CompiledProfile*> candidates;
+    for (const TypeRef& t : def.types) {
+      if (t.code != "Reference") continue;
+      for (const auto& url : t.target_profiles) {
+        auto compiled = store_.profile(url);
+        if (!compiled) return;  // cannot tell
+        const CompiledProfile& p = **compiled;
+        if (p.type_info && !target.type()->isA(p.type_info)) continue;  // another type: checkReferenceTarget's
+        if (p.derivation != "constraint") return;  // the type itself is allowed
+        candidates.push_back(&p);
+      }
+    }
+    if (candidates.empty()) return;
+    const uint32_t depth = current_depth_;
+    if (depth >= options_.max_depth) return;
+    std::vector<fhir::Issues> failures;
+    for (const CompiledProfile* p : candidates) {
+      const std::pair<const Node*, const CompiledProfile*> key(&target, p);
+      if (conforms_to_active_.count(key)) { current_depth_ = depth; return; }
+      conforms_to_active_.insert(key);
+      fhir::Issues found;
+      bool ok = conforms(target, *p, 0, depth, &found);
+      conforms_to_active_.erase(key);
+      current_depth_ = depth;
+      if (ok) return;
+      failures.push_back(std::move(found));
+    }
+    std::string urls;
+    for (const CompiledProfile* p : candidates) urls += (urls.empty() ? "" : ", ") + p->url;
+    const std::string reference(childValue(node, "reference"));
+    report(Severity::Error, IssueType::Structure, node, "the target of " + reference + " conforms to none of the "
+           "profiles it must meet (" + urls + ")", def.id + ":targetProfile");
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      for (const auto& issue : failures[i]) {
+        if (issue.severity != Severity::Error && issue.severity != Severity::Fatal) continue;
+        report(Severity::Information, IssueType::Informational, node, "against " + candidates[i]->url + ": " +
+               issue.expression + ": " + issue.message, def.id + ":targetProfile-detail");
+        break;  // the first reason per profile
+      }
+    }
   }
 
   // ElementDefinition.type.aggregation: how the referenced resource may be held (contained in the
@@ -2130,7 +2196,9 @@ class ValidationRun {
   }
 
   // Trial validation into a scratch sink: does the node meet the element without errors?
-  bool conforms(const Node& node, const CompiledProfile& profile, uint32_t index, uint32_t depth) {
+  // `found`, when given, receives the trial's issues.
+  bool conforms(const Node& node, const CompiledProfile& profile, uint32_t index, uint32_t depth,
+                fhir::Issues* found = nullptr) {
     fhir::Issues scratch;
     std::swap(scratch, issues_);
     std::unordered_set<const Node*> ele1_saved = ele1_failed_;
@@ -2138,6 +2206,7 @@ class ValidationRun {
     bool ok = errorCount() == 0;
     std::swap(scratch, issues_);
     ele1_failed_ = std::move(ele1_saved);
+    if (found) *found = std::move(scratch);
     return ok;
   }
 

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include "medicus/fhir/format.h"
+#include <map>
+#include <memory>
+
 #include "validator_fixture.h"
 
 using namespace medicus;
@@ -195,4 +198,93 @@ TEST_CASE("the global profiles of a loaded ImplementationGuide apply to every re
   ValidationOptions off;
   off.use_global_profiles = false;
   CHECK(countRule(f.validate(R"({"resourceType":"Patient","active":true})", off), "Patient.name:min") == 0);
+}
+
+namespace {
+// Resources by "Type/id", parsed from JSON texts: a ReferenceResolver for the tests.
+class MapResolver final : public ReferenceResolver {
+ public:
+  void add(std::string_view json) {
+    auto parsed = fhir::parseJson(json);
+    REQUIRE(parsed.document);
+    const fhir::Node* root = parsed.document->root();
+    std::string key = std::string(root->type()->name) + "/" + std::string(root->child("id")->value());
+    docs_[key] = std::move(parsed.document);
+  }
+  const fhir::Node* resolve(std::string_view reference) override {
+    ++calls;
+    auto it = docs_.find(std::string(reference));
+    return it == docs_.end() ? nullptr : it->second->root();
+  }
+  int calls = 0;
+
+ private:
+  std::map<std::string, std::unique_ptr<fhir::Document>> docs_;
+};
+
+// Patient.gender fixed to 'other'; Patient.link.other must be a Patient of this same profile.
+const char* kCircleProfile = R"j({"resourceType":"StructureDefinition","id":"circle","url":"http://x.test/sd/circle",
+  "name":"Circle","status":"active","kind":"resource","abstract":false,"type":"Patient","derivation":"constraint",
+  "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","differential":{"element":[
+    {"id":"Patient.gender","path":"Patient.gender","fixedCode":"other"},
+    {"id":"Patient.link.other","path":"Patient.link.other","type":[{"code":"Reference",
+      "targetProfile":["http://x.test/sd/circle"]}]}]}})j";
+
+std::string linkedPatient(std::string_view id, std::string_view gender, std::string_view target) {
+  return R"({"resourceType":"Patient","id":")" + std::string(id) + R"(","gender":")" + std::string(gender) +
+         R"(","link":[{"other":{"reference":")" + std::string(target) + R"("},"type":"seealso"}]})";
+}
+}  // namespace
+
+TEST_CASE("Reference.targetProfile: a target in the Bundle must conform to one of the profiles", "[validator][target-profile]") {
+  Fixture f({{R"j({"resourceType":"StructureDefinition","id":"idp","url":"http://x.test/sd/idp","name":"Idp",
+    "status":"active","kind":"resource","abstract":false,"type":"Patient","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient","differential":{"element":[
+      {"id":"Patient.identifier","path":"Patient.identifier","min":1}]}})j", "idp.json"},
+    {R"j({"resourceType":"StructureDefinition","id":"obs","url":"http://x.test/sd/obs","name":"Obs",
+    "status":"active","kind":"resource","abstract":false,"type":"Observation","derivation":"constraint",
+    "baseDefinition":"http://hl7.org/fhir/StructureDefinition/Observation","differential":{"element":[
+      {"id":"Observation.subject","path":"Observation.subject","type":[{"code":"Reference",
+        "targetProfile":["http://x.test/sd/idp"]}]}]}})j", "obs.json"}});
+  auto bundle = [&](std::string_view patient) {
+    ValidationOptions options;
+    options.use_meta_profiles = true;
+    auto issues = f.validate(R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"fullUrl":"http://x.test/Observation/o1","resource":{"resourceType":"Observation","id":"o1",
+        "meta":{"profile":["http://x.test/sd/obs"]},"status":"final","code":{"text":"x"},
+        "subject":{"reference":"Patient/p1"}}},
+      {"fullUrl":"http://x.test/Patient/p1","resource":)" + std::string(patient) + "}]}", options);
+    INFO(describe(issues));
+    return countRule(issues, "Observation.subject:targetProfile");
+  };
+  CHECK(bundle(R"({"resourceType":"Patient","id":"p1","identifier":[{"value":"1"}]})") == 0);
+  CHECK(bundle(R"({"resourceType":"Patient","id":"p1"})") == 1);
+}
+
+TEST_CASE("a ReferenceResolver supplies external targets; targets linking back are taken to conform",
+          "[validator][target-profile]") {
+  Fixture f({{kCircleProfile, "circle.json"}});
+  ValidationOptions options;
+  options.profiles = {"http://x.test/sd/circle"};
+  MapResolver resolver;
+  resolver.add(linkedPatient("bad-target", "male", "Patient/nobody"));
+  resolver.add(linkedPatient("back", "other", "Patient/source"));
+  options.reference_resolver = &resolver;
+
+  // The target is a male Patient: it does not meet the profile's fixed gender.
+  auto bad = f.validate(linkedPatient("source", "other", "Patient/bad-target"), options);
+  INFO(describe(bad));
+  CHECK(countRule(bad, "Patient.link.other:targetProfile") == 1);
+  CHECK(countRule(bad, "Patient.link.other:targetProfile-detail") == 1);
+  CHECK(errors(bad) == 1);
+  // The target links back to the resource under validation: no endless loop, and it conforms.
+  auto circle = f.validate(linkedPatient("source", "other", "Patient/back"), options);
+  INFO(describe(circle));
+  CHECK(errors(circle) == 0);
+  // Unknown targets are not errors here (nothing to check), and without a resolver nothing is looked up.
+  CHECK(errors(f.validate(linkedPatient("source", "other", "Patient/unknown"), options)) == 0);
+  const int calls = resolver.calls;
+  options.reference_resolver = nullptr;
+  CHECK(errors(f.validate(linkedPatient("source", "other", "Patient/bad-target"), options)) == 0);
+  CHECK(resolver.calls == calls);
 }

@@ -14,7 +14,8 @@
 // available locally: information; additional bindings, R5's binding.additional as R4 extensions:
 // required/current/maximum/extensible), invariants (FHIRPath), slicing (value, pattern, type, profile,
 // exists; closed/open/openAtEnd; ordered), extensions by URL, contained resources and Bundle entries
-// with references resolved inside the Bundle. Primitive formats are checked by the parser.
+// with references resolved inside the Bundle (and by an optional ReferenceResolver beyond it);
+// resolved targets must conform to one of the element's targetProfiles. Primitive formats are checked by the parser.
 // Rules of single resource types that their definitions cannot express are in their own files:
 // SearchParameter, CapabilityStatement (search parameter types), StructureDefinition (the differential
 // against its base: type profiles, slicing, renamed choices, element order, bindings), MeasureReport,
@@ -25,6 +26,7 @@
 // Terminology, which are thread-safe: one Validator may serve many threads.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "medicus/fhir/issue.h"
@@ -33,6 +35,16 @@
 #include "medicus/profiles/terminology.h"
 
 namespace medicus::profiles {
+
+// Resolves references that point outside the validated document ("Patient/1", an absolute URL) to
+// the resource they name: a folder of resources, a set loaded beforehand, a server behind the gateway.
+// The returned node must stay valid until the validate() call returns; nullptr when unknown. Called
+// from the validating thread only.
+class ReferenceResolver {
+ public:
+  virtual ~ReferenceResolver() = default;
+  virtual const fhir::Node* resolve(std::string_view reference) = 0;
+};
 
 struct ValidationOptions {
   std::vector<std::string> profiles;  // canonicals the root resource must conform to (besides meta.profile)
@@ -72,6 +84,10 @@ struct ValidationOptions {
   // item allows (questionnaire-referenceResource) or at least a FHIR resource type. The reference
   // validator's assumeValidRestReferences setting; off by default, as there.
   bool assume_valid_rest_references = false;
+  // References neither contained nor in the Bundle are looked up here (nullptr: they are not). A
+  // resolved target is checked like a Bundle entry: its type and, when the element names profiles
+  // (Reference.targetProfile), its conformance to one of them. resolve() in invariants uses it too.
+  ReferenceResolver* reference_resolver = nullptr;
   // R4: an Observation with a vital sign code (LOINC, or SNOMED CT) SHALL conform to the matching core
   // vital signs profile (observation-vitalsigns.html); it is checked against it like a meta.profile.
   bool vital_signs_profiles = true;
