@@ -18,7 +18,8 @@ add_library(profiles STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/search_parameter_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/capability_statement_rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/structure_definition_rules.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/narrative_control.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/narrative_control.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/profiles/folder_resolver.cpp)
 add_library(medicus::profiles ALIAS profiles)
 target_include_directories(profiles PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
 # RapidJSON is header-only; the registry's public header hands out definition JSON (rapidjson/fwd.h).

@@ -17,6 +17,7 @@
 
 #include "known_issues.h"
 #include "medicus/fhir/format.h"
+#include "medicus/profiles/folder_resolver.h"
 #include "medicus/profiles/validator.h"
 #include "suite_report.h"
 
@@ -228,6 +229,13 @@ int runValidator(const CommonOptions& options, int argc, char** argv) {
       if (o.HasMember("assumeValidRestReferences") && o["assumeValidRestReferences"].IsBool()) {
         case_options.assume_valid_rest_references = o["assumeValidRestReferences"].GetBool();
       }
+    }
+    // validateReference CHECK_VALID: the upstream runner fetches referenced resources from the test
+    // folder and checks them against the targetProfile; so do we, through a folder resolver.
+    std::unique_ptr<profiles::FolderResolver> folder_resolver;
+    if (auto it = c.FindMember("options"); it != c.MemberEnd() && str(it->value, "validateReference") == "CHECK_VALID") {
+      folder_resolver = std::make_unique<profiles::FolderResolver>(dir.string());
+      case_options.reference_resolver = folder_resolver.get();
     }
     const rapidjson::Value* profile_step = nullptr;
     if (auto it = manifest_profiles.find(name + "|" + file); it != manifest_profiles.end()) profile_step = it->second;

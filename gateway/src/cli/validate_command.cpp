@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/command.h"
 #include "medicus/fhir/format.h"
 #include "medicus/fhir/operation_outcome.h"
+#include "medicus/profiles/folder_resolver.h"
 #include "medicus/profiles/validator.h"
 
 namespace medicus::gateway::cli {
@@ -18,13 +20,17 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage =
-    "usage: medicus-gateway validate [--package PKG]... [--profile URL]... [--output text|json] [--stats] PATH...\n"
+    "usage: medicus-gateway validate [--package PKG]... [--profile URL]... [--references DIR] [--output text|json]\n"
+    "                                [--stats] PATH...\n"
     "\n"
     "Validates each FHIR resource (JSON or XML; a Bundle as a whole; folders recursively) against the\n"
     "R4 core definitions, the profiles in its meta.profile and every --profile URL.\n"
     "  --package PKG   a FHIR package: .tgz, folder, definition file/Bundle, or name#version from the\n"
     "                  package cache ($MEDICUS_FHIR_PACKAGES, else ~/.fhir/packages); repeatable\n"
     "  --profile URL   canonical (optionally |version) every resource must conform to; repeatable\n"
+    "  --references DIR  references the file does not hold (Patient/p1) are looked up in DIR\n"
+    "                  (Patient-p1.json/.xml or p1.json/.xml holding that resource); a found target is\n"
+    "                  checked for its type and the element's targetProfile\n"
     "  --output json   one OperationOutcome per file (a JSON array when several files are given)\n"
     "  --stats         counts and the time spent loading and validating, on stderr\n"
     "Exit: 0 no errors, 1 errors found, 2 usage error or unusable input (unreadable file, unknown package).\n";
@@ -59,6 +65,7 @@ int runValidate(const Args& args) {
   std::vector<std::string> packages, paths;
   profiles::ValidationOptions options;
   std::string output = "text";
+  std::string references_dir;
   bool stats = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -69,6 +76,8 @@ int runValidate(const Args& args) {
       packages.emplace_back(args[++i]);
     } else if (a == "--profile" && i + 1 < args.size()) {
       options.profiles.emplace_back(args[++i]);
+    } else if (a == "--references" && i + 1 < args.size()) {
+      references_dir = args[++i];
     } else if (a == "--output" && i + 1 < args.size()) {
       output = args[++i];
     } else if (a == "--stats") {
@@ -105,6 +114,16 @@ int runValidate(const Args& args) {
       std::fprintf(stderr, "validate: --profile %s: %s\n", url.c_str(), p.error().c_str());
       return kExitUsage;
     }
+  }
+  std::unique_ptr<profiles::FolderResolver> resolver;
+  if (!references_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(references_dir, ec)) {
+      std::fprintf(stderr, "validate: --references %s: no such folder\n", references_dir.c_str());
+      return kExitUsage;
+    }
+    resolver = std::make_unique<profiles::FolderResolver>(references_dir);
+    options.reference_resolver = resolver.get();
   }
   double load_ms = msSince(load_start);
 

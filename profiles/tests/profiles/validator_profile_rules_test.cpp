@@ -1,13 +1,18 @@
 // Profile rules of the validator, one TEST_CASE per rule: slices inheriting the sliced element's
-// constraints, additional bindings, value alternatives, extension re-slices, reference resolution.
+// constraints, additional bindings, value alternatives, extension re-slices, invariants with empty
+// results, global profiles of ImplementationGuides, target profiles and reference resolution.
 #include "medicus/profiles/validator.h"
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
-#include "medicus/fhir/format.h"
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
+#include "medicus/fhir/format.h"
+#include "medicus/profiles/folder_resolver.h"
 #include "validator_fixture.h"
 
 using namespace medicus;
@@ -287,4 +292,33 @@ TEST_CASE("a ReferenceResolver supplies external targets; targets linking back a
   options.reference_resolver = nullptr;
   CHECK(errors(f.validate(linkedPatient("source", "other", "Patient/bad-target"), options)) == 0);
   CHECK(resolver.calls == calls);
+}
+
+TEST_CASE("FolderResolver finds Type/id in a folder by file name and checks the file holds that resource",
+          "[validator][target-profile]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("medicus-folder-resolver-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, std::string_view text) { std::ofstream(dir / name) << text; };
+  write("Patient-bad-target.json", linkedPatient("bad-target", "male", "Patient/nobody"));
+  write("back.xml", R"(<Patient xmlns="http://hl7.org/fhir"><id value="back"/><gender value="other"/>
+    <link><other><reference value="Patient/source"/></other><type value="seealso"/></link></Patient>)");
+  write("Patient-mislabelled.json", R"({"resourceType":"Patient","id":"someone-else"})");
+  FolderResolver resolver(dir.string());
+  REQUIRE(resolver.resolve("Patient/bad-target"));
+  CHECK(resolver.resolve("http://server.test/fhir/Patient/bad-target/_history/2") == resolver.resolve("Patient/bad-target"));
+  REQUIRE(resolver.resolve("Patient/back"));  // by id alone, XML
+  CHECK(resolver.resolve("Patient/mislabelled") == nullptr);  // the file holds another id
+  CHECK(resolver.resolve("Observation/back") == nullptr);     // and another type
+  CHECK(resolver.resolve("Patient/..") == nullptr);
+  CHECK(resolver.resolve("no-slash") == nullptr);
+
+  Fixture f({{kCircleProfile, "circle.json"}});
+  ValidationOptions options;
+  options.profiles = {"http://x.test/sd/circle"};
+  options.reference_resolver = &resolver;
+  CHECK(errors(f.validate(linkedPatient("source", "other", "Patient/bad-target"), options)) == 1);
+  CHECK(errors(f.validate(linkedPatient("source", "other", "Patient/back"), options)) == 0);
+  fs::remove_all(dir);
 }
