@@ -9,6 +9,7 @@
 #include <set>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -213,7 +214,7 @@ class ValidationRun {
         return tl::make_unexpected("conformsTo('" + std::string(url) + "'): profiles nest too deeply");
       }
       const std::pair<const Node*, const CompiledProfile*> key(&resource, *compiled);
-      if (!run_.conforms_to_active_.insert(key).second) return true;
+      if (!run_.conforms_to_active_.insert(key).second) { ++run_.assumed_conforming_; return true; }
       bool ok = run_.conforms(resource, **compiled, 0, depth);
       run_.conforms_to_active_.erase(key);
       run_.current_depth_ = depth;
@@ -1164,12 +1165,21 @@ class ValidationRun {
     std::vector<fhir::Issues> failures;
     for (const CompiledProfile* p : candidates) {
       const std::pair<const Node*, const CompiledProfile*> key(&target, p);
-      if (conforms_to_active_.count(key)) { current_depth_ = depth; return; }
+      if (conforms_to_active_.count(key)) { ++assumed_conforming_; current_depth_ = depth; return; }
+      // Many references name one target (every Observation.subject the same Patient): each
+      // (target, profile) verdict is computed once per run, unless it rested on a circle's assumption.
+      if (auto it = target_verdicts_.find(key); it != target_verdicts_.end()) {
+        if (it->second.first) return;
+        failures.push_back(it->second.second);
+        continue;
+      }
       conforms_to_active_.insert(key);
+      const uint64_t assumed_before = assumed_conforming_;
       fhir::Issues found;
       bool ok = conforms(target, *p, 0, depth, &found);
       conforms_to_active_.erase(key);
       current_depth_ = depth;
+      if (assumed_conforming_ == assumed_before) target_verdicts_.emplace(key, std::make_pair(ok, ok ? fhir::Issues() : found));
       if (ok) return;
       failures.push_back(std::move(found));
     }
@@ -2232,6 +2242,9 @@ class ValidationRun {
   mutable std::unordered_map<const Node*, std::unordered_map<std::string_view, const Node*>> contained_by_id_;
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
   std::set<std::pair<const Node*, const CompiledProfile*>> conforms_to_active_;  // conformsTo() checks under way
+  uint64_t assumed_conforming_ = 0;  // times a target under check further out was taken to conform
+  // checkTargetProfiles() verdicts: (target, profile) -> (conforms, the trial's issues when not)
+  std::map<std::pair<const Node*, const CompiledProfile*>, std::pair<bool, fhir::Issues>> target_verdicts_;
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };
 

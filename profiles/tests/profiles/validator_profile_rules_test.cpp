@@ -264,6 +264,17 @@ TEST_CASE("Reference.targetProfile: a target in the Bundle must conform to one o
   };
   CHECK(bundle(R"({"resourceType":"Patient","id":"p1","identifier":[{"value":"1"}]})") == 0);
   CHECK(bundle(R"({"resourceType":"Patient","id":"p1"})") == 1);
+  // Two references to the same target: the verdict is reused, each reference is reported.
+  ValidationOptions options;
+  auto twice = f.validate(R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://x.test/Observation/o1","resource":{"resourceType":"Observation","id":"o1",
+      "meta":{"profile":["http://x.test/sd/obs"]},"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}},
+    {"fullUrl":"http://x.test/Observation/o2","resource":{"resourceType":"Observation","id":"o2",
+      "meta":{"profile":["http://x.test/sd/obs"]},"status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}},
+    {"fullUrl":"http://x.test/Patient/p1","resource":{"resourceType":"Patient","id":"p1"}}]})", options);
+  INFO(describe(twice));
+  CHECK(countRule(twice, "Observation.subject:targetProfile") == 2);
+  CHECK(countRule(twice, "Observation.subject:targetProfile-detail") == 2);
 }
 
 TEST_CASE("a ReferenceResolver supplies external targets; targets linking back are taken to conform",
