@@ -709,8 +709,21 @@ struct GatewayServer::Impl {
         auto [continue_error, n] = co_await http::async_write(stream, proceed, kUseAwaitable);
         if (continue_error) co_return;
       }
-      deadline.expiresAfter(limits.body_timeout);
-      auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
+      // The body (or its absence) usually came with the head: parse what is buffered first. Beast's
+      // async_read would finish such a request through a posted completion, one more trip round the
+      // event loop (an epoll_wait) per request.
+      boost::system::error_code body_error;
+      while (!parser.is_done() && buffer.size() != 0) {
+        size_t used = parser.put(buffer.data(), body_error);
+        buffer.consume(used);
+        if (body_error == http::error::need_more) body_error = {};
+        if (body_error || used == 0) break;
+      }
+      if (!body_error && !parser.is_done()) {
+        deadline.expiresAfter(limits.body_timeout);
+        auto [read_error, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
+        body_error = read_error;
+      }
       if (body_error) {
         if (body_error == http::error::body_limit) {
           metrics.countRequest("-", std::string(head.method_string()), 413, 0);
@@ -867,6 +880,7 @@ struct GatewayServer::Impl {
         registry.sessions.erase(entry);
       } else {
         beast::tcp_stream stream(std::move(socket));
+        stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)
         auto entry = registry.sessions.insert(registry.sessions.end(), {&stream, true});
         {
           LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));

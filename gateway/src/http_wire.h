@@ -10,6 +10,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 
 namespace medicus::gateway {
 
@@ -82,6 +85,22 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeMessa
   scratch.clear();
   appendHead(scratch, message);
   std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(scratch), boost::asio::buffer(message.body())};
+  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
+    // A plain socket in non-blocking mode takes a whole small message at once: write it directly.
+    // An async write would complete through a posted handler, one more trip round the event loop.
+    // What does not fit (would_block, or part of it) goes on asynchronously.
+    if (stream.socket().non_blocking()) {
+      boost::system::error_code error;
+      size_t written = stream.socket().write_some(buffers, error);
+      if (error && error != boost::asio::error::would_block) co_return std::tuple{error, written};
+      size_t total = buffers[0].size() + buffers[1].size();
+      if (written == total) co_return std::tuple{error, written};
+      boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>> rest(buffers);
+      rest.consume(written);
+      auto [rest_error, rest_written] = co_await boost::asio::async_write(stream, rest, use_awaitable);
+      co_return std::tuple{rest_error, written + rest_written};
+    }
+  }
   co_return co_await boost::asio::async_write(stream, buffers, use_awaitable);
 }
 

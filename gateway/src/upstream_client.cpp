@@ -105,6 +105,8 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     co_return nullptr;
   }
   lowest.socket().set_option(tcp::no_delay(true));
+  boost::system::error_code ignored;
+  lowest.socket().non_blocking(true, ignored);  // for writeMessage's direct first write (http_wire.h)
   if (connection->tls) {
     const std::string& server_name = upstream.config->tls.server_name.empty() ? endpoint.host : upstream.config->tls.server_name;
     SSL_set_tlsext_host_name(connection->tls->native_handle(), server_name.c_str());
