@@ -9,7 +9,8 @@
 // Applicability: a node gets the constraints of its element definition path (Patient.contact,
 // Observation.value[x], ...) and those of its type's root (HumanName, Patient, ...), each constraint
 // key once. As the validator's ProfileStore does, an expression is compiled once per (expression text,
-// context type) and shared by every element it applies to; all compiling happens before timing.
+// context type: the element's type code, e.g. BackboneElement for every backbone) and shared by every
+// element it applies to; all compiling happens before timing.
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -43,6 +44,10 @@ std::string readFile(const fs::path& path) {
 struct Invariant {
   std::string key;
   std::string expression;
+  // The context type the validator's ProfileStore compiles it for (and shares the compiled form
+  // under): the definition's type on its root element, else the element's single type code
+  // ("HumanName", "BackboneElement"), else empty (choice elements).
+  std::string context_type;
 };
 
 // Constraints by element path, from the snapshots of the core StructureDefinitions.
@@ -59,7 +64,15 @@ std::map<std::string, std::vector<Invariant>> loadInvariants(const fs::path& pac
     auto snapshot = doc.FindMember("snapshot");
     if (snapshot == doc.MemberEnd()) continue;
     ++definitions;
+    bool root = true;
     for (const auto& element : snapshot->value["element"].GetArray()) {
+      std::string context_type;
+      if (root) {
+        context_type = doc["type"].GetString();
+      } else if (auto types = element.FindMember("type"); types != element.MemberEnd() && types->value.Size() == 1) {
+        context_type = types->value[0]["code"].GetString();
+      }
+      root = false;
       auto constraints = element.FindMember("constraint");
       if (constraints == element.MemberEnd()) continue;
       std::string path = element["path"].GetString();
@@ -69,7 +82,7 @@ std::map<std::string, std::vector<Invariant>> loadInvariants(const fs::path& pac
         if (expr == c.MemberEnd()) continue;
         std::string key = c["key"].GetString();
         if (std::none_of(list.begin(), list.end(), [&](const Invariant& i) { return i.key == key; }))
-          list.push_back({key, expr->value.GetString()});
+          list.push_back({key, expr->value.GetString(), context_type});
       }
     }
   }
@@ -176,7 +189,7 @@ class InvariantRunner {
     if (element) add(element->path);
     add(type->name);
     for (const Invariant* i : applicable) {
-      const fp::Expression* e = compiledFor(i->expression, type->name);
+      const fp::Expression* e = compiledFor(i->expression, i->context_type, type->name);
       if (!e) continue;
       CompiledSet::Entry entry{e};
       for (size_t k = 0; k < set->entries.size(); ++k)
@@ -210,9 +223,11 @@ class InvariantRunner {
   }
 
   // One compiled expression per (expression text, context type), as ProfileStore caches them;
-  // nullptr when it does not compile.
-  const fp::Expression* compiledFor(const std::string& expression, std::string_view type_name) {
-    auto key = std::make_pair(expression, std::string(type_name));
+  // nullptr when it does not compile. The first node it applies to gives the type whose element
+  // names compile() checks (the compiled form does not depend on it).
+  const fp::Expression* compiledFor(const std::string& expression, const std::string& context_type,
+                                    std::string_view type_name) {
+    auto key = std::make_pair(expression, context_type);
     auto it = compiled_by_text_.find(key);
     if (it != compiled_by_text_.end()) {
       if (it->second) ++shared_;

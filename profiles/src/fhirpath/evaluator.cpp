@@ -620,26 +620,21 @@ class Evaluator {
     return {};
   }
 
-  // The first byte in [p, end) at or below ' ' (whitespace and control characters), else end. Eight
-  // bytes at a time: (x - 0x21..) & ~x & 0x80.. flags the bytes below 0x21, exactly for the lowest one
-  // (a borrow only reaches the bytes above a flagged byte), so attribute text is skipped in words.
-  static const char* findSpaceOrControl(const char* p, const char* end) {
+  // The first byte at or below ' ' (whitespace and control characters) in [p, limit), else limit;
+  // `end` (>= limit) bounds the reads. Eight bytes at a time: (x - 0x21..) & ~x & 0x80.. flags the
+  // bytes below 0x21, exactly for the lowest one (a borrow only reaches the bytes above a flagged
+  // byte). Words are read up to the end of the text, so a short tag costs one step.
+  static const char* findSpaceOrControl(const char* p, const char* limit, const char* end) {
     constexpr uint64_t kOnes = 0x0101010101010101ull;
-    while (end - p >= 8) {
+    for (; p < limit && end - p >= 8; p += 8) {
       uint64_t x;
       std::memcpy(&x, p, 8);
-      if constexpr (std::endian::native == std::endian::little) {
-        uint64_t flags = (x - kOnes * 0x21) & ~x & (kOnes * 0x80);
-        if (flags) return p + (std::countr_zero(flags) >> 3);
-      } else {
-        for (int k = 0; k < 8; ++k)
-          if (static_cast<unsigned char>(p[k]) <= ' ') return p + k;
-      }
-      p += 8;
+      if constexpr (std::endian::native == std::endian::big) x = __builtin_bswap64(x);
+      if (uint64_t flags = (x - kOnes * 0x21) & ~x & (kOnes * 0x80)) return std::min(limit, p + (std::countr_zero(flags) >> 3));
     }
-    for (; p < end; ++p)
+    for (; p < limit; ++p)
       if (static_cast<unsigned char>(*p) <= ' ') return p;
-    return end;
+    return limit;
   }
 
   // Rejects active content in XHTML (script/object/embed/iframe/form/applet elements, on* event
@@ -678,8 +673,8 @@ class Evaluator {
       // Inside the tag (up to '>'): whitespace, "on", letters, '=' is an event handler attribute.
       const char* close = find(name, '>');
       const char* tag_end = close ? close : end;
-      for (const char* c = findSpaceOrControl(std::max(name, scanned), tag_end); c < tag_end;
-           c = findSpaceOrControl(c + 1, tag_end)) {
+      for (const char* c = findSpaceOrControl(std::max(name, scanned), tag_end, end); c < tag_end;
+           c = findSpaceOrControl(c + 1, tag_end, end)) {
         if ((*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') && startsWithNoCase(c + 1, "on")) {
           const char* j = c + 3;
           while (j < end && std::isalpha(static_cast<unsigned char>(*j))) ++j;
