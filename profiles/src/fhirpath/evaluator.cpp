@@ -637,6 +637,22 @@ class Evaluator {
     return limit;
   }
 
+  // The criteria (argument 1) of where()/exists()/all() once per input item with $this/$index bound,
+  // as a Boolean: evalBool() gives what boolean(call, eval(criteria)) gives, without collections for
+  // Boolean-shaped criteria (descendants().where(reference = '#') in dom-3).
+  template <typename F>
+  tl::expected<void, Diagnostic> perItemBoolean(const AstNode& call, Focus input, F&& f) {
+    for (size_t k = 0; k < input.size(); ++k) {
+      Frame frame;
+      frame.this_item = &input[k];
+      frame.index = static_cast<int64_t>(k);
+      Tri b = evalBool(*call.children[1], call, Focus(&input[k], 1), frame);
+      if (b == Tri::Error) return tl::unexpected(std::move(*failed_));
+      f(k, b);
+    }
+    return {};
+  }
+
   // Rejects active content in XHTML (script/object/embed/iframe/form/applet elements, on* event
   // attributes, javascript: URLs) without copying the text. Narratives are the largest strings of most
   // resources, so the text between tags is skipped with memchr and only tags are looked at.
@@ -1148,24 +1164,12 @@ class Evaluator {
       case FunctionId::Exists: {
         if (node.children.size() == 1) return boolResult(!input.empty());
         bool any = false;
-        auto s = perItem(node, 1, input, [&](size_t, const Collection& r) -> tl::expected<void, Diagnostic> {
-          auto b = boolean(node, r);
-          if (!b) return tl::unexpected(b.error());
-          if (*b && **b) any = true;
-          return {};
-        });
-        if (!s) return tl::unexpected(s.error());
+        if (auto s = perItemBoolean(node, input, [&](size_t, Tri b) { any = any || b == Tri::True; }); !s) return tl::unexpected(s.error());
         return boolResult(any);
       }
       case FunctionId::All: {
         bool all = true;
-        auto s = perItem(node, 1, input, [&](size_t, const Collection& r) -> tl::expected<void, Diagnostic> {
-          auto b = boolean(node, r);
-          if (!b) return tl::unexpected(b.error());
-          if (!*b || !**b) all = false;
-          return {};
-        });
-        if (!s) return tl::unexpected(s.error());
+        if (auto s = perItemBoolean(node, input, [&](size_t, Tri b) { all = all && b == Tri::True; }); !s) return tl::unexpected(s.error());
         return boolResult(all);
       }
       case FunctionId::AllTrue: case FunctionId::AnyTrue: case FunctionId::AllFalse: case FunctionId::AnyFalse: {
@@ -1192,20 +1196,15 @@ class Evaluator {
       }
       case FunctionId::Count: return one(SystemValue{static_cast<int64_t>(input.size())});
       case FunctionId::Distinct: case FunctionId::IsDistinct: {
-        Collection out;
-        for (const Item& item : input)
-          if (std::none_of(out.begin(), out.end(), [&](const Item& o) { return sameItem(o, item); })) out.push_back(item);
+        Collection out = unionOf(input, Focus());  // hashed when it can be (bdl-7 over a Bundle's entries)
         if (node.function == FunctionId::IsDistinct) return boolResult(out.size() == input.size());
         return out;
       }
       // --- filtering and projection
       case FunctionId::Where: {
         Collection out;
-        auto s = perItem(node, 1, input, [&](size_t k, const Collection& r) -> tl::expected<void, Diagnostic> {
-          auto b = boolean(node, r);
-          if (!b) return tl::unexpected(b.error());
-          if (*b && **b) out.push_back(input[k]);
-          return {};
+        auto s = perItemBoolean(node, input, [&](size_t k, Tri b) {
+          if (b == Tri::True) out.push_back(input[k]);
         });
         if (!s) return tl::unexpected(s.error());
         return out;

@@ -418,3 +418,23 @@ TEST_CASE_METHOD(Fixture, "The Boolean fast paths agree with the full evaluation
     CHECK(*fast == std::get<bool>(*v));
   }
 }
+
+TEST_CASE_METHOD(Fixture, "Criteria of where(), exists(), all() and distinct() over collections", "[fhirpath][evaluator]") {
+  CHECK(text("name.where(use = 'usual').given") == "Jim");
+  CHECK(text("name.exists(family = 'Chalmers')") == "true");
+  CHECK(text("name.all(use.exists())") == "true");
+  CHECK(text("name.all(family.exists())") == "false");
+  CHECK(text("name.where(family.empty()).count()") == "1");
+  CHECK(eval("name.where({}).given").empty());  // empty criteria: not selected
+  CHECK(text("name.given.combine(name.given).distinct().count()") == "3");
+  CHECK(text("name.given.combine(name.given).isDistinct()") == "false");
+  CHECK(text("(name.given | name.use).isDistinct()") == "true");
+  CHECK(text("name.combine(name).distinct().count()") == "2");  // complex values: by identity
+  CHECK(text("(1 | 1.0 | 2).count()") == "2");
+  // A criterion that is not a single Boolean is an error with the call's position, as in where().
+  auto several = tryEval("name.where(given.startsWith('J'))");
+  REQUIRE_FALSE(several);
+  CHECK(several.error().message.find("single") != std::string::npos);
+  CHECK_FALSE(tryEval("name.all(given)"));
+  CHECK_FALSE(tryEval("name.exists(given.single())"));
+}
