@@ -413,10 +413,12 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
   for (ElementDef& def : profile->elements) {
     def.has_value_rules = def.fixed || def.pattern || def.max_length >= 0 || def.min_length >= 0 || def.min_value ||
                           def.max_value;
+    def.has_value_presence_rules = def.must_have_value || !def.value_alternatives.empty();
+    def.has_narrative_controls = !def.narrative_language_control.empty() || !def.narrative_source_control.empty();
     def.has_type_profiles = std::any_of(def.types.begin(), def.types.end(), [](const TypeRef& t) { return !t.profiles.empty(); });
     for (uint32_t c : def.children) {
       const ElementDef& child = profile->elements[c];
-      ChildSlot slot{child.name, c, child.min, child.max, child.min > 0};
+      ChildSlot slot{child.name, c, child.min, child.max, child.min > 0, nameKey(child.name)};
       for (uint32_t s : child.slices) slot.check_absent = slot.check_absent || profile->elements[s].min > 0;
       def.child_slots.push_back(std::move(slot));
     }

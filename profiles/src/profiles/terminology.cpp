@@ -314,7 +314,9 @@ const Terminology::Expansion* Terminology::expand(std::string_view url, int dept
 }
 
 const Terminology::Expansion* Terminology::expandCached(std::string_view url) {
-  RecentExpansion& slot = recent_[(reinterpret_cast<uintptr_t>(url.data()) >> 3) % std::size(recent_)];
+  // Heap blocks are 16-byte aligned: the bits above those, folded, pick the slot.
+  const uintptr_t where = reinterpret_cast<uintptr_t>(url.data());
+  RecentExpansion& slot = recent_[((where >> 4) ^ (where >> 12)) % std::size(recent_)];
   if (slot.data == url.data() && slot.size == url.size() && *slot.key == url) return slot.expansion;
   const Expansion* e = expand(url, 0);
   auto it = expansions_.find(url);  // expand() leaves every url it was asked about in expansions_

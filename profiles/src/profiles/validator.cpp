@@ -147,15 +147,6 @@ bool urlInDomain(std::string_view url, std::string_view domain) {
                             host[host.size() - domain.size() - 1] == '.');
 }
 
-// Element names and constraint keys are short and mostly differ in length or first letter: no
-// memcmp call for those.
-inline bool sameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  if (a.size() > 16) return std::memcmp(a.data(), b.data(), a.size()) == 0;
-  for (size_t i = 0; i < a.size(); ++i) if (a[i] != b[i]) return false;
-  return true;
-}
-
 }  // namespace
 
 // One validation call: the document, the options, the Bundle index and the issue sink.
@@ -845,7 +836,7 @@ class ValidationRun {
     // definition's children: one merge walk pairs them. When it leaves a run unpaired (another
     // order, a name the definition lacks) every definition collects its children by name instead.
     // (Trivially constructible: the array below is not zeroed on every call.)
-    struct Run { const fhir::ElementInfo* element; const Node* first; uint32_t count; };
+    struct Run { const fhir::ElementInfo* element; const Node* first; uint32_t count; uint64_t key; };
     constexpr size_t kMaxRuns = 64;
     Run runs[kMaxRuns];
     size_t run_count = 0;
@@ -856,14 +847,17 @@ class ValidationRun {
       } else if (run_count == kMaxRuns) {
         merge = false;
       } else {
-        runs[run_count++] = {n->element(), n, 1};
+        runs[run_count++] = {n->element(), n, 1, nameKey(n->element()->name)};
       }
     }
     uint32_t run_slot[kMaxRuns];  // the slot each run pairs with
     if (merge) {
       size_t cursor = 0;
       for (uint32_t i = 0; i < def.child_slots.size() && cursor < run_count; ++i) {
-        if (sameName(runs[cursor].element->name, def.child_slots[i].name)) run_slot[cursor++] = i;
+        const ChildSlot& slot = def.child_slots[i];
+        if (runs[cursor].key == slot.name_key && (slot.name.size() <= 7 || runs[cursor].element->name == slot.name)) {
+          run_slot[cursor++] = i;
+        }
       }
       merge = cursor == run_count;
     }
@@ -1003,7 +997,7 @@ class ValidationRun {
 
   // ---- value rules of one element ----
   void checkValue(const Node& node, const CompiledProfile& profile, const ElementDef& def, bool base_pass) {
-    if ((def.must_have_value || !def.value_alternatives.empty()) && node.isPrimitive() && !node.hasValue()) {
+    if (def.has_value_presence_rules && node.isPrimitive() && !node.hasValue()) {
       checkValueAlternatives(node, def);
     }
     if (def.has_value_rules) checkValueRules(node, profile, def);
@@ -1011,7 +1005,7 @@ class ValidationRun {
       checkBinding(node, def);
       if (!def.binding.additional.empty()) checkAdditionalBindings(node, def);
     }
-    if ((!def.narrative_language_control.empty() || !def.narrative_source_control.empty()) &&
+    if (def.has_narrative_controls &&
         node.type()->name == "Narrative") {
       if (const Node* div = node.child("div"); div && div->hasValue()) {
         for (auto& f : checkNarrativeControls(div->value(), def.narrative_language_control, def.narrative_source_control,
@@ -1815,6 +1809,8 @@ class ValidationRun {
       for (const ExtensionContext& context : ext.contexts) {
         switch (context.type) {
           case ContextType::Element:
+            // Element, Base (and Resource on a resource) fit anywhere: no paths to build for them.
+            if (anyElementContext(context.expression, host)) { ok = true; break; }
             if (paths.empty()) paths = contextPaths(host);
             ok = elementContextMatches(context.expression, host, paths) || coreContextErratum(ext.url, host, paths);
             break;
@@ -1913,6 +1909,10 @@ class ValidationRun {
 
   // An element context ("Patient.address", "DomainResource.text", "Address", "Element") matches
   // when one of the paths equals it, also with its first segment replaced by a base type.
+  static bool anyElementContext(std::string_view expression, const Node& host) {
+    if (expression.ends_with("[x]")) expression.remove_suffix(3);
+    return expression == "Element" || expression == "Base" || (expression == "Resource" && host.isResource());
+  }
   static bool elementContextMatches(std::string_view expression, const Node& host, const std::vector<std::string>& paths) {
     std::string en(expression);
     if (en.ends_with("[x]")) en.resize(en.size() - 3);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rapidjson/fwd.h>
@@ -96,27 +97,49 @@ inline constexpr uint32_t kNoElement = UINT32_MAX;
 // What the per-node walk over an element's children needs of each child, packed together: most
 // children of a definition are absent from a given instance, and an ElementDef spans several cache
 // lines, so the walk reads only these until a child is present.
+// Up to seven leading bytes of an element name and its length in one word: the walk pairs a node's
+// children with a definition's by comparing these (and the rest of names longer than seven bytes).
+inline uint64_t nameKey(std::string_view name) {
+  uint64_t key = name.size() < 255 ? name.size() : 255;
+  for (size_t i = 0; i < name.size() && i < 7; ++i) key |= uint64_t(static_cast<unsigned char>(name[i])) << (8 * (i + 1));
+  return key;
+}
+
 struct ChildSlot {
   std::string name;  // the child's ElementDef::name
   uint32_t index = 0;  // into CompiledProfile::elements
   uint32_t min = 0;
   uint32_t max = UINT32_MAX;
   bool check_absent = false;  // min > 0 or a slice with min > 0: reports even when absent
+  uint64_t name_key = 0;  // nameKey(name)
 };
 
 struct ElementDef {
-  // Decided when the profile is compiled: most elements carry neither, and the per-node checks
-  // then read nothing more of them.
-  bool has_value_rules = false;    // fixed, pattern, min/max length or min/max value
-  bool has_type_profiles = false;  // a type names profiles (checked by conformance to them)
+  // What the per-node walk reads comes first: an ElementDef spans several cache lines, and most
+  // elements carry none of the rules below, so the walk mostly stops at these flags.
+  bool has_value_rules = false;    // fixed, pattern, min/max length or min/max value (decided when compiled)
+  bool has_type_profiles = false;  // a type names profiles (checked by conformance to them; when compiled)
+  bool has_value_presence_rules = false;  // must_have_value or value_alternatives (when compiled)
+  bool has_narrative_controls = false;    // a narrative control extension (when compiled)
+  bool has_binding = false;
+  bool has_slicing = false;
+  bool is_choice = false;
+  bool is_modifier = false;
+  bool unique_child_names = true;  // no two children share a name (broken snapshots may repeat one)
+  uint32_t min = 0;
+  uint32_t max = UINT32_MAX;  // UINT32_MAX for "*"
+  uint32_t parent = kNoElement;
+  uint32_t slice_of = kNoElement;  // for a slice: the sliced element
+  std::vector<TypeRef> types;
+  std::vector<Constraint> constraints;
+  std::vector<uint32_t> children;  // direct child elements (not slices)
+  std::vector<ChildSlot> child_slots;  // the same children, compact (see ChildSlot)
+  std::vector<uint32_t> slices;    // slices of this element, in definition order
+  std::string content_reference;  // "#Observation.referenceRange"
   std::string id;    // "Observation.component:SystolicBP.code"
   std::string path;  // "Observation.component.code"
   std::string name;  // last path segment without [x]: "code", "value"
   std::string slice_name;
-  bool is_choice = false;
-  uint32_t min = 0;
-  uint32_t max = UINT32_MAX;  // UINT32_MAX for "*"
-  std::vector<TypeRef> types;
   const rapidjson::Value* fixed = nullptr;    // fixed[x]
   const rapidjson::Value* pattern = nullptr;  // pattern[x]
   const rapidjson::Value* min_value = nullptr;
@@ -132,19 +155,8 @@ struct ElementDef {
   // is an error, unless one of the alternative extensions stands in for the value.
   bool must_have_value = false;
   std::vector<std::string> value_alternatives;  // extension canonicals
-  bool has_binding = false;
   Binding binding;
-  std::vector<Constraint> constraints;
-  bool has_slicing = false;
   Slicing slicing;
-  bool is_modifier = false;
-  std::string content_reference;  // "#Observation.referenceRange"
-  uint32_t parent = kNoElement;
-  uint32_t slice_of = kNoElement;  // for a slice: the sliced element
-  std::vector<uint32_t> children;  // direct child elements (not slices)
-  std::vector<ChildSlot> child_slots;  // the same children, compact (see ChildSlot)
-  bool unique_child_names = true;  // no two children share a name (broken snapshots may repeat one)
-  std::vector<uint32_t> slices;    // slices of this element, in definition order
 };
 
 // Where an extension may be used (StructureDefinition.context, http://hl7.org/fhir/R4/extensibility.html#context).

@@ -72,7 +72,7 @@ class Terminology {
     const std::string* key = nullptr;  // the expansions_ key (node-stable)
     const Expansion* expansion = nullptr;
   };
-  RecentExpansion recent_[64];
+  RecentExpansion recent_[256];
   const Expansion* expandCached(std::string_view url);
 };
 
