@@ -350,9 +350,14 @@ class Evaluator {
         return out;
       }
       case NodeKind::Member: {
+        Collection out;
+        if (streamsDescendants(*node.children[0])) {
+          auto s = forEachDescendant(*node.children[0], focus, frame, [&](const fhir::Node* d) { navigate(Item(d), node, out); });
+          if (!s) return tl::unexpected(std::move(s.error()));
+          return out;
+        }
         auto target = eval(*node.children[0], focus, frame);
         if (!target) return target;
-        Collection out;
         for (const Item& item : *target) navigate(item, node, out);
         return out;
       }
@@ -1140,7 +1145,61 @@ class Evaluator {
     return result ? Tri::True : Tri::False;
   }
 
+  // `descendants().name`, `descendants().as(T)`, `descendants().ofType(T)` (dom-3 asks for four of them
+  // over the whole resource): each descendant is taken as it is reached instead of collecting all of
+  // them first. Not for a descendants() whose value is kept for the evaluation (cache_result).
+  static bool streamsDescendants(const AstNode& node) {
+    return node.kind == NodeKind::Function && node.function == FunctionId::Descendants && !node.cache_result;
+  }
+
+  // f(d) for every descendant of the nodes `descendants_node`'s target gives, in the order
+  // descendants() lists them, with its limit, error and nesting check.
+  template <class F>
+  tl::expected<void, Diagnostic> forEachDescendant(const AstNode& descendants_node, Focus focus, const Frame& frame, F&& f) {
+    if (++depth_ > kMaxEvalDepth) {
+      --depth_;
+      return error(descendants_node, "evaluation nested too deeply");
+    }
+    Collection storage;
+    Focus input = focus;
+    if (descendants_node.children[0]) {
+      auto t = eval(*descendants_node.children[0], focus, frame);
+      if (!t) {
+        --depth_;
+        return tl::unexpected(std::move(t.error()));
+      }
+      storage = std::move(*t);
+      input = storage;
+    }
+    --depth_;
+    size_t reached = 0;
+    auto walk = [&](auto&& self, const fhir::Node* n) -> bool {
+      for (const fhir::Node* c = n->firstChild(); c; c = c->nextSibling()) {
+        if (reached >= ctx_.max_repeat_items) return false;
+        ++reached;
+        f(c);
+        if (!self(self, c)) return false;
+      }
+      return true;
+    };
+    for (const Item& item : input)
+      if (item.node && !walk(walk, item.node))
+        return error(descendants_node, "descendants() produced more than " + std::to_string(ctx_.max_repeat_items) + " items");
+    return {};
+  }
+
   Result function(const AstNode& node, Focus focus, const Frame& frame) {
+    if ((node.function == FunctionId::As || node.function == FunctionId::OfType) && node.children[0] &&
+        streamsDescendants(*node.children[0])) {
+      // as() on a collection filters like ofType() (typeOperation), also for one item or none.
+      Collection out;
+      auto s = forEachDescendant(*node.children[0], focus, frame, [&](const fhir::Node* d) {
+        Item item(d);
+        if (matchesType(item, node.type, true)) out.push_back(std::move(item));
+      });
+      if (!s) return tl::unexpected(std::move(s.error()));
+      return out;
+    }
     if ((node.function == FunctionId::Count || node.function == FunctionId::Empty ||
          (node.function == FunctionId::Exists && node.children.size() == 1))) {
       if (auto n = countWithoutCollecting(node.children[0].get(), focus)) {

@@ -438,3 +438,27 @@ TEST_CASE_METHOD(Fixture, "Criteria of where(), exists(), all() and distinct() o
   CHECK_FALSE(tryEval("name.all(given)"));
   CHECK_FALSE(tryEval("name.exists(given.single())"));
 }
+
+TEST_CASE_METHOD(Fixture, "descendants() followed by a name, as() or ofType() lists what descendants() lists", "[fhirpath][evaluator]") {
+  // The streamed forms against the same steps over a collected descendants() (select() collects it).
+  CHECK(text("descendants().given.count()") == "3");
+  CHECK(text("descendants().given.first()") == "Peter");
+  CHECK(text("descendants().reference") == "#org1");
+  CHECK(text("descendants().ofType(HumanName).count()") == "2");
+  CHECK(text("descendants().as(code).count()") == "2");
+  CHECK(text("descendants().use.select($this) = descendants().select(use)") == "true");
+  CHECK(text("descendants().as(string).count() = descendants().select(as(string)).count()") == "true");
+  CHECK(eval("name.first().family.descendants().id").empty());
+  CHECK(text("%resource.descendants().as(date)") == "1974-12-25");
+  fp::EvaluationContext ctx;
+  ctx.context = parsed.document->root();
+  ctx.max_repeat_items = 5;
+  for (const char* expr : {"descendants().given", "descendants().as(string)", "descendants().select(given)"}) {
+    INFO(expr);
+    auto e = fp::compile(expr);
+    REQUIRE(e);
+    auto r = e->evaluate(ctx);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "descendants() produced more than 5 items");
+  }
+}
