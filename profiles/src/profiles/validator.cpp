@@ -194,7 +194,7 @@ class ValidationRun {
       return false;
     }
     tl::expected<bool, std::string> conformsTo(const Node& resource, std::string_view url) const override {
-      auto compiled = run_.store_.profile(url);
+      auto compiled = run_.profileOf(url);
       if (!compiled) return tl::make_unexpected(compiled.error());
       // The check nests inside the validation that evaluates the invariant: it continues at that
       // depth (max_depth bounds it). A (resource, profile) pair already being checked further out
@@ -236,7 +236,7 @@ class ValidationRun {
     // sliceName used by several slices of the profile is narrowed to those on the element's name.
     tl::expected<bool, std::string> inSlice(const Node& element, std::string_view structure,
                                             std::string_view slice_name) const override {
-      auto compiled = run_.store_.profile(structure);
+      auto compiled = run_.profileOf(structure);
       if (!compiled) return tl::make_unexpected("slice(): " + compiled.error());
       const CompiledProfile& profile = **compiled;
       std::vector<uint32_t> candidates;
@@ -537,6 +537,18 @@ class ValidationRun {
     return it == by_type_id_.end() ? nullptr : it->second;
   }
 
+  // Profiles by canonical, remembered for the run (successes only): the store's lookup takes its
+  // lock and resolves the canonical each time, and a document asks for the same few over and over
+  // (extensions, type profiles, slices).
+  tl::expected<const CompiledProfile*, std::string> profileOf(std::string_view url) {
+    for (const auto& [key, profile] : profiles_seen_) {
+      if (key.size() == url.size() && key == url) return profile;
+    }
+    auto compiled = store_.profile(url);
+    if (compiled) profiles_seen_.emplace_back(std::string(url), *compiled);
+    return compiled;
+  }
+
   // The core definition of a type, remembered for the run (the store's lookup takes its lock and
   // hashes the name; a document uses a few dozen types).
   const CompiledProfile* typeDefinition(const fhir::TypeInfo* type) {
@@ -585,7 +597,7 @@ class ValidationRun {
       if (const Node* meta = resource.child("meta")) {
         for (const Node* p : meta->children("profile")) {
           if (!p->hasValue()) continue;
-          auto compiled = store_.profile(p->value());
+          auto compiled = profileOf(p->value());
           if (!compiled) {
             report(Severity::Warning, IssueType::NotFound, *p,
                    "meta.profile " + std::string(p->value()) + " cannot be resolved, so the resource was not "
@@ -599,7 +611,7 @@ class ValidationRun {
     if (options_.use_global_profiles) {
       for (const auto& g : store_.globalProfiles()) {
         if (g.type != resource.type()->name) continue;
-        if (auto compiled = store_.profile(g.profile); !compiled) {
+        if (auto compiled = profileOf(g.profile); !compiled) {
           report(Severity::Warning, IssueType::NotFound, resource, "global profile " + g.profile + " of the "
                  "implementation guide " + g.guide + " is not loaded, so the resource was not checked against it: " +
                  compiled.error(), "validator.global-profile-unknown");
@@ -614,7 +626,7 @@ class ValidationRun {
       VitalSign vs;
       if (vitalSignOf(resource, vs)) {
         std::string url(vs.profile);
-        if (store_.profile(url)) {
+        if (profileOf(url)) {
           report(Severity::Information, IssueType::Informational, resource,
                  "checked against the " + std::string(vs.name) + " profile (" + url + "): the FHIR specification "
                  "requires it of vital signs, and the " + std::string(vs.system) + " code " + std::string(vs.code) +
@@ -625,7 +637,7 @@ class ValidationRun {
     }
     if (extra_profiles) {
       for (const auto& url : *extra_profiles) {
-        auto compiled = store_.profile(url);
+        auto compiled = profileOf(url);
         if (!compiled) {
           report(Severity::Error, IssueType::NotFound, resource,
                  "profile " + url + " cannot be used: " + compiled.error(), "validator.profile-unknown");
@@ -652,7 +664,7 @@ class ValidationRun {
       }
     }
     for (const auto& url : profiles) {
-      auto compiled = store_.profile(url);
+      auto compiled = profileOf(url);
       if (!compiled || !done.insert(*compiled).second) continue;
       const CompiledProfile& p = **compiled;
       if (p.type_info && !resource.type()->isA(p.type_info)) {
@@ -773,7 +785,7 @@ class ValidationRun {
       std::string wrong_type;
       for (size_t i = 0; i < t.profiles.size(); ++i) {
         const std::string& url = t.profiles[i];
-        auto compiled = store_.profile(url);
+        auto compiled = profileOf(url);
         if (!compiled) {
           // The profile requires conformance to it: not being able to check that is an error.
           report(Severity::Error, IssueType::NotFound, node, "type profile " + url + " is not loaded: " + compiled.error(),
@@ -1124,7 +1136,7 @@ class ValidationRun {
       if (t.code != "Reference") continue;
       if (t.target_profiles.empty()) return;  // any resource
       for (const auto& url : t.target_profiles) {
-        auto compiled = store_.profile(url);
+        auto compiled = profileOf(url);
         if (!compiled) return;  // cannot tell
         if (!(*compiled)->type_info || info->isA((*compiled)->type_info)) return;
         allowed += (allowed.empty() ? "" : ", ") + (*compiled)->type;
@@ -1145,7 +1157,7 @@ class ValidationRun {
     for (const TypeRef& t : def.types) {
       if (t.code != "Reference") continue;
       for (const auto& url : t.target_profiles) {
-        auto compiled = store_.profile(url);
+        auto compiled = profileOf(url);
         if (!compiled) return;  // cannot tell
         const CompiledProfile& p = **compiled;
         if (p.type_info && !target.type()->isA(p.type_info)) continue;  // another type: checkReferenceTarget's
@@ -1716,7 +1728,7 @@ class ValidationRun {
     bool modifier = node.element() && node.element()->name == "modifierExtension";
     // Nested extensions of a complex extension are checked by the extension's own definition.
     if (!isAbsoluteUrl(url)) return;
-    auto compiled = store_.profile(url);
+    auto compiled = profileOf(url);
     if (!compiled) {
       if (modifier && !unknownModifierAllowed(url)) {
         report(Severity::Error, IssueType::Extension, node, "unknown modifier extension " + std::string(url) +
@@ -2090,7 +2102,7 @@ class ValidationRun {
           (d.type == DiscriminatorType::Value || d.type == DiscriminatorType::Pattern)) {
         // The slice names a type profile (extension slices): the fixed value lives in that profile,
         // e.g. Extension.url fixed to the extension's canonical.
-        auto type_profile = store_.profile(s.types[0].profiles[0]);
+        auto type_profile = profileOf(s.types[0].profiles[0]);
         if (type_profile) {
           SliceTarget inner = sliceTarget(**type_profile, profileElement(**type_profile, s.types[0], 0), d.path);
           if (inner.expected) target = inner;
@@ -2168,7 +2180,7 @@ class ValidationRun {
           for (const TypeRef& t : e->types) {
             if (!via_resolve || t.target_profiles.empty()) { allowed.push_back(t.code); continue; }
             for (const auto& url : t.target_profiles) {
-              auto target = store_.profile(url);
+              auto target = profileOf(url);
               if (target) allowed.push_back((*target)->type);
             }
           }
@@ -2199,7 +2211,7 @@ class ValidationRun {
 
   bool conformsToProfiles(const Node& node, const std::vector<std::string>& urls, uint32_t depth) {
     for (const auto& url : urls) {
-      auto compiled = store_.profile(url);
+      auto compiled = profileOf(url);
       if (compiled && conforms(node, **compiled, 0, depth)) return true;
     }
     return false;
@@ -2238,6 +2250,7 @@ class ValidationRun {
   std::unordered_set<std::string> seen_versions_;
   std::unordered_set<const Node*> ele1_failed_;
   std::vector<std::pair<const fhir::TypeInfo*, const CompiledProfile*>> type_definitions_;
+  std::vector<std::pair<std::string, const CompiledProfile*>> profiles_seen_;  // see profileOf()
   std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
   mutable std::unordered_map<const Node*, std::unordered_map<std::string_view, const Node*>> contained_by_id_;
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
