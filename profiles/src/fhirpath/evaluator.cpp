@@ -720,6 +720,12 @@ class Evaluator {
       return;
     }
     auto range = childrenNamed(from, s);
+    if (range.filter && range.filter->index == 0) {
+      // The first element of every type (`id`): children are in definition order, so its nodes are
+      // the leading children; the others' definitions need not be read to know they come later.
+      for (const fhir::Node* c = range.first; c && c->element() == range.filter; c = c->nextSibling()) f(c);
+      return;
+    }
     for (auto it = range.begin(), end = range.end(); it != end; ++it) f(*it);
   }
 
