@@ -667,9 +667,9 @@ struct GatewayServer::Impl {
       auto started = Clock::now();
       if (head_error) {
         if (head_error == http::error::body_limit) {
-          // Beast checks Content-Length against body_limit while reading the head.
+          // Beast checks Content-Length against body_limit once the head's fields are read.
           metrics.countRequest("-", "-", 413, 0);
-          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, 11));
+          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, parser.get()));
         } else if (head_error == http::error::header_limit) {
           metrics.countRequest("-", "-", 431, 0);
           // (Reply built before co_await: g++ 12 rejects braced lists in a co_await expression.)
@@ -700,7 +700,7 @@ struct GatewayServer::Impl {
       auto& head = parser.get();
       if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
         metrics.countRequest("-", std::string(head.method_string()), 413, 0);
-        co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head.version()));
+        co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head));
         co_return;
       }
       if (beast::iequals(head[http::field::expect], "100-continue")) {
@@ -727,7 +727,7 @@ struct GatewayServer::Impl {
       if (body_error) {
         if (body_error == http::error::body_limit) {
           metrics.countRequest("-", std::string(head.method_string()), 413, 0);
-          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head.version()));
+          co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head));
         }
         co_return;
       }
@@ -827,12 +827,19 @@ struct GatewayServer::Impl {
     if (out.size() >= kAccessLogBatchBytes) flushAccessLog();
   }
 
-  Response bodyTooLarge(const ListenerLimits& limits, unsigned version) {
+  // `head`: the request line and fields (the body is not read); the reply in the format it asks for.
+  Response bodyTooLarge(const ListenerLimits& limits, const Request& head) {
+    std::string_view target = head.target();
+    size_t question = target.find('?');
+    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    std::optional<WireFormat> body_format = formatOfMediaType(head[http::field::content_type]);
+    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), head[http::field::accept],
+                                            body_format ? *body_format : WireFormat::Json);
     return outcomeReply(413, {makeIssue(fhir::IssueType::TooLong,
                                         "the request body is larger than max_body_bytes (" +
                                             std::to_string(limits.max_body_bytes) + " bytes)",
                                         "gateway.body-too-large")},
-                        WireFormat::Json, version, false);
+                        reply.acceptable ? reply.format : WireFormat::Json, head.version(), false);
   }
 
   // `scratch` (optional): a per-connection string for the head, so its capacity is reused.

@@ -3,6 +3,10 @@
 // the test. Skips with a reason when node or the npm packages are missing.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -842,6 +846,16 @@ void checkOutcome(const HttpReply& reply, unsigned status, bool xml) {
   CHECK(issue->child("severity"));
   CHECK(issue->child("code"));
 }
+// A request is counted just after its reply is written, so a client may see the reply first: waits (at
+// most 2 s) until the metrics text holds `line`, and returns the text.
+std::string metricsWith(const GatewayServer& server, const std::string& line) {
+  std::string text = server.metricsText();
+  for (int i = 0; i < 100 && text.find(line) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    text = server.metricsText();
+  }
+  return text;
+}
 }  // namespace
 
 TEST_CASE("e2e: type-level history is forwarded; the upstream, which has none, answers with its OperationOutcome") {
@@ -860,8 +874,9 @@ TEST_CASE("e2e: type-level history is forwarded; the upstream, which has none, a
   checkOutcome(xml, direct.status, true);
   CHECK_THAT(xml.body, Catch::Contains("Not found"));
   // Counted under the route and the upstream: forwarded, not the gateway's own "no route" 404.
-  std::string metrics = gateway.server.metricsText();
-  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_requests_total{method=\"GET\",route=\"fhir\",status=\"404\"} 2"));
+  const std::string forwarded_404 = "medicus_gateway_requests_total{method=\"GET\",route=\"fhir\",status=\"404\"} 2";
+  std::string metrics = metricsWith(gateway.server, forwarded_404);
+  CHECK_THAT(metrics, Catch::Contains(forwarded_404));
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_duration_seconds_count{upstream=\"fhir\"} 3"));
   // /metadata, the upstream's statement narrowed by the routes, does not claim history-type.
   HttpReply meta = httpRequest(gateway.port, "GET", "/fhir/metadata", {{"Accept", "application/fhir+json"}});
@@ -898,6 +913,8 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
     checkOutcome(method, 405, xml);
     CHECK(method.header("allow") == "GET, POST, PUT, DELETE, PATCH");  // RFC 9110 15.5.6
     checkOutcome(httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "text/plain"}, {"Accept", type}}, "hello"), 415, xml);
+    // Larger than max_body_bytes: refused from the head alone, in the format it asks for.
+    checkOutcome(httpRequest(port, "POST", "/fhir/Patient", fhir, big), 413, xml);
     checkOutcome(httpRequest(port, "GET", "/down/Patient", accept), 502, xml);
     checkOutcome(httpRequest(port, "GET", "/dead/Patient", accept), 503, xml);
     checkOutcome(httpRequest(port, "GET", "/slow/Patient", accept), 504, xml);
@@ -905,8 +922,7 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient/nobody", accept), 404, xml);
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient?birthdate=not-a-date", accept), 400, xml);
   }
-  // Answered before the request is read or the format negotiated: JSON, the default format.
-  checkOutcome(httpRequest(port, "POST", "/fhir/Patient", kXml, big), 413, false);
+  // Answered before the head is read: JSON, the default format.
   checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"X-Padding", std::string(8000, 'a')}}), 431, false);
   // Nothing the client accepts: JSON, the default format, with 406.
   checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"Accept", "text/html"}}), 406, false);
@@ -942,9 +958,15 @@ TEST_CASE("e2e: slow clients (one byte a second, in the head or the body) are cu
   CHECK(head_closed < 4500);
   CHECK(body_closed > 1000);
   CHECK(body_closed < 4500);
-  // Their connections are closed, not kept: only this request's own connection is open.
-  std::string metrics = httpRequest(port, "GET", "/metrics", {}).body;
-  CHECK_THAT(metrics, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 1"));
+  // Their connections are closed, not kept: only this request's own connection is open (the gauge is
+  // lowered just after a close, so allow it a moment).
+  const std::string one_open = "medicus_gateway_open_connections{listener=\"main\"} 1";
+  std::string metrics;
+  for (int i = 0; i < 50 && metrics.find(one_open) == std::string::npos; ++i) {
+    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = httpRequest(port, "GET", "/metrics", {}).body;
+  }
+  CHECK_THAT(metrics, Catch::Contains(one_open));
 }
 
 TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /readyz answer") {
@@ -968,6 +990,7 @@ TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /ready
   REQUIRE(gateway.server.reloadFromFile(path));
   CHECK(httpRequest(port, "GET", "/healthz", {}).status == 200);
   CHECK(httpRequest(port, "GET", "/readyz", {}).status == 200);
+  metricsWith(gateway.server, "route=\"down\",status=\"502\"} 1");  // the last request counted
 
   HttpReply reply = httpRequest(port, "GET", "/metrics", {});
   REQUIRE(reply.status == 200);
@@ -1106,4 +1129,108 @@ TEST_CASE("e2e: the reply format follows _format, then Accept, then the request 
   CHECK_THAT(weighted.body, Catch::StartsWith("<Patient"));
   HttpReply any = httpRequest(port, "GET", "/fhir/Patient/" + id, {{"Accept", "*/*"}});
   CHECK_THAT(any.header("content-type"), Catch::StartsWith("application/fhir+json"));
+}
+
+namespace {
+// A TCP connection to 127.0.0.1:port with a tiny receive buffer (set before connecting, so the window
+// stays small); -1 on failure.
+int connectWithTinyReceiveBuffer(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int size = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+double openConnections(int port) {
+  std::string metrics = httpRequest(port, "GET", "/metrics", {}).body;
+  const std::string series = "medicus_gateway_open_connections{listener=\"main\"} ";
+  size_t at = metrics.find(series);
+  return at == std::string::npos ? -1 : std::atof(metrics.c_str() + at + series.size());
+}
+}  // namespace
+
+TEST_CASE("e2e: a client that stops reading its reply is cut off after write_timeout") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "    limits: { max_body_bytes: 24MiB, write_timeout: 1s }\n")));
+  const int port = gateway.port;
+  // A 12 MB Patient: its reply cannot fit in the socket buffers of a client that does not read.
+  std::string big = R"({"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">)" +
+                    std::string(12 << 20, 'x') + "</div>\"}}";
+  HttpReply created = httpRequest(port, "POST", "/fhir/Patient", kJson, big);
+  REQUIRE(created.status == 201);
+  const std::string id = idOf(created.body);
+  REQUIRE_FALSE(id.empty());
+
+  int fd = connectWithTinyReceiveBuffer(port);
+  REQUIRE(fd >= 0);
+  const std::string request = "GET /fhir/Patient/" + id + " HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+json\r\n\r\n";
+  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  // While the reply is stuck, the connection is open (and others are served).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(openConnections(port) == 2);
+  // write_timeout (1 s) after the write stalls, the gateway gives up on it and closes it.
+  double open = 2;
+  for (int i = 0; i < 60 && open != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open = openConnections(port);
+  }
+  CHECK(open == 1);  // the /metrics request's own connection
+  // The client sees an incomplete reply: far less than the 12 MB, then the end.
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  size_t received = 0;
+  char buf[65536];
+  bool closed = false;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5); !closed && std::chrono::steady_clock::now() < until;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) received += static_cast<size_t>(n);
+    else if (n == 0 || errno != EAGAIN) closed = true;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  close(fd);
+  INFO("received " << received << " bytes");
+  CHECK(closed);
+  CHECK(received < big.size());
+}
+
+TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 after connect_timeout") {
+  REQUIRE_E2E_UPSTREAM();
+  // A listener that never accepts, its accept queue full: further SYNs are dropped, connects hang.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(listener, 0) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fhir";
+  std::string yaml = configYaml(url);
+  yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
+  {
+    RunningGateway gateway(mustLoad(yaml));
+    auto started = std::chrono::steady_clock::now();
+    HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+xml"}});
+    auto took = std::chrono::steady_clock::now() - started;
+    checkOutcome(reply, 504, true);
+    CHECK(took < std::chrono::milliseconds(2000));
+    CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
+  }
+  for (int fd : fillers) close(fd);
+  close(listener);
 }
