@@ -1466,6 +1466,18 @@ class ValidationRun {
     }
   }
 
+  // Is `system` the canonical of a loaded value set and of no loaded code system? Remembered for the
+  // run: a document names the same few systems in many Codings (two registry lookups each).
+  bool namesValueSetOnly(std::string_view system) {
+    for (const auto& [seen, answer] : value_set_systems_) {
+      if (seen.size() == system.size() && seen == system) return answer;
+    }
+    const PackageRegistry& registry = store_.registry();
+    const bool answer = registry.findCanonical(system, "ValueSet") && !registry.findCanonical(system, "CodeSystem");
+    value_set_systems_.emplace_back(std::string(system), answer);
+    return answer;
+  }
+
   void checkCoding(const Node& node, const ElementDef& def) {
     std::string_view system = childValue(node, "system"), code = childValue(node, "code");
     if (!system.empty()) {
@@ -1475,8 +1487,7 @@ class ValidationRun {
                "reference, not a local reference ('" + std::string(system) + "')", "Coding.system:absolute");
         return;
       }
-      const PackageRegistry& registry = store_.registry();
-      if (registry.findCanonical(system, "ValueSet") && !registry.findCanonical(system, "CodeSystem")) {
+      if (namesValueSetOnly(system)) {
         report(Severity::Error, IssueType::CodeInvalid, *node.child("system"), "the Coding references a value set, "
                "not a code system ('" + std::string(system) + "')", "Coding.system:value-set");
         return;
@@ -2251,6 +2262,7 @@ class ValidationRun {
   std::unordered_set<const Node*> ele1_failed_;
   std::vector<std::pair<const fhir::TypeInfo*, const CompiledProfile*>> type_definitions_;
   std::vector<std::pair<std::string, const CompiledProfile*>> profiles_seen_;  // see profileOf()
+  std::vector<std::pair<std::string, bool>> value_set_systems_;  // see namesValueSetOnly()
   std::unordered_set<std::string> element_ids_;  // "<resource>|<element id>"  // nodes with an ele-1 issue already
   mutable std::unordered_map<const Node*, std::unordered_map<std::string_view, const Node*>> contained_by_id_;
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
