@@ -1234,3 +1234,37 @@ TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 aft
   for (int fd : fillers) close(fd);
   close(listener);
 }
+
+TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls off, passes bodies and URLs as they are") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "",
+                                             "  - name: raw\n"
+                                             "    match: { path_prefix: /raw, resource_types: [Patient] }\n"
+                                             "    forward: { upstream: fhir, convert_format: false, rewrite_urls: false }\n")));
+  const int port = gateway.port;
+  HttpReply created = httpRequest(port, "POST", "/raw/Patient", kJson, kPatientJson);
+  REQUIRE(created.status == 201);
+  const std::string id = idOf(created.body);
+  // Not rewritten: the upstream's own URLs reach the client.
+  CHECK_THAT(created.header("location"), Catch::StartsWith(upstream.baseUrl() + "/Patient/" + id));
+  HttpReply search = httpRequest(port, "GET", "/raw/Patient?family=Mustermann", {{"Accept", "application/fhir+json"}});
+  REQUIRE(search.status == 200);
+  CHECK_THAT(search.body, Catch::Contains("\"fullUrl\":\"" + upstream.baseUrl() + "/Patient/" + id + "\""));
+  // Not converted: an XML body reaches the JSON-only upstream as XML (its 415), and its JSON comes back as JSON.
+  HttpReply xml_create = httpRequest(port, "POST", "/raw/Patient", kXml, kPatientXml);
+  CHECK(xml_create.status == 415);
+  CHECK_THAT(xml_create.body, Catch::Contains("this server reads JSON only"));
+  HttpReply read = httpRequest(port, "GET", "/raw/Patient/" + id, {{"Accept", "application/fhir+xml"}});
+  CHECK(read.status == 200);
+  CHECK_THAT(read.header("content-type"), Catch::StartsWith("application/fhir+json"));
+  CHECK_THAT(read.body, Catch::StartsWith("{"));
+  // The same through the converting route, for contrast.
+  HttpReply converted = httpRequest(port, "GET", "/fhir/Patient/" + id, {{"Accept", "application/fhir+xml"}});
+  CHECK_THAT(converted.body, Catch::StartsWith("<Patient"));
+  // Other resource types, and requests without one, have no route under /raw.
+  HttpReply observation = httpRequest(port, "GET", "/raw/Observation", {});
+  CHECK(observation.status == 404);
+  CHECK_THAT(observation.body, Catch::Contains("no route"));
+  CHECK(httpRequest(port, "GET", "/raw/metadata", {}).status == 404);
+}
