@@ -4,12 +4,13 @@
 // conversion is exercised both ways.
 //
 //   node fhir-server.mjs [--port N] [--base /fhir] [--delay-ms N] [--listen ADDRESS] [--warm-graphql] [--keep-alive-ms N]
-//                        [--tls-cert FILE.pem --tls-key FILE.pem]
+//                        [--tls-cert FILE.pem --tls-key FILE.pem [--tls-client-ca FILE.pem]]
 // Listens on 127.0.0.1 unless --listen says otherwise (containers); port 0 = any free port. Prints one
 // line "listening <port>" when ready.
 // --delay-ms makes every response slow (for the gateway's upstream timeout tests).
 // --tls-cert/--tls-key serve HTTPS (node:https) with that certificate chain and key, for the gateway's
-// upstream certificate verification tests.
+// upstream certificate verification tests; --tls-client-ca also requires a client certificate signed by
+// that CA (the gateway's client certificate towards its upstream).
 // --warm-graphql builds the router's GraphQL schema (all resource types, ~10 s on a busy machine) before
 // listening, so the first POST [base]/$graphql is not slower than the gateway's response timeout.
 import { readFileSync } from 'node:fs';
@@ -33,6 +34,7 @@ const listenAddress = option('--listen', '127.0.0.1');
 const warmGraphql = args.includes('--warm-graphql');
 const tlsCert = option('--tls-cert', '');
 const tlsKey = option('--tls-key', '');
+const tlsClientCa = option('--tls-client-ca', '');
 
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
 indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
@@ -156,7 +158,9 @@ const onRequest = (req, res) => {
   });
 };
 const server = tlsCert
-  ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }, onRequest)
+  ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey),
+                         ...(tlsClientCa ? { ca: readFileSync(tlsClientCa), requestCert: true, rejectUnauthorized: true } : {}) },
+                       onRequest)
   : http.createServer(onRequest);
 server.keepAliveTimeout = keepAliveMs;
 if (warmGraphql) {

@@ -1268,3 +1268,40 @@ TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls o
   CHECK_THAT(observation.body, Catch::Contains("no route"));
   CHECK(httpRequest(port, "GET", "/raw/metadata", {}).status == 404);
 }
+
+TEST_CASE("e2e: the gateway's client certificate towards an upstream that requires one") {
+  REQUIRE_E2E_UPSTREAM();
+  if (std::string(MEDICUS_OPENSSL).empty()) {
+    WARN("SKIPPED: the openssl command is not installed");
+    return;
+  }
+  TempDir dir;
+  const std::string d = dir.path;
+  const std::string openssl = MEDICUS_OPENSSL;
+  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  // One CA signs the upstream's server certificate and the gateway's client certificate.
+  run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=platform-ca -keyout " + d +
+      "/ca.key -out " + d + "/ca.crt");
+  std::ofstream(d + "/upstream.ext") << "subjectAltName=IP:127.0.0.1\n";
+  std::ofstream(d + "/gateway.ext") << "extendedKeyUsage=clientAuth\n";
+  for (const std::string who : {"upstream", "gateway"}) {
+    run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + who + " -keyout " + d + "/" + who +
+        ".key -out " + d + "/" + who + ".csr");
+    run(openssl + " x509 -req -in " + d + "/" + who + ".csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
+        d + "/" + who + ".ext -out " + d + "/" + who + ".crt");
+  }
+  NodeFhirServer upstream({"--tls-cert", d + "/upstream.crt", "--tls-key", d + "/upstream.key", "--tls-client-ca", d + "/ca.crt"});
+  {
+    RunningGateway gateway(mustLoad(
+        configYaml(upstream.baseUrl(), "", "    tls: { ca: ca.crt, certificate: gateway.crt, private_key: gateway.key }\n"), d));
+    HttpReply created = httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson);
+    CHECK(created.status == 201);
+    CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient/" + idOf(created.body), {}).status == 200);
+  }
+  {
+    // Without it the upstream refuses the connection: 502 with an OperationOutcome.
+    RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "    tls: { ca: ca.crt }\n"), d));
+    HttpReply refused = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+json"}});
+    checkOutcome(refused, 502, false);
+  }
+}
