@@ -2,7 +2,7 @@
 """SIGHUP and SIGTERM on a real `medicus-gateway serve` process in front of the e2e FHIR server.
 
 Under load from keep-alive and fresh connections: SIGHUP reloads (a new route answers) without one request
-failing; a config with an error is refused, the log says why (file:line) and the running config stays;
+failing, a slow one in flight across them included; a config with an error is refused, the log says why (file:line) and the running config stays;
 SIGTERM lets a slow request in flight finish (Connection: close), refuses new connections and exits 0.
 
   serve_signals_test.py MEDICUS_GATEWAY NODE E2E_DIR
@@ -173,7 +173,20 @@ load.append(threading.Thread(target=fresh_connection_client))
 for t in load:
     t.start()
 
-# --- SIGHUP five times under load, each adding a route that must answer afterwards ---
+# --- SIGHUP five times under load, each adding a route that must answer afterwards; a slow request (1.5 s)
+# is in flight across the first reloads ---
+across_reload = {}
+
+
+def slow_across_reload():
+    try:
+        across_reload["reply"] = request(port, "GET", "/slow/Patient?_count=1")
+    except (OSError, http.client.HTTPException) as e:
+        across_reload["error"] = repr(e)
+
+
+across = threading.Thread(target=slow_across_reload)
+across.start()
 for n in range(1, 6):
     time.sleep(0.3)
     write_config(n)
@@ -182,6 +195,10 @@ for n in range(1, 6):
     status, body, _ = request(port, "GET", "/r4-%d/Patient?_count=1" % (n - 1))
     if status != 200:
         fail("the route added by reload %d answers %d: %s" % (n, status, body[:300]))
+
+across.join()
+if across_reload.get("reply", (0,))[0] != 200:
+    fail("the slow request in flight across the reloads failed: %r" % (across_reload.get("reply") or across_reload.get("error"),))
 
 # --- a config with an error: refused with file:line and the reason; the running one stays ---
 write_config(5, broken=True)
