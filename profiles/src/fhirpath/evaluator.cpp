@@ -810,6 +810,7 @@ class Evaluator {
       switch (node.function) {
         case FunctionId::Not: case FunctionId::Exists: case FunctionId::Empty: case FunctionId::All: case FunctionId::HasValue:
         case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString:
+        case FunctionId::Matches: case FunctionId::MatchesFull:
           return true;
         default: return false;
       }
@@ -992,7 +993,9 @@ class Evaluator {
         bool has = input.size() == 1 && input[0].node && input[0].node->isPrimitive() && input[0].node->hasValue();
         return has ? Tri::True : Tri::False;
       }
-      case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString: return stringTest(node, focus);
+      case FunctionId::StartsWith: case FunctionId::EndsWith: case FunctionId::ContainsString:
+      case FunctionId::Matches: case FunctionId::MatchesFull:
+        return stringTest(node, focus);
       default: return Tri::NotHandled;
     }
   }
@@ -1098,10 +1101,13 @@ class Evaluator {
                                                                                                            : Tri::False;
   }
 
-  // path.startsWith('text'), endsWith(), contains() with a literal argument.
+  // path.startsWith('text'), endsWith(), contains() with a literal argument; matches()/matchesFull()
+  // with a literal pattern compiled for regcomp() (name.matches('[A-Z]([A-Za-z0-9_]){0,254}')).
   Tri stringTest(const AstNode& node, Focus focus) const {
     const std::string* literal = node.children.size() == 2 ? stringLiteral(*node.children[1]) : nullptr;
     if (!literal) return Tri::NotHandled;
+    bool regex = node.function == FunctionId::Matches || node.function == FunctionId::MatchesFull;
+    if (regex && (!node.posix_regex || literal->size() > 1000)) return Tri::NotHandled;
     size_t count;
     const fhir::Node* found;
     if (!reachAtMostOne(node.children[0].get(), focus, count, found)) return Tri::NotHandled;
@@ -1109,6 +1115,7 @@ class Evaluator {
     if (count > 1 || !found) return Tri::NotHandled;  // an error, or a primitive's value
     auto text = detail::stringView(Item(found));
     if (!text) return Tri::NotHandled;  // no value, not a String, or not a primitive: as the normal path says
+    if (regex) return node.posix_regex->search(*text) ? Tri::True : Tri::False;
     bool r = node.function == FunctionId::StartsWith ? text->starts_with(*literal)
              : node.function == FunctionId::EndsWith ? text->ends_with(*literal)
                                                      : text->find(*literal) != std::string_view::npos;

@@ -390,6 +390,9 @@ TEST_CASE_METHOD(Fixture, "The Boolean fast paths agree with the full evaluation
       "managingOrganization.reference.startsWith('#').not() or "
       "(managingOrganization.reference.substring(1) in %rootResource.contained.id)",
       "name.where(given.startsWith('J')).family.startsWith('C') = true", "active.startsWith('t') or true",
+      "name.family.matches('^Ch[a-z]+$')", "name.family.matchesFull('Ch[a-z]+')", "name.family.matchesFull('Ch')",
+      "name.given.matches('J')", "gender.matches('m')", "birthDate.matches('1974')", "name.matches('x')",
+      "id.matches('[a-z][0-9]')", "name.where(given.matches('^J')).exists()",
   };
   fp::EvaluationContext ctx;
   ctx.context = parsed.document->root();
