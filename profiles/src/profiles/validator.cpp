@@ -207,7 +207,7 @@ class ValidationRun {
       const std::pair<const Node*, const CompiledProfile*> key(&resource, *compiled);
       if (!run_.conforms_to_active_.insert(key).second) { ++run_.assumed_conforming_; return true; }
       bool ok = run_.conforms(resource, **compiled, 0, depth);
-      run_.conforms_to_active_.erase(key);
+      run_.endCheck(key, ok);
       run_.current_depth_ = depth;
       return ok;
     }
@@ -295,10 +295,20 @@ class ValidationRun {
     issue.rule_id = std::move(rule_id);
     issues_.push_back(std::move(issue));
   }
-  size_t errorCount() const {
+  size_t errorCount() const { return errorsSince(0); }
+  size_t errorsSince(size_t first) const {
     size_t n = 0;
-    for (const auto& i : issues_) n += i.severity == Severity::Error || i.severity == Severity::Fatal;
+    for (size_t k = first; k < issues_.size(); ++k) {
+      n += issues_[k].severity == Severity::Error || issues_[k].severity == Severity::Fatal;
+    }
     return n;
+  }
+
+  // A check of conforms_to_active_ has ended. When it failed, every provisional verdict is taken
+  // back: any of them may have assumed that this pair conforms.
+  void endCheck(const std::pair<const Node*, const CompiledProfile*>& key, bool ok) {
+    conforms_to_active_.erase(key);
+    if (!ok) provisional_conforming_.clear();
   }
 
   // ---- Bundle and contained references ----
@@ -677,7 +687,7 @@ class ValidationRun {
       // A target that refers back to this resource under the same profile is not checked again.
       const bool marked = conforms_to_active_.insert({&resource, &p}).second;
       validateElement(resource, p, 0, false, depth);
-      if (marked) conforms_to_active_.erase({&resource, &p});
+      if (marked) endCheck({&resource, &p}, errorsSince(pass_start) == 0);
       if (base_issues.empty()) continue;
       size_t out = pass_start;
       for (size_t i = pass_start; i < issues_.size(); ++i) {
@@ -1152,6 +1162,10 @@ class ValidationRun {
   // constrain its type (core type definitions only say the type, checked by checkReferenceTarget).
   // A (target, profile) pair already under check further out is taken to conform: resources that
   // link each other (Patient.link) decide at the outermost check.
+  // Each pair is tried once per run: a failure is final (found even with the optimistic assumptions);
+  // a success that rested on an assumption is provisional until a check fails (endCheck). Trying
+  // such pairs again instead made a Bundle of n Observations whose hasMember name each other cost n!
+  // trials.
   void checkTargetProfiles(const Node& node, const ElementDef& def, const Node& target) {
     std::vector<const CompiledProfile*> candidates;
     for (const TypeRef& t : def.types) {
@@ -1171,9 +1185,12 @@ class ValidationRun {
     std::vector<fhir::Issues> failures;
     for (const CompiledProfile* p : candidates) {
       const std::pair<const Node*, const CompiledProfile*> key(&target, p);
-      if (conforms_to_active_.count(key)) { ++assumed_conforming_; current_depth_ = depth; return; }
-      // Many references name one target (every Observation.subject the same Patient): each
-      // (target, profile) verdict is computed once per run, unless it rested on a circle's assumption.
+      if (conforms_to_active_.count(key) || provisional_conforming_.count(key)) {
+        ++assumed_conforming_;
+        current_depth_ = depth;
+        return;
+      }
+      // Many references name one target (every Observation.subject the same Patient).
       if (auto it = target_verdicts_.find(key); it != target_verdicts_.end()) {
         if (it->second.first) return;
         failures.push_back(it->second.second);
@@ -1183,9 +1200,13 @@ class ValidationRun {
       const uint64_t assumed_before = assumed_conforming_;
       fhir::Issues found;
       bool ok = conforms(target, *p, 0, depth, &found);
-      conforms_to_active_.erase(key);
+      endCheck(key, ok);
       current_depth_ = depth;
-      if (assumed_conforming_ == assumed_before) target_verdicts_.emplace(key, std::make_pair(ok, ok ? fhir::Issues() : found));
+      if (ok && assumed_conforming_ != assumed_before) {
+        provisional_conforming_.insert(key);
+        return;
+      }
+      target_verdicts_.emplace(key, std::make_pair(ok, ok ? fhir::Issues() : found));
       if (ok) return;
       failures.push_back(std::move(found));
     }
@@ -2268,6 +2289,9 @@ class ValidationRun {
   uint32_t current_depth_ = 0;  // depth of the element being validated (conformsTo() nests below it)
   std::set<std::pair<const Node*, const CompiledProfile*>> conforms_to_active_;  // conformsTo() checks under way
   uint64_t assumed_conforming_ = 0;  // times a target under check further out was taken to conform
+  // Pairs that conform as long as the pairs assumed to conform while trying them do: dropped as soon
+  // as any check fails (endCheck), kept otherwise (the assumptions held).
+  std::set<std::pair<const Node*, const CompiledProfile*>> provisional_conforming_;
   // checkTargetProfiles() verdicts: (target, profile) -> (conforms, the trial's issues when not)
   std::map<std::pair<const Node*, const CompiledProfile*>, std::pair<bool, fhir::Issues>> target_verdicts_;
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
