@@ -283,9 +283,10 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
   profile->url = info.url;
   profile->version = info.version;
   profile->type = info.type;
-  profile->derivation = info.derivation;
   profile->type_info = fhir::TypeModel::r4().find(info.type);
   const rapidjson::Value* sd = registry_.json(info);
+  // A package's .index.json has no derivation: the definition itself says it.
+  profile->derivation = info.derivation.empty() && sd ? std::string(memberStr(*sd, "derivation")) : info.derivation;
   const rapidjson::Value* snapshot = sd ? member(*sd, "snapshot") : nullptr;
   profile->snapshot_generated = !(snapshot && memberArray(*snapshot, "element"));
 

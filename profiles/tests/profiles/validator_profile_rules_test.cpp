@@ -349,6 +349,32 @@ TEST_CASE("targets that all name each other are tried once each, not once per pa
   CHECK(countRule(amended, "Observation.hasMember:targetProfile") == n * (n - 1));
 }
 
+TEST_CASE("target profiles from an indexed package are checked (their derivation is in the definition)",
+          "[validator][target-profile]") {
+  // R4 core comes with a .index.json, which does not list derivation: vitalsigns is a constraint all
+  // the same, so a heart rate's hasMember must be a vital signs Observation (Reference(vitalsigns | ...)).
+  auto bundle = [](bool member_has_category) {
+    const std::string category = member_has_category ? R"("category":[{"coding":[{"system":
+      "http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],)" : "";
+    return R"({"resourceType":"Bundle","type":"collection","entry":[
+      {"fullUrl":"http://x.test/Observation/hr","resource":{"resourceType":"Observation","id":"hr","status":"final",
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+        "code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/x"},
+        "effectiveDateTime":"2026-01-01","valueQuantity":{"value":70,"unit":"/min","system":"http://unitsofmeasure.org",
+        "code":"/min"},"hasMember":[{"reference":"Observation/member"}]}},
+      {"fullUrl":"http://x.test/Observation/member","resource":{"resourceType":"Observation","id":"member","status":"final",)" +
+           category + R"("code":{"text":"x"},"subject":{"reference":"Patient/x"},"effectiveDateTime":"2026-01-01",
+        "valueString":"x"}}]})";
+  };
+  static Fixture f;
+  auto vital = f.validate(bundle(true));
+  INFO(describe(vital));
+  CHECK(countRule(vital, "Observation.hasMember:targetProfile") == 0);
+  auto plain = f.validate(bundle(false));  // vitalsigns wants the vital-signs category
+  INFO(describe(plain));
+  CHECK(countRule(plain, "Observation.hasMember:targetProfile") == 1);
+}
+
 TEST_CASE("FolderResolver finds Type/id in a folder by file name and checks the file holds that resource",
           "[validator][target-profile]") {
   namespace fs = std::filesystem;
