@@ -1104,14 +1104,15 @@ class ValidationRun {
     }
   }
 
-  // The type a reference points at (the resolved resource, else the Type in its URL) must be one of
-  // the element's target profiles' types.
   // A reference the document does not hold, asked of ValidationOptions::reference_resolver.
   const Node* resolveExternal(std::string_view reference) const {
     if (!options_.reference_resolver || reference.empty() || reference.starts_with("#")) return nullptr;
     return options_.reference_resolver->resolve(reference);
   }
 
+  // The type a reference points at (the resolved resource, else the Type in its URL) must be one of
+  // the element's target profiles' types; a resolved target (contained, in the Bundle, or from the
+  // resolver) must also conform to one of those profiles (checkTargetProfiles).
   void checkReferenceTarget(const Node& node, const ElementDef& def) {
     std::string_view target = childValue(node, "reference");
     if (target.empty() || target.starts_with("#")) {
