@@ -8,11 +8,7 @@ using namespace medicus;
 using namespace medicus::profiles;
 
 namespace {
-size_t countRule(const fhir::Issues& issues, std::string_view rule) {
-  size_t n = 0;
-  for (const auto& i : issues) n += i.rule_id == rule;
-  return n;
-}
+using testing::countRule;
 }  // namespace
 
 TEST_CASE("a CapabilityStatement search parameter has the type of its SearchParameter definition", "[validator]") {

@@ -37,16 +37,12 @@ testing::ValidatorFixture& fixture() {
   static testing::ValidatorFixture f({{kQuestionnaire, "q.json"}});
   return f;
 }
-size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
+using testing::errors;
+using testing::describe;
 size_t count(const fhir::Issues& issues, std::string_view rule, fhir::Severity severity = fhir::Severity::Error) {
   size_t n = 0;
   for (const auto& i : issues) n += i.rule_id == rule && i.severity == severity;
   return n;
-}
-std::string describe(const fhir::Issues& issues) {
-  std::string out;
-  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
-  return out;
 }
 std::string response(std::string_view status, std::string_view items) {
   return R"({"resourceType":"QuestionnaireResponse","questionnaire":"http://example.com/Questionnaire/q","status":")" +

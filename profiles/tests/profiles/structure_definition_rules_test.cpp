@@ -8,16 +8,8 @@ using namespace medicus;
 using namespace medicus::profiles;
 
 namespace {
-size_t countRule(const fhir::Issues& issues, std::string_view rule) {
-  size_t n = 0;
-  for (const auto& i : issues) n += i.rule_id == rule;
-  return n;
-}
-std::string describe(const fhir::Issues& issues) {
-  std::string out;
-  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
-  return out;
-}
+using testing::countRule;
+using testing::describe;
 testing::ValidatorFixture& fixture() {
   static testing::ValidatorFixture f;
   return f;

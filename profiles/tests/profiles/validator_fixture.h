@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "medicus/fhir/format.h"
+#include "medicus/fhir/issue.h"
 #include "medicus/profiles/package_registry.h"
 #include "medicus/profiles/validator.h"
 
@@ -42,5 +43,20 @@ struct ValidatorFixture {
     return issues;
   }
 };
+
+// What the validator tests ask of issue lists.
+inline size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
+inline size_t countRule(const fhir::Issues& issues, std::string_view rule) {
+  size_t n = 0;
+  for (const auto& i : issues) n += i.rule_id == rule;
+  return n;
+}
+inline bool hasRule(const fhir::Issues& issues, std::string_view rule) { return countRule(issues, rule) > 0; }
+// Every issue on a line of its own (for INFO).
+inline std::string describe(const fhir::Issues& issues) {
+  std::string out;
+  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
+  return out;
+}
 
 }  // namespace medicus::profiles::testing

@@ -21,17 +21,9 @@ using namespace medicus::profiles;
 namespace {
 using Fixture = testing::ValidatorFixture;
 
-size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
-size_t countRule(const fhir::Issues& issues, std::string_view rule) {
-  size_t n = 0;
-  for (const auto& i : issues) n += i.rule_id == rule;
-  return n;
-}
-std::string describe(const fhir::Issues& issues) {
-  std::string out;
-  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
-  return out;
-}
+using testing::errors;
+using testing::countRule;
+using testing::describe;
 }  // namespace
 
 TEST_CASE("a slice inherits the constraints on the sliced element's children", "[validator][slicing]") {

@@ -16,16 +16,9 @@ using namespace medicus::profiles;
 namespace {
 using Fixture = testing::ValidatorFixture;
 
-size_t errors(const fhir::Issues& issues) { return fhir::countAtLeast(issues, fhir::Severity::Error); }
-bool hasRule(const fhir::Issues& issues, std::string_view rule) {
-  for (const auto& i : issues) if (i.rule_id == rule) return true;
-  return false;
-}
-std::string describe(const fhir::Issues& issues) {
-  std::string out;
-  for (const auto& i : issues) out += fhir::formatIssue(i) + "\n";
-  return out;
-}
+using testing::errors;
+using testing::hasRule;
+using testing::describe;
 Fixture& fixture() {
   static Fixture f;
   return f;
