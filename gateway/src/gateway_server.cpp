@@ -30,6 +30,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 
 #include "content_negotiation.h"
@@ -117,6 +118,15 @@ bool isHopByHop(http::field name) {
     default:
       return false;
   }
+}
+
+// The cores this process may run on (its CPU affinity: taskset, a container's cpuset), not all the
+// machine's: more I/O threads than cores only adds switches and queueing to the tail latency.
+unsigned usableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 }  // namespace
@@ -932,7 +942,7 @@ GatewayServer::~GatewayServer() {
 void GatewayServer::start() {
   auto rt = impl_->runtime.load();
   const GatewayConfig& config = *rt->config;
-  unsigned workers = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
+  unsigned workers = config.server.workers ? config.server.workers : usableCores();
   for (unsigned i = 0; i < workers; ++i) {
     impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
     impl_->registries.push_back(std::make_unique<SessionRegistry>());

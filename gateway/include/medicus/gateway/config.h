@@ -117,7 +117,7 @@ struct RouteConfig {
 };
 
 struct ServerConfig {
-  uint32_t workers = 0;  // io_context threads; 0: hardware concurrency (at least 1)
+  uint32_t workers = 0;  // io_context threads; 0: one per core this process may use (CPU affinity)
   std::string access_log = "stderr";  // "stderr", "stdout", "off" or a file path
   Millis drain_timeout{10'000};
 };
