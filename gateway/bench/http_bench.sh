@@ -12,7 +12,8 @@
 # valid against it (checked first), against nginx forwarding the same body. Without that test data the
 # validated runs use R4 core only and say so.
 # Then latency at a fixed rate, half the gateway's peak (build/bin/http_load, open loop): p50/p99
-# direct to the upstream, through nginx and through the gateway, and the p99 each proxy adds.
+# direct to the upstream, through nginx and through the gateway (two rounds, the lower figure of
+# each), and the p99 each proxy adds: its p99 minus the direct p99 at the same rate.
 # Ends with a summary table against the targets.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32]
@@ -213,19 +214,26 @@ latency() {  # key name url rate [body file: POST it]
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
   out="$(timeout $((seconds + 30)) "$load_bin" "${args[@]}" || true)"
   printf "%-34s %s\n" "$name" "$out"
-  p50_of[$key]="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p50") print $(i + 1) }' <<<"$out")"
-  p99_of[$key]="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' <<<"$out")"
+  # Best (lowest) of the rounds: other load on the machine only ever adds latency.
+  local p50 p99
+  p50="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p50") print $(i + 1) }' <<<"$out")"
+  p99="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' <<<"$out")"
+  p50_of[$key]="$(lower "${p50_of[$key]:-}" "$p50")"
+  p99_of[$key]="$(lower "${p99_of[$key]:-}" "$p99")"
 }
+lower() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "") print b; else if (b == "") print a; else print (a + 0 < b + 0 ? a : b) }'; }
 get_rate=$(awk -v r="$(mean "${rps_of[gateway_get]}")" 'BEGIN { printf "%d", r / 2 }')
 post_rate=$(awk -v r="$(mean "${rps_of[gateway_post]}")" 'BEGIN { printf "%d", r / 2 }')
 echo
-echo "fixed rate, half the gateway's peak (http_load, $connections connections): GET $get_rate/s, POST $post_rate/s"
-latency direct_get "upstream direct  GET @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$get_rate"
-latency nginx_get "nginx            GET @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$get_rate"
-latency gateway_get "gateway          GET @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$get_rate"
-latency direct_post "upstream direct  POST @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient" "$post_rate" "$work/patient.json"
-latency nginx_post "nginx            POST @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient" "$post_rate" "$work/patient.json"
-latency gateway_post "gateway          POST @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient" "$post_rate" "$work/patient.json"
+echo "fixed rate, half the gateway's peak (http_load, $connections connections): GET $get_rate/s, POST $post_rate/s; two rounds, the lower p50/p99 of each counts"
+for round in 1 2; do
+  latency direct_get "upstream direct  GET @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$get_rate"
+  latency nginx_get "nginx            GET @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$get_rate"
+  latency gateway_get "gateway          GET @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$get_rate"
+  latency direct_post "upstream direct  POST @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient" "$post_rate" "$work/patient.json"
+  latency nginx_post "nginx            POST @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient" "$post_rate" "$work/patient.json"
+  latency gateway_post "gateway          POST @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient" "$post_rate" "$work/patient.json"
+done
 added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%+.3f ms", a - b; else print "-" }'; }
 
 echo
@@ -242,4 +250,4 @@ printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "GET p99 @ $get_rate/s" "${p99
   "$(added "${p99_of[nginx_get]}" "${p99_of[direct_get]}")" "$(added "${p99_of[gateway_get]}" "${p99_of[direct_get]}")" "gateway adds <= 1 ms"
 printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "POST p99 @ $post_rate/s" "${p99_of[nginx_post]}" "${p99_of[gateway_post]}" "" \
   "$(added "${p99_of[nginx_post]}" "${p99_of[direct_post]}")" "$(added "${p99_of[gateway_post]}" "${p99_of[direct_post]}")" "gateway adds <= 1 ms"
-echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct, same rate)"
+echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct, same rate, best of two rounds each)"
