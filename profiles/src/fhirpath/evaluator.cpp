@@ -1009,9 +1009,21 @@ class Evaluator {
   // The items `target` reaches from the focus (the focus itself without a target), counted (two
   // meaning "more than one"), and the first of them: a node, or nullptr for a primitive's `value`.
   // False when that needs the normal evaluation (not a path of element names, or system values).
-  static bool reachAtMostOne(const AstNode* target, Focus focus, size_t& count, const fhir::Node*& first) {
+  // as(T)/ofType(T) on the focus itself (`descendants().where(as(canonical) = '#')` in dom-3) keep
+  // the focus nodes of that type, as typeOperation() does for function calls.
+  bool reachAtMostOne(const AstNode* target, Focus focus, size_t& count, const fhir::Node*& first) const {
     count = 0;
     first = nullptr;
+    if (target && target->kind == NodeKind::Function && !target->children[0] &&
+        (target->function == FunctionId::As || target->function == FunctionId::OfType)) {
+      for (const Item& item : focus) {
+        if (!item.node) return false;
+        if (!matchesType(item, target->type, true)) continue;
+        if (count++ == 0) first = item.node;
+      }
+      count = std::min<size_t>(count, 2);
+      return true;
+    }
     if (!target) {
       count = std::min<size_t>(focus.size(), 2);
       if (count == 1 && !focus[0].node) return false;

@@ -393,6 +393,10 @@ TEST_CASE_METHOD(Fixture, "The Boolean fast paths agree with the full evaluation
       "name.family.matches('^Ch[a-z]+$')", "name.family.matchesFull('Ch[a-z]+')", "name.family.matchesFull('Ch')",
       "name.given.matches('J')", "gender.matches('m')", "birthDate.matches('1974')", "name.matches('x')",
       "id.matches('[a-z][0-9]')", "name.where(given.matches('^J')).exists()",
+      "name.given.where(as(string) = 'Jim').exists()", "descendants().where(as(code) = 'usual').exists()",
+      "descendants().where(ofType(string) = 'Acme').exists()", "name.where(as(HumanName) = 'x').exists()",
+      "name.given.select(as(string) != 'Jim').allTrue()", "descendants().where(as(uri) = '#').exists()",
+      "name.use.as(code) = 'official'", "as(Patient) = 'x'",
   };
   fp::EvaluationContext ctx;
   ctx.context = parsed.document->root();
