@@ -419,7 +419,7 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::compileLocked(co
     def.has_type_profiles = std::any_of(def.types.begin(), def.types.end(), [](const TypeRef& t) { return !t.profiles.empty(); });
     for (uint32_t c : def.children) {
       const ElementDef& child = profile->elements[c];
-      ChildSlot slot{child.name, c, child.min, child.max, child.min > 0, nameKey(child.name)};
+      ChildSlot slot{nameKey(child.name), c, child.min, child.max, child.min > 0};
       for (uint32_t s : child.slices) slot.check_absent = slot.check_absent || profile->elements[s].min > 0;
       def.child_slots.push_back(std::move(slot));
     }

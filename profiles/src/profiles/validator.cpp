@@ -877,7 +877,8 @@ class ValidationRun {
       size_t cursor = 0;
       for (uint32_t i = 0; i < def.child_slots.size() && cursor < run_count; ++i) {
         const ChildSlot& slot = def.child_slots[i];
-        if (runs[cursor].key == slot.name_key && (slot.name.size() <= 7 || runs[cursor].element->name == slot.name)) {
+        if (runs[cursor].key == slot.name_key &&
+            (runs[cursor].element->name.size() <= 7 || runs[cursor].element->name == profile.elements[slot.index].name)) {
           run_slot[cursor++] = i;
         }
       }
@@ -896,7 +897,7 @@ class ValidationRun {
       if (!merge) {
         matches.clear();
         for (const Node* n : node.children()) {
-          if (n->name() == slot.name) matches.push_back(n);
+          if (n->name() == profile.elements[slot.index].name) matches.push_back(n);
         }
         items = matches.data();
         count = matches.size();

@@ -94,9 +94,6 @@ struct Slicing {
 
 inline constexpr uint32_t kNoElement = UINT32_MAX;
 
-// What the per-node walk over an element's children needs of each child, packed together: most
-// children of a definition are absent from a given instance, and an ElementDef spans several cache
-// lines, so the walk reads only these until a child is present.
 // Up to seven leading bytes of an element name and its length in one word: the walk pairs a node's
 // children with a definition's by comparing these (and the rest of names longer than seven bytes).
 inline uint64_t nameKey(std::string_view name) {
@@ -105,13 +102,15 @@ inline uint64_t nameKey(std::string_view name) {
   return key;
 }
 
+// What the per-node walk over an element's children needs of each child, packed together: most
+// children of a definition are absent from a given instance, and an ElementDef spans several cache
+// lines, so the walk reads only these until a child is present.
 struct ChildSlot {
-  std::string name;  // the child's ElementDef::name
+  uint64_t name_key = 0;  // nameKey() of the child's ElementDef::name (the name itself stays there)
   uint32_t index = 0;  // into CompiledProfile::elements
   uint32_t min = 0;
   uint32_t max = UINT32_MAX;
   bool check_absent = false;  // min > 0 or a slice with min > 0: reports even when absent
-  uint64_t name_key = 0;  // nameKey(name)
 };
 
 struct ElementDef {
