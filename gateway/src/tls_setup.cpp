@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -172,6 +173,21 @@ std::string checkClientTlsFiles(const UpstreamTlsConfig& tls) {
     return "a client certificate needs both 'certificate:' and 'private_key:'";
   }
   return loadsInto(TLS_client_method(), [&](SSL_CTX* context) { configureClientContext(context, tls); });
+}
+
+ConfigErrors checkTlsFiles(const GatewayConfig& config) {
+  ConfigErrors errors;
+  auto add = [&](uint32_t line, uint32_t column, const std::string& owner, std::string problem) {
+    if (!problem.empty()) errors.push_back({config.source_file, line, column, owner + " tls: " + problem});
+  };
+  for (const auto& l : config.listeners) {
+    if (l.tls) add(l.tls->line, l.tls->column, "listener '" + l.name + "'", checkServerTlsFiles(*l.tls));
+  }
+  for (const auto& u : config.upstreams) {
+    bool https = std::any_of(u.endpoints.begin(), u.endpoints.end(), [](const UpstreamEndpoint& e) { return e.https; });
+    if (https || u.tls.line) add(u.tls.line, u.tls.column, "upstream '" + u.name + "'", checkClientTlsFiles(u.tls));
+  }
+  return errors;
 }
 
 std::string clientIdentityOf(SSL* ssl) {

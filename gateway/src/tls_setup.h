@@ -27,6 +27,9 @@ bool ensureSelfSignedCertificate(const ServerTlsConfig& tls);
 // self_signed_if_missing); else what failed and what to write instead.
 std::string checkServerTlsFiles(const ServerTlsConfig& tls);
 std::string checkClientTlsFiles(const UpstreamTlsConfig& tls);
+// Both for a whole config (listeners; upstreams with https endpoints or a 'tls:'), each problem at the
+// line of its 'tls:' in config.source_file, named by listener or upstream. check-config and serve.
+ConfigErrors checkTlsFiles(const GatewayConfig& config);
 
 // The identity of a verified client certificate: its first subjectAltName (DNS, URI or email), else
 // the subject's CN; empty when there is no verified certificate.

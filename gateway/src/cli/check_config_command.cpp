@@ -24,20 +24,6 @@ size_t reportTls(const std::string& file, uint32_t line, uint32_t column, const 
   return 1;
 }
 
-// The files serve loads at start (serve would refuse to start, or fail the first upstream handshake).
-size_t checkTlsFiles(const GatewayConfig& c, const std::string& file) {
-  size_t errors = 0;
-  for (const auto& l : c.listeners) {
-    if (l.tls) errors += reportTls(file, l.tls->line, l.tls->column, "listener '" + l.name + "'", checkServerTlsFiles(*l.tls));
-  }
-  for (const auto& u : c.upstreams) {
-    bool https = false;
-    for (const auto& e : u.endpoints) https = https || e.https;
-    if (https || u.tls.line) errors += reportTls(file, u.tls.line, u.tls.column, "upstream '" + u.name + "'", checkClientTlsFiles(u.tls));
-  }
-  return errors;
-}
-
 }  // namespace
 
 int runCheckConfig(const Args& args) {
@@ -63,8 +49,11 @@ int runCheckConfig(const Args& args) {
   }
   const GatewayConfig& c = **config;
   const std::string file(args[0]);
-  if (size_t tls_errors = checkTlsFiles(c, file)) {
-    std::fprintf(stderr, "%zu error(s)\n", tls_errors);
+  // The certificates, keys and CA bundles serve loads at start (it would refuse to start, or fail the
+  // first upstream handshake).
+  if (ConfigErrors tls_errors = checkTlsFiles(c); !tls_errors.empty()) {
+    for (const auto& error : tls_errors) std::fprintf(stderr, "%s\n", formatConfigError(error).c_str());
+    std::fprintf(stderr, "%zu error(s)\n", tls_errors.size());
     return kExitInputErrors;
   }
   std::string hl7v2_summary;

@@ -11,6 +11,7 @@
 #include "medicus/gateway/config.h"
 #include "medicus/gateway/profile_validator_provider.h"
 #include "medicus/gateway/gateway_server.h"
+#include "tls_setup.h"
 #ifdef MEDICUS_HAVE_HL7V2_INTAKE
 #include "mllp/hl7v2_intake.h"
 #endif
@@ -77,6 +78,11 @@ int runServe(const Args& args) {
                     : loadConfig(config_path);
   if (!config) {
     for (const auto& error : config.error()) std::fprintf(stderr, "%s\n", formatConfigError(error).c_str());
+    return kExitInputErrors;
+  }
+  // Certificates that will not load: said with the config's file:line, as check-config says it.
+  if (ConfigErrors tls_errors = checkTlsFiles(**config); !tls_errors.empty()) {
+    for (const auto& error : tls_errors) std::fprintf(stderr, "%s\n", formatConfigError(error).c_str());
     return kExitInputErrors;
   }
   try {

@@ -4,7 +4,7 @@
 # /etc/medicus/maps in the image), and each ```yaml snippet of the Markdown docs. A snippet that is one
 # section (the README's `hl7v2:` block) is checked as the documented sample gateway/config/gateway.yaml
 # extended by it, from that folder, so its relative paths mean what the README says. The embedded default
-# of `serve` must be gateway/config/default.yaml. Also: a certificate that is missing fails with file:line.
+# of `serve` must be gateway/config/default.yaml. Also: a missing certificate fails check-config and serve with file:line.
 #   shipped_configs_test.sh MEDICUS_GATEWAY SOURCE_DIR
 set -euo pipefail
 gateway="$(realpath "$1")"
@@ -74,5 +74,11 @@ if "$gateway" check-config "$work/gateway/config/no-cert.yaml" > /dev/null 2> "$
 fi
 grep -q "no-cert.yaml:[0-9]*:[0-9]*: listener 'https' tls: certificate '/var/lib/medicus/tls/gateway.crt' does not exist" "$work/err" ||
   { cat "$work/err"; fail "check-config did not name the missing certificate with file:line"; }
+# serve says the same before it binds anything, and exits 1.
+status=0
+timeout 20 "$gateway" serve --config "$work/gateway/config/no-cert.yaml" > /dev/null 2> "$work/err" || status=$?
+[ "$status" = 1 ] || { cat "$work/err"; fail "serve with a missing certificate exited $status, not 1"; }
+grep -q "no-cert.yaml:[0-9]*:[0-9]*: listener 'https' tls: certificate '/var/lib/medicus/tls/gateway.crt' does not exist" "$work/err" ||
+  { cat "$work/err"; fail "serve did not name the missing certificate with file:line"; }
 
 echo "shipped configs test passed: $checked config files and $snippets doc snippets pass check-config"
