@@ -203,16 +203,43 @@ const std::vector<ProfileStore::GlobalProfile>& ProfileStore::globalProfiles() {
   return *global_profiles_;
 }
 
+ProfileStore::Recent& ProfileStore::recentSlot(std::string_view canonical_or_type) {
+  const uintptr_t where = reinterpret_cast<uintptr_t>(canonical_or_type.data());
+  return recent_[((where >> 3) ^ (where >> 11) ^ canonical_or_type.size()) % std::size(recent_)];
+}
+
+const CompiledProfile* ProfileStore::recentLocked(std::string_view canonical_or_type) {
+  const Recent& r = recentSlot(canonical_or_type);
+  if (r.profile && r.data == canonical_or_type.data() && r.size == canonical_or_type.size() &&
+      r.registry_size == registry_.size() && r.key == canonical_or_type) {
+    return r.profile;
+  }
+  return nullptr;
+}
+
+void ProfileStore::rememberLocked(std::string_view canonical_or_type, const CompiledProfile* profile) {
+  Recent& r = recentSlot(canonical_or_type);
+  r.data = canonical_or_type.data();
+  r.size = canonical_or_type.size();
+  r.registry_size = registry_.size();
+  r.key.assign(canonical_or_type);
+  r.profile = profile;
+}
+
 const CompiledProfile* ProfileStore::typeDefinition(std::string_view type_name) {
   std::lock_guard lock(mutex_);
+  if (const CompiledProfile* recent = recentLocked(type_name)) return recent;
   const ResourceInfo* info = registry_.findTypeDefinition(type_name);
   if (!info) return nullptr;
   auto compiled = compileLocked(*info);
-  return compiled ? *compiled : nullptr;
+  if (!compiled) return nullptr;
+  rememberLocked(type_name, *compiled);
+  return *compiled;
 }
 
 tl::expected<const CompiledProfile*, std::string> ProfileStore::profile(std::string_view canonical) {
   std::lock_guard lock(mutex_);
+  if (const CompiledProfile* recent = recentLocked(canonical)) return recent;
   const ResourceInfo* info = resolve(canonical);
   if (!info) {
     // Say which part does not resolve: a malformed canonical, a version not loaded, or the url.
@@ -232,7 +259,9 @@ tl::expected<const CompiledProfile*, std::string> ProfileStore::profile(std::str
     }
     return tl::make_unexpected("profile " + std::string(url) + " is not loaded (add its package with --package)");
   }
-  return compileLocked(*info);
+  auto compiled = compileLocked(*info);
+  if (compiled) rememberLocked(canonical, *compiled);
+  return compiled;
 }
 
 std::shared_ptr<const CompiledInvariant> ProfileStore::compileExpressionLocked(const std::string& expression,

@@ -661,7 +661,7 @@ class ValidationRun {
     // reported again by the profile pass (same location and message).
     const size_t base_end = issues_.size();
     std::unordered_set<std::string> base_issues;
-    if (!profiles.empty()) {
+    if (!profiles.empty() && base_end > base_start) {  // (no base issues: nothing to repeat, no walk)
       // Only the resource's own issues: nested resources (entries, contained) meet profiles of their own.
       // Nested ones are told by their paths: the issue's path is a nested resource's path or continues
       // it after a whole segment (ExampleScenario.instance.resourceType is the resource's own).

@@ -66,6 +66,20 @@ class ProfileStore {
   std::unordered_map<const ResourceInfo*, std::unique_ptr<CompiledProfile>> compiled_;
   std::unordered_map<std::string, std::string> failures_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const CompiledInvariant>> invariants_;
+  // Validation asks for the same profiles and types over and over, mostly with the same strings
+  // (an ElementDef's type profile, a TypeInfo's name): found by where the text lives, checked against
+  // a copy, without resolving the canonical again. Entries from before the registry grew are ignored.
+  struct Recent {
+    const char* data = nullptr;
+    size_t size = 0;
+    size_t registry_size = 0;
+    std::string key;
+    const CompiledProfile* profile = nullptr;
+  };
+  Recent recent_[256];
+  Recent& recentSlot(std::string_view canonical_or_type);
+  const CompiledProfile* recentLocked(std::string_view canonical_or_type);
+  void rememberLocked(std::string_view canonical_or_type, const CompiledProfile* profile);
   std::optional<std::vector<GlobalProfile>> global_profiles_;
 };
 
