@@ -1160,14 +1160,44 @@ class ValidationRun {
            def.id + ":targetType");
   }
 
+  // Does `node` conform to `profile` (a trial from its root)? For Reference.targetProfile and profile
+  // discriminators. A (node, profile) pair already under check further out is taken to conform:
+  // resources that link each other (Patient.link) decide at the outermost check. Each pair is tried
+  // once per run: a failure is final (found even with the optimistic assumptions); a success that
+  // rested on an assumption is provisional until a check fails (endCheck). Trying such pairs again
+  // instead made a Bundle of n Observations whose hasMember name each other cost n! trials (and
+  // slicing hasMember by resolve() profile recursed down to max_depth). `issues`: on failure, the
+  // trial's issues.
+  bool conformsOnce(const Node& node, const CompiledProfile& profile, uint32_t depth,
+                    const fhir::Issues** issues = nullptr) {
+    const std::pair<const Node*, const CompiledProfile*> key(&node, &profile);
+    if (conforms_to_active_.count(key) || provisional_conforming_.count(key)) {
+      ++assumed_conforming_;
+      return true;
+    }
+    if (auto it = target_verdicts_.find(key); it != target_verdicts_.end()) {
+      if (issues) *issues = &it->second.second;
+      return it->second.first;
+    }
+    const uint32_t saved_depth = current_depth_;
+    conforms_to_active_.insert(key);
+    const uint64_t assumed_before = assumed_conforming_;
+    fhir::Issues found;
+    const bool ok = conforms(node, profile, 0, depth, &found);
+    endCheck(key, ok);
+    current_depth_ = saved_depth;
+    if (ok && assumed_conforming_ != assumed_before) {
+      provisional_conforming_.insert(key);
+      return true;
+    }
+    auto it = target_verdicts_.emplace(key, std::make_pair(ok, ok ? fhir::Issues() : std::move(found))).first;
+    if (issues) *issues = &it->second.second;
+    return ok;
+  }
+
   // Reference.targetProfile on a resolved target: the target conforms to one of the profiles that
   // constrain its type (core type definitions only say the type, checked by checkReferenceTarget).
-  // A (target, profile) pair already under check further out is taken to conform: resources that
-  // link each other (Patient.link) decide at the outermost check.
-  // Each pair is tried once per run: a failure is final (found even with the optimistic assumptions);
-  // a success that rested on an assumption is provisional until a check fails (endCheck). Trying
-  // such pairs again instead made a Bundle of n Observations whose hasMember name each other cost n!
-  // trials.
+  // Many references name one target (every Observation.subject the same Patient): conformsOnce.
   void checkTargetProfiles(const Node& node, const ElementDef& def, const Node& target) {
     std::vector<const CompiledProfile*> candidates;
     for (const TypeRef& t : def.types) {
@@ -1184,33 +1214,11 @@ class ValidationRun {
     if (candidates.empty()) return;
     const uint32_t depth = current_depth_;
     if (depth >= options_.max_depth) return;
-    std::vector<fhir::Issues> failures;
+    std::vector<const fhir::Issues*> failures;
     for (const CompiledProfile* p : candidates) {
-      const std::pair<const Node*, const CompiledProfile*> key(&target, p);
-      if (conforms_to_active_.count(key) || provisional_conforming_.count(key)) {
-        ++assumed_conforming_;
-        current_depth_ = depth;
-        return;
-      }
-      // Many references name one target (every Observation.subject the same Patient).
-      if (auto it = target_verdicts_.find(key); it != target_verdicts_.end()) {
-        if (it->second.first) return;
-        failures.push_back(it->second.second);
-        continue;
-      }
-      conforms_to_active_.insert(key);
-      const uint64_t assumed_before = assumed_conforming_;
-      fhir::Issues found;
-      bool ok = conforms(target, *p, 0, depth, &found);
-      endCheck(key, ok);
-      current_depth_ = depth;
-      if (ok && assumed_conforming_ != assumed_before) {
-        provisional_conforming_.insert(key);
-        return;
-      }
-      target_verdicts_.emplace(key, std::make_pair(ok, ok ? fhir::Issues() : found));
-      if (ok) return;
-      failures.push_back(std::move(found));
+      const fhir::Issues* found = nullptr;
+      if (conformsOnce(target, *p, depth, &found)) return;
+      failures.push_back(found);
     }
     std::string urls;
     for (const CompiledProfile* p : candidates) urls += (urls.empty() ? "" : ", ") + p->url;
@@ -1218,7 +1226,7 @@ class ValidationRun {
     report(Severity::Error, IssueType::Structure, node, "the target of " + reference + " conforms to none of the "
            "profiles it must meet (" + urls + ")", def.id + ":targetProfile");
     for (size_t i = 0; i < candidates.size(); ++i) {
-      for (const auto& issue : failures[i]) {
+      for (const auto& issue : *failures[i]) {
         if (issue.severity != Severity::Error && issue.severity != Severity::Fatal) continue;
         report(Severity::Information, IssueType::Informational, node, "against " + candidates[i]->url + ": " +
                issue.expression + ": " + issue.message, def.id + ":targetProfile-detail");
@@ -2246,7 +2254,7 @@ class ValidationRun {
   bool conformsToProfiles(const Node& node, const std::vector<std::string>& urls, uint32_t depth) {
     for (const auto& url : urls) {
       auto compiled = profileOf(url);
-      if (compiled && conforms(node, **compiled, 0, depth)) return true;
+      if (compiled && conformsOnce(node, **compiled, depth)) return true;
     }
     return false;
   }
@@ -2294,7 +2302,7 @@ class ValidationRun {
   // Pairs that conform as long as the pairs assumed to conform while trying them do: dropped as soon
   // as any check fails (endCheck), kept otherwise (the assumptions held).
   std::set<std::pair<const Node*, const CompiledProfile*>> provisional_conforming_;
-  // checkTargetProfiles() verdicts: (target, profile) -> (conforms, the trial's issues when not)
+  // conformsOnce() verdicts: (node, profile) -> (conforms, the trial's issues when not)
   std::map<std::pair<const Node*, const CompiledProfile*>, std::pair<bool, fhir::Issues>> target_verdicts_;
   rapidjson::Value url_scratch_;  // an extension canonical as a JSON string (points into a ProfileStore string)
 };

@@ -341,6 +341,29 @@ TEST_CASE("targets that all name each other are tried once each, not once per pa
   CHECK(countRule(amended, "Observation.hasMember:targetProfile") == n * (n - 1));
 }
 
+TEST_CASE("slices by resolve() profile over targets that name each other are tried once each",
+          "[validator][target-profile][slicing]") {
+  // hasMember sliced by the profile of what it resolves to, the slice's targets of this same profile:
+  // matching a slice tried the target, which matched its own hasMember against the slice, ... down
+  // to max_depth (6 Observations took more than 100 s).
+  std::string sliced = kMemberLoopProfile;
+  const std::string member = R"({"id":"Observation.hasMember","path":"Observation.hasMember","type")";
+  sliced.replace(sliced.find(member), member.size(), R"j({"id":"Observation.hasMember","path":"Observation.hasMember",
+    "slicing":{"discriminator":[{"type":"profile","path":"resolve()"}],"rules":"open"}},
+    {"id":"Observation.hasMember:m","path":"Observation.hasMember","sliceName":"m","type")j");
+  Fixture f({{sliced, "sliced.json"}});
+  constexpr size_t n = 16;
+  auto valid = f.validate(memberClique(n, n));
+  INFO(describe(valid));
+  CHECK(errors(valid) == 0);
+  // The amended one breaks the profile itself; the others' references to it fall outside the open
+  // slice and so break nothing.
+  auto amended = f.validate(memberClique(n, 3));
+  INFO(describe(amended));
+  CHECK(countRule(amended, "Observation.status:fixed") == 1);
+  CHECK(errors(amended) == 1);
+}
+
 TEST_CASE("target profiles from an indexed package are checked (their derivation is in the definition)",
           "[validator][target-profile]") {
   // R4 core comes with a .index.json, which does not list derivation: vitalsigns is a constraint all
