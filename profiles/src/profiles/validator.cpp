@@ -199,17 +199,12 @@ class ValidationRun {
       // The check nests inside the validation that evaluates the invariant: it continues at that
       // depth (max_depth bounds it). A (resource, profile) pair already being checked further out
       // (conformsTo() of the resource's own profile, resources linking each other) is assumed to
-      // conform here; the outer check decides.
+      // conform here; the outer check decides. Each pair is tried once per run (conformsOnce).
       const uint32_t depth = run_.current_depth_;
       if (depth >= run_.options_.max_depth) {
         return tl::make_unexpected("conformsTo('" + std::string(url) + "'): profiles nest too deeply");
       }
-      const std::pair<const Node*, const CompiledProfile*> key(&resource, *compiled);
-      if (!run_.conforms_to_active_.insert(key).second) { ++run_.assumed_conforming_; return true; }
-      bool ok = run_.conforms(resource, **compiled, 0, depth);
-      run_.endCheck(key, ok);
-      run_.current_depth_ = depth;
-      return ok;
+      return run_.conformsOnce(resource, **compiled, depth);
     }
     const Node* resolve(std::string_view reference) const override {
       const Node* local = run_.doc_.root() ? run_.resolveReference(*run_.doc_.root(), reference) : nullptr;
@@ -1160,14 +1155,14 @@ class ValidationRun {
            def.id + ":targetType");
   }
 
-  // Does `node` conform to `profile` (a trial from its root)? For Reference.targetProfile and profile
-  // discriminators. A (node, profile) pair already under check further out is taken to conform:
-  // resources that link each other (Patient.link) decide at the outermost check. Each pair is tried
-  // once per run: a failure is final (found even with the optimistic assumptions); a success that
-  // rested on an assumption is provisional until a check fails (endCheck). Trying such pairs again
-  // instead made a Bundle of n Observations whose hasMember name each other cost n! trials (and
-  // slicing hasMember by resolve() profile recursed down to max_depth). `issues`: on failure, the
-  // trial's issues.
+  // Does `node` conform to `profile` (a trial from its root)? For Reference.targetProfile, profile
+  // discriminators and conformsTo(). A (node, profile) pair already under check further out is
+  // taken to conform: resources that link each other (Patient.link) decide at the outermost check.
+  // Each pair is tried once per run: a failure is final (found even with the optimistic
+  // assumptions); a success that rested on an assumption is provisional until a check fails
+  // (endCheck). Trying such pairs again instead made a Bundle of n Observations whose hasMember
+  // name each other cost n! trials (and slicing hasMember by resolve() profile recursed down to
+  // max_depth). `issues`: on failure, the trial's issues.
   bool conformsOnce(const Node& node, const CompiledProfile& profile, uint32_t depth,
                     const fhir::Issues** issues = nullptr) {
     const std::pair<const Node*, const CompiledProfile*> key(&node, &profile);
