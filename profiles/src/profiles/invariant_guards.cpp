@@ -186,7 +186,8 @@ Tri pathExists(const fhir::Node& from, const std::vector<std::string>& path, siz
       if (c->element()->name != "extension") continue;
       const fhir::Node* u = c->child("url");
       if (!u || u->value() != url) continue;
-    } else if (c->element()->name != step) {
+    } else if (std::string_view name = c->element()->name;
+               name.size() != step.size() || name[0] != step[0] || name != step) {  // (most differ in size or first letter)
       continue;
     }
     Tri t = pathExists(*c, path, i + 1);

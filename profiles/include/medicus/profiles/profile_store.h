@@ -76,7 +76,7 @@ class ProfileStore {
     std::string key;
     const CompiledProfile* profile = nullptr;
   };
-  Recent recent_[256];
+  Recent recent_[1024];
   Recent& recentSlot(std::string_view canonical_or_type);
   const CompiledProfile* recentLocked(std::string_view canonical_or_type);
   void rememberLocked(std::string_view canonical_or_type, const CompiledProfile* profile);

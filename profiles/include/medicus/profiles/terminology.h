@@ -72,7 +72,7 @@ class Terminology {
     const std::string* key = nullptr;  // the expansions_ key (node-stable)
     const Expansion* expansion = nullptr;
   };
-  RecentExpansion recent_[256];
+  RecentExpansion recent_[1024];  // (every profile element's binding has its own copy of the url)
   const Expansion* expandCached(std::string_view url);
 };
 
