@@ -154,3 +154,53 @@ TEST_CASE("narrative control: language sections required or prohibited, source c
   CHECK(checkNarrativeControls(R"(<div xmlns="http://www.w3.org/1999/xhtml" class="generated">all <b>x</b></div>)", "",
                                "error", "P").empty());
 }
+
+TEST_CASE("invariant guards: complete guards also decide failures", "[invariant-guards]") {
+  auto doc = parse(R"({"resourceType":"Observation","status":"final","code":{"text":"x"},
+    "valueQuantity":{"value":1,"code":"mg"},"subject":{"reference":"#p"}})");
+  const fhir::Node* obs = doc->root();
+  const fhir::Node* quantity = obs->child("value");
+  auto decide = [](const fhir::Node& focus, std::string_view expression) {
+    bool complete = false;
+    auto guards = parseInvariantGuards(expression, &complete);
+    return decideByGuards(focus, guards, complete);
+  };
+  auto complete = [](std::string_view expression) {
+    bool c = true;
+    (void)parseInvariantGuards(expression, &c);
+    return c;
+  };
+  // The whole expression is tests: every one decided, none holding, means false.
+  CHECK(complete("text.`div`.exists()"));
+  CHECK(decide(*obs, "text.`div`.exists()") == GuardOutcome::Fails);
+  CHECK(decide(*quantity, "code.empty() or system.exists()") == GuardOutcome::Fails);
+  CHECK(decide(*quantity, "value.empty() or code.exists()") == GuardOutcome::Holds);
+  CHECK(complete("code.exists() implies system.exists()"));  // not A, or B: both parsed
+  CHECK(decide(*quantity, "code.exists() implies system.exists()") == GuardOutcome::Fails);
+  CHECK(decide(*obs->child("subject"), "reference.startsWith('#').not()") == GuardOutcome::Fails);
+  // Parts left to the engine: never a failure from the guards.
+  CHECK_FALSE(complete("comment.exists() or (equivalence != 'narrower') or equivalence.empty()"));
+  CHECK(decide(*obs, "comment.exists() or (equivalence != 'narrower')") == GuardOutcome::Undecided);
+  CHECK_FALSE(complete("fullUrl.exists() implies fullUrl.contains('/_history/').not()"));
+  CHECK(decide(*obs, "specimen.exists() implies specimen.contains('x').not()") == GuardOutcome::Holds);  // no specimen
+  CHECK(decide(*obs, "subject.exists() implies subject.contains('x').not()") == GuardOutcome::Undecided);
+  // all() decides only an empty collection (true); a test it cannot decide leaves it to the engine.
+  CHECK(decide(*obs, "code.coding.all(system.exists())") == GuardOutcome::Holds);
+  CHECK(decide(*quantity, "extension.all(x) or code.empty()") == GuardOutcome::Holds);
+  CHECK(decide(*obs, "status.value.empty() or text.exists()") == GuardOutcome::Undecided);
+  CHECK(decide(*obs->child("status"), "extension.exists()") == GuardOutcome::Undecided);  // primitive focus
+  CHECK_FALSE(complete("a.empty() xor b.empty()"));
+}
+
+TEST_CASE("invariant guards: natively answered core invariants are told apart when compiled", "[invariant-guards]") {
+  constexpr std::string_view kBundle = "http://hl7.org/fhir/StructureDefinition/Bundle";
+  CHECK(nativeInvariantOf("ele-1", "hasValue() or (children().count() > id.count())", kBundle) == NativeInvariant::Ele1);
+  CHECK(nativeInvariantOf("bdl-7", "x", kBundle) == NativeInvariant::Bdl7);
+  CHECK(nativeInvariantOf("bdl-7", "x", "http://example.org/StructureDefinition/MyBundle") == NativeInvariant::None);
+  CHECK(nativeInvariantOf("ref-1", kRef1Expression, "http://hl7.org/fhir/StructureDefinition/Reference") ==
+        NativeInvariant::Ref1);
+  CHECK(nativeInvariantOf("ref-1", "reference.exists()", "http://hl7.org/fhir/StructureDefinition/Reference") ==
+        NativeInvariant::None);  // another expression under the key: the engine
+  CHECK(nativeInvariantOf("dom-6", "text.`div`.exists()", "http://hl7.org/fhir/StructureDefinition/Patient") ==
+        NativeInvariant::None);
+}
