@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <optional>
 #include <regex>
@@ -17,6 +18,20 @@ constexpr size_t kMaxExpansion = 200000;
 template <class V>
 using StringMap = std::unordered_map<std::string, V, StringViewHash, std::equal_to<>>;
 using StringSet = std::unordered_set<std::string, StringViewHash, std::equal_to<>>;
+
+// Per validating thread: the expansions it was handed before, by where the value set url lives
+// (like Terminology::recent_). An expansion never changes once expand() returned it, so a hit
+// needs neither the mutex nor a hash. `owner` tells the Terminology apart (ids are never reused).
+struct ThreadExpansion {
+  uint64_t owner = 0;
+  const char* data = nullptr;
+  size_t size = 0;
+  const std::string* key = nullptr;
+  const void* expansion = nullptr;
+};
+thread_local ThreadExpansion t_recent[512];
+thread_local std::string t_key;  // "system|code" of this thread's lookup in progress, reused
+std::atomic<uint64_t> next_terminology_id{1};
 
 std::string key(std::string_view system, std::string_view code) {
   std::string k;
@@ -66,11 +81,15 @@ struct Terminology::Expansion {
   bool usable = false;
   std::string error;  // when not usable
   StringMap<std::string> codes;  // "system|code" -> display
-  StringMap<std::string> bare;   // code -> system (first seen)
+  struct Bare {
+    std::string system;   // first seen
+    std::string display;  // of system|code, so a bare code is one lookup
+  };
+  StringMap<Bare> bare;  // code -> first system defining it
   StringSet external_systems;    // included but not available locally
 };
 
-Terminology::Terminology(const PackageRegistry& registry) : registry_(registry) {}
+Terminology::Terminology(const PackageRegistry& registry) : registry_(registry), id_(next_terminology_id++) {}
 Terminology::~Terminology() = default;
 
 const Terminology::CodeSystemIndex* Terminology::codeSystem(std::string_view url) {
@@ -160,7 +179,7 @@ const Terminology::Expansion* Terminology::expand(std::string_view url, int dept
   auto add = [&](Expansion& target, std::string_view system, std::string_view code, std::string_view display) {
     if (target.codes.size() >= kMaxExpansion) return;
     target.codes.emplace(key(system, code), std::string(display));
-    target.bare.emplace(std::string(code), std::string(system));
+    target.bare.emplace(std::string(code), Expansion::Bare{std::string(system), std::string(display)});
   };
   // Codes of one include/exclude entry.
   auto collect = [&](const rapidjson::Value& inc, Expansion& out) -> bool {
@@ -293,7 +312,7 @@ const Terminology::Expansion* Terminology::expand(std::string_view url, int dept
       e->bare.clear();
       for (const auto& [ck, display] : e->codes) {
         size_t bar = ck.find('|');
-        e->bare.emplace(ck.substr(bar + 1), ck.substr(0, bar));
+        e->bare.emplace(ck.substr(bar + 1), Expansion::Bare{ck.substr(0, bar), display});
       }
     }
   } else if (const rapidjson::Value* expansion = member(*vs, "expansion")) {
@@ -324,36 +343,46 @@ const Terminology::Expansion* Terminology::expandCached(std::string_view url) {
   return e;
 }
 
+const Terminology::Expansion* Terminology::expansionFor(std::string_view url) {
+  const uintptr_t where = reinterpret_cast<uintptr_t>(url.data());
+  ThreadExpansion& slot = t_recent[((where >> 4) ^ (where >> 12)) % std::size(t_recent)];
+  if (slot.owner == id_ && slot.data == url.data() && slot.size == url.size() && *slot.key == url) {
+    return static_cast<const Expansion*>(slot.expansion);
+  }
+  std::lock_guard lock(mutex_);
+  const Expansion* e = expandCached(url);
+  auto it = expansions_.find(url);
+  if (it != expansions_.end()) slot = {id_, url.data(), url.size(), &it->first, e};
+  return e;
+}
+
 CodeCheck Terminology::checkValueSet(std::string_view value_set, std::string_view system, std::string_view code,
                                      std::string_view display) {
-  std::lock_guard lock(mutex_);
   CodeCheck result;
-  const Expansion* e = expandCached(value_set);
+  const Expansion* e = expansionFor(value_set);  // read below without the mutex: it is final
   if (!e->usable) {
     result.detail = e->error;
     return result;
   }
   const std::string* found_display = nullptr;
   std::string_view found_system = system;
-  auto findCode = [&](std::string_view in_system) -> const std::string* {
-    key_scratch_.assign(in_system).push_back('|');
-    key_scratch_.append(code);
-    auto it = e->codes.find(key_scratch_);
-    return it == e->codes.end() ? nullptr : &it->second;
-  };
   if (system.empty()) {
     auto it = e->bare.find(code);
     if (it != e->bare.end()) {
-      found_system = it->second;
-      found_display = findCode(it->second);
+      found_system = it->second.system;
+      found_display = &it->second.display;
     }
   } else {
-    found_display = findCode(system);
+    t_key.assign(system).push_back('|');
+    t_key.append(code);
+    auto it = e->codes.find(t_key);
+    if (it != e->codes.end()) found_display = &it->second;
   }
   if (found_display) {
     result.status = CodeStatus::Valid;
     if (!display.empty()) {
       std::string expected = *found_display;
+      std::lock_guard lock(mutex_);  // code_systems_ grows lazily
       const CodeSystemIndex* cs = codeSystem(found_system);
       bool ok = expected.empty() || expected == display;
       if (cs) {

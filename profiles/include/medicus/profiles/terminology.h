@@ -63,7 +63,6 @@ class Terminology {
   std::recursive_mutex mutex_;
   std::unordered_map<std::string, std::unique_ptr<CodeSystemIndex>, StringViewHash, std::equal_to<>> code_systems_;
   std::unordered_map<std::string, std::unique_ptr<Expansion>, StringViewHash, std::equal_to<>> expansions_;
-  std::string key_scratch_;  // "system|code" of the lookup in progress (under mutex_), reused
   // checkValueSet() is asked about the same few value sets over and over, mostly with the same
   // string (a binding's value_set): by where the text lives, checked against the key, no hashing.
   struct RecentExpansion {
@@ -73,7 +72,9 @@ class Terminology {
     const Expansion* expansion = nullptr;
   };
   RecentExpansion recent_[1024];  // (every profile element's binding has its own copy of the url)
-  const Expansion* expandCached(std::string_view url);
+  const Expansion* expandCached(std::string_view url);  // under mutex_
+  const Expansion* expansionFor(std::string_view url);  // a per-thread cache in front of expandCached
+  const uint64_t id_;  // tells this instance's entries in the per-thread cache apart
 };
 
 }  // namespace medicus::profiles
