@@ -66,9 +66,16 @@ std::string formatIssue(const Issue& issue) {
   return out;
 }
 
+namespace {
+size_t continuationBytes(const char* begin, const char* end) {
+  size_t n = 0;
+  for (const char* p = begin; p < end; ++p) n += (static_cast<unsigned char>(*p) & 0xC0) == 0x80;
+  return n;
+}
+}  // namespace
+
 LineIndex::LineIndex(std::string_view text) : text_(text) {
-  // Built at a document's first issue, over the whole source: memchr for the newlines and a plain
-  // counting loop per block (vectorised) instead of one branchy pass per byte.
+  // Built at a document's first issue, over the whole source: memchr for the newlines.
   line_starts_.push_back(0);
   const char* begin = text.data();
   const char* end = begin + text.size();
@@ -76,25 +83,24 @@ LineIndex::LineIndex(std::string_view text) : text_(text) {
        ++p) {
     line_starts_.push_back(static_cast<uint32_t>(p - begin + 1));
   }
-  block_continuations_.reserve(text.size() / kBlock + 2);
-  uint32_t continuations = 0;
-  for (size_t block = 0; block < text.size(); block += kBlock) {
-    block_continuations_.push_back(continuations);
-    const size_t block_end = std::min(text.size(), block + kBlock);
-    uint32_t in_block = 0;
-    for (size_t i = block; i < block_end; ++i) in_block += (static_cast<unsigned char>(begin[i]) & 0xC0) == 0x80;
-    continuations += in_block;
-  }
-  block_continuations_.push_back(continuations);
 }
 
 size_t LineIndex::continuationBytesBefore(size_t offset) const {
-  size_t block = offset / kBlock;
-  size_t count = block_continuations_[block];
-  for (size_t i = block * kBlock; i < offset; ++i) {
-    count += (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80;
+  if (block_continuations_.empty()) {
+    // A plain counting loop per block (vectorised) instead of one branchy pass per byte.
+    block_continuations_.reserve(text_.size() / kBlock + 2);
+    uint32_t continuations = 0;
+    for (size_t block = 0; block < text_.size(); block += kBlock) {
+      block_continuations_.push_back(continuations);
+      const size_t block_end = std::min(text_.size(), block + kBlock);
+      uint32_t in_block = 0;
+      for (size_t i = block; i < block_end; ++i) in_block += (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80;
+      continuations += in_block;
+    }
+    block_continuations_.push_back(continuations);
   }
-  return count;
+  size_t block = offset / kBlock;
+  return block_continuations_[block] + continuationBytes(text_.data() + block * kBlock, text_.data() + offset);
 }
 
 SourcePosition LineIndex::positionOf(size_t offset) const {
@@ -103,7 +109,10 @@ SourcePosition LineIndex::positionOf(size_t offset) const {
   size_t line = static_cast<size_t>(it - line_starts_.begin());
   size_t start = line_starts_[line - 1];
   // Code points = bytes minus UTF-8 continuation bytes.
-  size_t column = (offset - start) - (continuationBytesBefore(offset) - continuationBytesBefore(start)) + 1;
+  const size_t continuations = offset - start <= kBlock
+                                   ? continuationBytes(text_.data() + start, text_.data() + offset)
+                                   : continuationBytesBefore(offset) - continuationBytesBefore(start);
+  size_t column = (offset - start) - continuations + 1;
   return {static_cast<uint32_t>(line), static_cast<uint32_t>(column)};
 }
 

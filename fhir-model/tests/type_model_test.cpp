@@ -93,4 +93,11 @@ TEST_CASE("line index: lines, code-point columns, long single lines", "[issue]")
   CHECK(many_index.positionOf(at).line == 651);
   CHECK(many_index.positionOf(at + 2).column == 2);  // after the 2-byte "ä"
   CHECK(many_index.positionOf(at + 5).column == 5);  // the newline
+  // Columns counted within a short line and through the block counts of a long one agree.
+  std::string mixed = "ü\n";
+  for (int i = 0; i < 600; ++i) mixed += "\xC3\xBC" "a";  // 1,800 bytes on line 2
+  LineIndex mixed_index(mixed);
+  CHECK(mixed_index.positionOf(3 + 1023).column == 683);  // 341 "üa" and one "ü" before it
+  CHECK(mixed_index.positionOf(3 + 1026).column == 685);  // past the 1 KiB line length
+  CHECK(mixed_index.positionOf(1).column == 2);
 }

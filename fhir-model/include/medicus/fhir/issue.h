@@ -45,7 +45,9 @@ size_t countAtLeast(const Issues& issues, Severity severity);
 std::string formatIssue(const Issue& issue);
 
 // Maps byte offsets of a source text to 1-based line:column (columns count UTF-8 code points).
-// Each lookup is O(log lines + 1 KiB), also on a single-line (minified) document with many issues.
+// Each lookup is O(log lines + 1 KiB), also on a single-line (minified) document with many issues:
+// columns are counted within the line, and only lines longer than kBlock use the per-block counts,
+// which are built at the first such lookup (pretty-printed documents never need them).
 class LineIndex {
  public:
   explicit LineIndex(std::string_view text);
@@ -57,7 +59,7 @@ class LineIndex {
 
   std::string_view text_;
   std::vector<uint32_t> line_starts_;
-  std::vector<uint32_t> block_continuations_;  // UTF-8 continuation bytes before each kBlock boundary
+  mutable std::vector<uint32_t> block_continuations_;  // UTF-8 continuation bytes before each kBlock boundary
 };
 
 }  // namespace medicus::fhir
