@@ -100,4 +100,25 @@ TEST_CASE("line index: lines, code-point columns, long single lines", "[issue]")
   CHECK(mixed_index.positionOf(3 + 1023).column == 683);  // 341 "üa" and one "ü" before it
   CHECK(mixed_index.positionOf(3 + 1026).column == 685);  // past the 1 KiB line length
   CHECK(mixed_index.positionOf(1).column == 2);
+  // Every offset of lines from empty to several blocks long agrees with counting from the start.
+  std::string varied;
+  for (int i = 0; i < 40; ++i) {
+    for (int k = 0; k < (i * i * 7) % 2600; ++k) varied += k % 5 == 0 ? "\xC3\xA4" : "x";
+    if (i % 7 != 3) varied += '\n';
+  }
+  LineIndex varied_index(varied);
+  uint32_t line = 1, column = 1;
+  bool all_agree = true;
+  for (size_t at = 0; at <= varied.size(); ++at) {
+    SourcePosition p = varied_index.positionOf(at);
+    all_agree = all_agree && p.line == line && p.column == column;
+    if (at == varied.size()) break;
+    if (varied[at] == '\n') {
+      ++line;
+      column = 1;
+    } else if ((static_cast<unsigned char>(varied[at]) & 0xC0) != 0x80) {
+      ++column;  // columns count code points: continuation bytes add none
+    }
+  }
+  CHECK(all_agree);
 }
