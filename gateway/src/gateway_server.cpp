@@ -98,6 +98,22 @@ struct SessionRegistry {
   std::list<Entry> sessions;
 };
 
+// A session's place in its registry for as long as the stream lives: erased on every exit,
+// exceptions included, so a drain never cancels a destroyed stream.
+class SessionRegistration {
+ public:
+  SessionRegistration(SessionRegistry& registry, beast::tcp_stream* stream)
+      : registry_(registry), entry_(registry.sessions.insert(registry.sessions.end(), {stream, true})) {}
+  ~SessionRegistration() { registry_.sessions.erase(entry_); }
+  SessionRegistration(const SessionRegistration&) = delete;
+  SessionRegistration& operator=(const SessionRegistration&) = delete;
+  SessionRegistry::Entry& entry() { return *entry_; }
+
+ private:
+  SessionRegistry& registry_;
+  std::list<SessionRegistry::Entry>::iterator entry_;
+};
+
 // This worker thread's access log lines not yet written (GatewayServer::Impl::flushAccessLog).
 thread_local std::string t_access_log_batch;
 
@@ -880,7 +896,7 @@ struct GatewayServer::Impl {
       if (listener->tls) {
         beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *listener->tls);
         beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
-        auto entry = registry.sessions.insert(registry.sessions.end(), {&lowest, true});
+        SessionRegistration registration(registry, &lowest);
         // (Beast's per-operation timer for the handshake and the shutdown: once per connection.)
         lowest.expires_after(listener->config.limits.header_timeout);
         auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseAwaitable);
@@ -889,22 +905,20 @@ struct GatewayServer::Impl {
           conn.client_identity = clientIdentityOf(stream.native_handle());
           {
             LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
-            co_await serveRequests(stream, deadline, conn, *entry);
+            co_await serveRequests(stream, deadline, conn, registration.entry());
           }
           lowest.expires_after(std::chrono::seconds(2));
           co_await stream.async_shutdown(kUseAwaitable);
         }
-        registry.sessions.erase(entry);
       } else {
         beast::tcp_stream stream(std::move(socket));
         stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)
-        auto entry = registry.sessions.insert(registry.sessions.end(), {&stream, true});
+        SessionRegistration registration(registry, &stream);
         {
           LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));
-          co_await serveRequests(stream, deadline, conn, *entry);
+          co_await serveRequests(stream, deadline, conn, registration.entry());
         }
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-        registry.sessions.erase(entry);
       }
     } catch (const std::exception& e) {
       info(std::string("connection error: ") + e.what());
