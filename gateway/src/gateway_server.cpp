@@ -518,27 +518,50 @@ struct GatewayServer::Impl {
       co_return res;
     }
 
-    Request up{req.method(), endpoint->base_path + std::string(selection.rest) +
-                                 (query.empty() ? std::string() : "?" + std::string(query)),
-               11};
-    for (const auto& field : req) {
-      if (isHopByHop(field.name())) continue;
-      if (field.name() == http::field::accept || field.name() == http::field::content_type) continue;
-      up.insert(field.name_string(), field.value());  // insert: repeated fields stay repeated
-    }
-    up.set(http::field::accept, mediaTypeOf(upstream_config.format));
-    std::string forwarded_for(req["X-Forwarded-For"]);
-    up.set("X-Forwarded-For", forwarded_for.empty() ? conn.remote_address : forwarded_for + ", " + conn.remote_address);
-    up.set("X-Forwarded-Proto", conn.https ? "https" : "http");
-    if (req.find(http::field::host) != req.end()) up.set("X-Forwarded-Host", req[http::field::host]);
-    if (has_body) {
-      if (convert_request) {
-        up.body() = upstream_config.format == WireFormat::Json ? fhir::writeJson(*resource->root())
-                                                                : fhir::writeXml(*resource->root());
-        up.set(http::field::content_type, mediaTypeOf(upstream_config.format));
-      } else {
-        up.body() = std::move(req.body());
-        up.set(http::field::content_type, content_type);
+    // The forwarded request goes straight into wire form (upstream_client.h): the client's fields minus
+    // the hop-by-hop ones and those the gateway sets; repeated fields stay repeated.
+    UpstreamRequest up;
+    up.method = req.method();
+    {
+      std::string& head = up.head;
+      head.reserve(256 + req.target().size());
+      std::string_view method_text = req.method_string();
+      head.append(method_text.data(), method_text.size()).append(1, ' ').append(endpoint->base_path);
+      head.append(selection.rest.data(), selection.rest.size());
+      if (!query.empty()) head.append(1, '?').append(query.data(), query.size());
+      head += " HTTP/1.1\r\n";
+      auto append_field = [&head](std::string_view name, std::string_view value) {
+        head.append(name.data(), name.size()).append(": ", 2).append(value.data(), value.size()).append("\r\n", 2);
+      };
+      for (const auto& field : req) {
+        http::field name = field.name();
+        if (isHopByHop(name) || name == http::field::accept || name == http::field::content_type) continue;
+        std::string_view name_text = field.name_string();
+        if (name == http::field::unknown &&
+            (beast::iequals(name_text, "X-Forwarded-For") || beast::iequals(name_text, "X-Forwarded-Proto") ||
+             beast::iequals(name_text, "X-Forwarded-Host"))) {
+          continue;
+        }
+        append_field(name_text, field.value());
+      }
+      append_field("Accept", mediaTypeOf(upstream_config.format));
+      std::string_view forwarded_for = req["X-Forwarded-For"];
+      head.append("X-Forwarded-For: ");
+      if (!forwarded_for.empty()) head.append(forwarded_for.data(), forwarded_for.size()).append(", ");
+      head.append(conn.remote_address).append("\r\n");
+      append_field("X-Forwarded-Proto", conn.https ? "https" : "http");
+      if (auto host_field = req.find(http::field::host); host_field != req.end()) {
+        append_field("X-Forwarded-Host", host_field->value());
+      }
+      if (has_body) {
+        if (convert_request) {
+          up.body = upstream_config.format == WireFormat::Json ? fhir::writeJson(*resource->root())
+                                                               : fhir::writeXml(*resource->root());
+          append_field("Content-Type", mediaTypeOf(upstream_config.format));
+        } else {
+          up.body = std::move(req.body());
+          append_field("Content-Type", content_type);
+        }
       }
     }
 

@@ -74,17 +74,14 @@ inline void appendHead(std::string& out, const boost::beast::http::response<boos
   http_wire_detail::appendFields(out, response);
 }
 
-// Writes `message` (head and body) to `stream`; `scratch` is a per-connection string whose capacity
-// is kept between messages. Returns the error and the bytes written, like http::async_write.
-template <class Stream, bool isRequest>
-boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeMessage(
-    Stream& stream, boost::beast::http::message<isRequest, boost::beast::http::string_body>& message,
-    std::string& scratch) {
+// Writes `head` (request or status line and fields, ended by the blank line) and `body` to `stream`.
+// Returns the error and the bytes written, like http::async_write.
+template <class Stream>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeHeadAndBody(Stream& stream,
+                                                                                       const std::string& head,
+                                                                                       const std::string& body) {
   constexpr auto use_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
-  if (message.chunked()) co_return co_await boost::beast::http::async_write(stream, message, use_awaitable);
-  scratch.clear();
-  appendHead(scratch, message);
-  std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(scratch), boost::asio::buffer(message.body())};
+  std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(head), boost::asio::buffer(body)};
   if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
     // A plain socket in non-blocking mode takes a whole small message at once: write it directly.
     // An async write would complete through a posted handler, one more trip round the event loop.
@@ -102,6 +99,21 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeMessa
     }
   }
   co_return co_await boost::asio::async_write(stream, buffers, use_awaitable);
+}
+
+// Writes `message` (head and body) to `stream`; `scratch` is a per-connection string whose capacity
+// is kept between messages. Returns the error and the bytes written, like http::async_write. (Not a
+// coroutine itself: no second frame per message.)
+template <class Stream, bool isRequest>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeMessage(
+    Stream& stream, boost::beast::http::message<isRequest, boost::beast::http::string_body>& message,
+    std::string& scratch) {
+  if (message.chunked()) {
+    return boost::beast::http::async_write(stream, message, boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  scratch.clear();
+  appendHead(scratch, message);
+  return writeHeadAndBody(stream, scratch, message.body());
 }
 
 }  // namespace medicus::gateway

@@ -29,7 +29,6 @@ struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
-  std::string head;  // request heads (http_wire.h), capacity kept
   std::unique_ptr<LazyDeadline> deadline;  // the reply's, from the request's write on (set once connected)
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -39,11 +38,11 @@ thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connecti
 
 template <class Stream>
 asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection, const UpstreamConfig& config,
-                                          http::request<http::string_body>& request) {
+                                          const UpstreamRequest& request) {
   UpstreamResult result;
   LazyDeadline& deadline = *connection.deadline;
   deadline.expiresAfter(config.response_timeout);
-  auto [write_error, written] = co_await writeMessage(stream, request, connection.head);
+  auto [write_error, written] = co_await writeHeadAndBody(stream, request.head, request.body);
   if (write_error) {
     result.error = deadline.expired() ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
     result.detail = "sending the request failed: " + write_error.message();
@@ -53,7 +52,7 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
   parser.body_limit(config.max_response_bytes);
   parser.header_limit(64 * 1024);
   // A HEAD reply has headers but no body.
-  if (request.method() == http::verb::head) parser.skip(true);
+  if (request.method == http::verb::head) parser.skip(true);
   auto [read_error, read] = co_await http::async_read(stream, connection.buffer, parser, kUseAwaitable);
   if (read_error) {
     if (deadline.expired()) {
@@ -129,17 +128,39 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
 
 asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
                                                      http::request<http::string_body> request) {
+  UpstreamRequest wire;
+  wire.method = request.method();
+  std::string_view method = request.method_string();
+  std::string_view target = request.target();
+  wire.head.append(method.data(), method.size()).append(1, ' ').append(target.data(), target.size());
+  wire.head += " HTTP/1.1\r\n";
+  for (const auto& field : request) {
+    if (field.name() == http::field::host || field.name() == http::field::content_length) continue;
+    std::string_view name = field.name_string();
+    std::string_view value = field.value();
+    wire.head.append(name.data(), name.size()).append(": ").append(value.data(), value.size()).append("\r\n");
+  }
+  wire.body = std::move(request.body());
+  UpstreamResult result = co_await exchangeWithUpstream(upstream, endpoint, std::move(wire));
+  co_return result;
+}
+
+asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
+                                                     UpstreamRequest request) {
   const UpstreamConfig& config = *upstream.config;
   std::string key = endpoint.url();
   key.insert(0, "|").insert(0, config.name);
-  char port[8];
-  auto [port_end, port_error] = std::to_chars(port, port + sizeof port, endpoint.port);
-  std::string host;
-  host.reserve(endpoint.host.size() + 6);
-  host.append(endpoint.host).append(1, ':').append(port, port_end);
-  request.set(http::field::host, host);
-  request.keep_alive(true);
-  request.prepare_payload();
+  // Host, then Content-Length (also 0 for the methods that carry a body), then the blank line.
+  // HTTP/1.1 keeps the connection alive without a Connection field.
+  char number[24];
+  auto [port_end, port_error] = std::to_chars(number, number + sizeof number, endpoint.port);
+  request.head.append("Host: ").append(endpoint.host).append(1, ':').append(number, port_end).append("\r\n");
+  if (!request.body.empty() || request.method == http::verb::post || request.method == http::verb::put ||
+      request.method == http::verb::patch || request.method == http::verb::options) {
+    auto [length_end, length_error] = std::to_chars(number, number + sizeof number, request.body.size());
+    request.head.append("Content-Length: ").append(number, length_end).append("\r\n");
+  }
+  request.head += "\r\n";
 
   // A pooled connection may have been closed by the upstream meanwhile (servers close idle
   // keep-alive connections, node after 5 s): on a failure before any reply byte, retry once on a

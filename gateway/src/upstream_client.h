@@ -28,8 +28,21 @@ struct UpstreamRuntime {
   std::shared_ptr<boost::asio::ssl::context> tls;  // null when no endpoint is https
 };
 
-// Sends one request (target, headers and body already set; Host is set here) and reads the reply,
-// reusing a pooled connection when one is idle. Must run on the calling worker's io_context.
+// A request already in wire form: building the forwarded request as a Beast message cost one
+// allocation per field, only to be serialized again right away.
+struct UpstreamRequest {
+  http::verb method = http::verb::get;
+  // "GET /target HTTP/1.1\r\n" and the fields, each line ended by CRLF, without Host,
+  // Content-Length and the blank line (exchangeWithUpstream adds them).
+  std::string head;
+  std::string body;
+};
+
+// Sends one request and reads the reply, reusing a pooled connection when one is idle. Must run on
+// the calling worker's io_context.
+boost::asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream,
+                                                            const UpstreamEndpoint& endpoint, UpstreamRequest request);
+// The same for a message (target, headers and body set; Host and Content-Length are set here).
 boost::asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream,
                                                             const UpstreamEndpoint& endpoint,
                                                             http::request<http::string_body> request);
