@@ -61,6 +61,31 @@ std::string configYaml(const std::string& upstream_url, const std::string& liste
          "    forward: { upstream: fhir }\n";
 }
 
+// Certificates made at test time with the openssl command (EC P-256, valid for two days), as files
+// NAME.key and NAME.crt in dir.
+struct TestCertificates {
+  std::string dir;
+  void run(const std::string& cmd) const { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); }
+  // A self-signed CA.
+  void makeCa(const std::string& name, const std::string& cn) const {
+    run(std::string(MEDICUS_OPENSSL) + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" + cn +
+        " -keyout " + dir + "/" + name + ".key -out " + dir + "/" + name + ".crt");
+  }
+  // A certificate for subject CN=cn signed by the CA named ca; ext: openssl extension lines (none when empty).
+  void issue(const std::string& name, const std::string& cn, const std::string& ca, const std::string& ext = "") const {
+    const std::string base = dir + "/" + name;
+    run(std::string(MEDICUS_OPENSSL) + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + cn + " -keyout " + base +
+        ".key -out " + base + ".csr");
+    std::string sign = std::string(MEDICUS_OPENSSL) + " x509 -req -in " + base + ".csr -CA " + dir + "/" + ca + ".crt -CAkey " + dir + "/" +
+                       ca + ".key -CAcreateserial -days 2";
+    if (!ext.empty()) {
+      std::ofstream(base + ".ext") << ext;
+      sign += " -extfile " + base + ".ext";
+    }
+    run(sign + " -out " + base + ".crt");
+  }
+};
+
 std::shared_ptr<const GatewayConfig> mustLoad(const std::string& yaml, const std::string& base_dir = "/tmp") {
   auto config = loadConfigText(yaml, "e2e.yaml", base_dir);
   if (!config) {
@@ -430,19 +455,10 @@ TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects r
   }
   TempDir dir;
   const std::string d = dir.path;
-  const std::string openssl = MEDICUS_OPENSSL;
-  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
-  run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca -keyout " + d +
-      "/ca.key -out " + d + "/ca.crt");
-  std::ofstream(d + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -keyout " + d +
-      "/server.key -out " + d + "/server.csr");
-  run(openssl + " x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
-      d + "/server.ext -out " + d + "/server.crt");
-  run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kis.example -keyout " + d +
-      "/client.key -out " + d + "/client.csr");
-  run(openssl + " x509 -req -in " + d + "/client.csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -out " + d +
-      "/client.crt");
+  const TestCertificates certs{d};
+  certs.makeCa("ca", "test-ca");
+  certs.issue("server", "localhost", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  certs.issue("client", "kis.example", "ca");
 
   NodeFhirServer upstream;
   std::string yaml = configYaml(upstream.baseUrl(), "", "",
@@ -500,18 +516,10 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
   }
   TempDir dir;
   const std::string d = dir.path;
-  const std::string openssl = MEDICUS_OPENSSL;
-  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  const TestCertificates certs{d};
   // The upstream's CA and its server certificate (for 127.0.0.1 and localhost), and an unrelated CA.
-  for (const std::string ca : {"upstream-ca", "other-ca"}) {
-    run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" + ca + " -keyout " +
-        d + "/" + ca + ".key -out " + d + "/" + ca + ".crt");
-  }
-  std::ofstream(d + "/upstream.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -keyout " + d +
-      "/upstream.key -out " + d + "/upstream.csr");
-  run(openssl + " x509 -req -in " + d + "/upstream.csr -CA " + d + "/upstream-ca.crt -CAkey " + d +
-      "/upstream-ca.key -CAcreateserial -days 2 -extfile " + d + "/upstream.ext -out " + d + "/upstream.crt");
+  for (const std::string ca : {"upstream-ca", "other-ca"}) certs.makeCa(ca, ca);
+  certs.issue("upstream", "localhost", "upstream-ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
 
   NodeFhirServer upstream({"--tls-cert", d + "/upstream.crt", "--tls-key", d + "/upstream.key"});
   REQUIRE_THAT(upstream.baseUrl(), Catch::StartsWith("https://127.0.0.1:"));
@@ -1021,19 +1029,11 @@ TEST_CASE("e2e: listeners speak TLS 1.2 and 1.3 with AEAD suites only; min_versi
   }
   TempDir dir;
   const std::string d = dir.path;
-  const std::string openssl = MEDICUS_OPENSSL;
-  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  const TestCertificates certs{d};
   // A CA, the server's certificate, and a client certificate whose SAN (not its CN) names the client.
-  run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca -keyout " + d +
-      "/ca.key -out " + d + "/ca.crt");
-  std::ofstream(d + "/server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  std::ofstream(d + "/client.ext") << "subjectAltName=DNS:pacs.example\n";
-  for (const std::string who : {"server", "client"}) {
-    run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + (who == "server" ? "localhost" : "other-cn") +
-        " -keyout " + d + "/" + who + ".key -out " + d + "/" + who + ".csr");
-    run(openssl + " x509 -req -in " + d + "/" + who + ".csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
-        d + "/" + who + ".ext -out " + d + "/" + who + ".crt");
-  }
+  certs.makeCa("ca", "test-ca");
+  certs.issue("server", "localhost", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  certs.issue("client", "other-cn", "ca", "subjectAltName=DNS:pacs.example\n");
   NodeFhirServer upstream;
   std::string yaml = configYaml(upstream.baseUrl(), "", "",
                                 "  - name: pacs\n    match: { path_prefix: /pacs, clients: [pacs.example] }\n    forward: { upstream: fhir }\n");
@@ -1046,7 +1046,7 @@ TEST_CASE("e2e: listeners speak TLS 1.2 and 1.3 with AEAD suites only; min_versi
   RunningGateway gateway(mustLoad(yaml, d), "tls");
   const int tls13_port = gateway.server.port("tls13");
   auto handshakes = [&](int port, const std::string& options) {
-    return runCommand("echo | " + openssl + " s_client -connect 127.0.0.1:" + std::to_string(port) + " -CAfile " + d +
+    return runCommand("echo | " + std::string(MEDICUS_OPENSSL) + " s_client -connect 127.0.0.1:" + std::to_string(port) + " -CAfile " + d +
                       "/ca.crt -verify_return_error " + options + " >/dev/null 2>&1") == 0;
   };
   CHECK(handshakes(gateway.port, "-tls1_2"));
@@ -1277,19 +1277,11 @@ TEST_CASE("e2e: the gateway's client certificate towards an upstream that requir
   }
   TempDir dir;
   const std::string d = dir.path;
-  const std::string openssl = MEDICUS_OPENSSL;
-  auto run = [&](const std::string& cmd) { REQUIRE(runCommand(cmd + " >/dev/null 2>&1") == 0); };
+  const TestCertificates certs{d};
   // One CA signs the upstream's server certificate and the gateway's client certificate.
-  run(openssl + " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=platform-ca -keyout " + d +
-      "/ca.key -out " + d + "/ca.crt");
-  std::ofstream(d + "/upstream.ext") << "subjectAltName=IP:127.0.0.1\n";
-  std::ofstream(d + "/gateway.ext") << "extendedKeyUsage=clientAuth\n";
-  for (const std::string who : {"upstream", "gateway"}) {
-    run(openssl + " req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + who + " -keyout " + d + "/" + who +
-        ".key -out " + d + "/" + who + ".csr");
-    run(openssl + " x509 -req -in " + d + "/" + who + ".csr -CA " + d + "/ca.crt -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
-        d + "/" + who + ".ext -out " + d + "/" + who + ".crt");
-  }
+  certs.makeCa("ca", "platform-ca");
+  certs.issue("upstream", "upstream", "ca", "subjectAltName=IP:127.0.0.1\n");
+  certs.issue("gateway", "gateway", "ca", "extendedKeyUsage=clientAuth\n");
   NodeFhirServer upstream({"--tls-cert", d + "/upstream.crt", "--tls-key", d + "/upstream.key", "--tls-client-ca", d + "/ca.crt"});
   {
     RunningGateway gateway(mustLoad(
