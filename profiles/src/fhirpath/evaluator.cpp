@@ -1046,6 +1046,19 @@ class Evaluator {
     return true;
   }
 
+  // The text of the one string-like node `target` reaches, for tests of a single string. Without it,
+  // `answer` is what the test gives instead: Empty when nothing is reached, NotHandled when the normal
+  // evaluation must decide (several items, a primitive's value, not a string).
+  std::optional<std::string_view> reachOneText(const AstNode* target, Focus focus, Tri& answer) const {
+    size_t count;
+    const fhir::Node* found;
+    answer = Tri::NotHandled;
+    if (!reachAtMostOne(target, focus, count, found)) return std::nullopt;
+    if (count == 0) answer = Tri::Empty;
+    if (count != 1 || !found) return std::nullopt;  // nothing, an error, or a primitive's value
+    return detail::stringView(Item(found));  // no value, not a String, or not a primitive: NotHandled
+  }
+
   static const std::string* stringLiteral(const AstNode& node) {
     if (node.kind != NodeKind::Literal || !node.has_value) return nullptr;
     return std::get_if<std::string>(&node.value);
@@ -1101,13 +1114,9 @@ class Evaluator {
   // path in ('a' | 'b' | ...): membership among the literals, each compared as `=` does.
   Tri inLiterals(const AstNode& node, Focus focus) const {
     if (!isLiteralUnion(*node.children[1])) return Tri::NotHandled;
-    size_t count;
-    const fhir::Node* found;
-    if (!reachAtMostOne(node.children[0].get(), focus, count, found)) return Tri::NotHandled;
-    if (count == 0) return Tri::Empty;
-    if (count > 1 || !found) return Tri::NotHandled;  // an error, or a primitive's value
-    auto text = detail::stringView(Item(found));
-    if (!text) return Tri::NotHandled;
+    Tri answer;
+    auto text = reachOneText(node.children[0].get(), focus, answer);
+    if (!text) return answer;
     bool all = true;
     return anyLiteral(*node.children[1], all, [&](const std::string& literal) { return *text == literal; }) ? Tri::True
                                                                                                            : Tri::False;
@@ -1120,13 +1129,9 @@ class Evaluator {
     if (!literal) return Tri::NotHandled;
     bool regex = node.function == FunctionId::Matches || node.function == FunctionId::MatchesFull;
     if (regex && (!node.posix_regex || literal->size() > 1000)) return Tri::NotHandled;
-    size_t count;
-    const fhir::Node* found;
-    if (!reachAtMostOne(node.children[0].get(), focus, count, found)) return Tri::NotHandled;
-    if (count == 0) return Tri::Empty;
-    if (count > 1 || !found) return Tri::NotHandled;  // an error, or a primitive's value
-    auto text = detail::stringView(Item(found));
-    if (!text) return Tri::NotHandled;  // no value, not a String, or not a primitive: as the normal path says
+    Tri answer;
+    auto text = reachOneText(node.children[0].get(), focus, answer);
+    if (!text) return answer;
     if (regex) return node.posix_regex->search(*text) ? Tri::True : Tri::False;
     bool r = node.function == FunctionId::StartsWith ? text->starts_with(*literal)
              : node.function == FunctionId::EndsWith ? text->ends_with(*literal)
