@@ -175,18 +175,24 @@ for t in load:
 
 # --- SIGHUP five times under load, each adding a route that must answer afterwards; a slow request (1.5 s)
 # is in flight across the first reloads ---
-across_reload = {}
 
 
-def slow_across_reload():
-    try:
-        across_reload["reply"] = request(port, "GET", "/slow/Patient?_count=1")
-    except (OSError, http.client.HTTPException) as e:
-        across_reload["error"] = repr(e)
+def start_slow_request():
+    """Sends a request to the slow route on a thread; the result dict gets "reply" or "error"."""
+    result = {}
+
+    def run():
+        try:
+            result["reply"] = request(port, "GET", "/slow/Patient?_count=1")
+        except (OSError, http.client.HTTPException) as e:
+            result["error"] = repr(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
 
 
-across = threading.Thread(target=slow_across_reload)
-across.start()
+across, across_reload = start_slow_request()
 for n in range(1, 6):
     time.sleep(0.3)
     write_config(n)
@@ -225,18 +231,7 @@ for line in ('medicus_gateway_config_reloads_total{result="success"} 5', 'medicu
         fail("/metrics lacks " + line)
 
 # --- SIGTERM: the slow request in flight finishes, new connections are refused, exit 0 ---
-in_flight = {}
-
-
-def slow_request():
-    try:
-        in_flight["reply"] = request(port, "GET", "/slow/Patient?_count=1")
-    except (OSError, http.client.HTTPException) as e:
-        in_flight["error"] = repr(e)
-
-
-slow_thread = threading.Thread(target=slow_request)
-slow_thread.start()
+slow_thread, in_flight = start_slow_request()
 time.sleep(0.4)
 server.send_signal(signal.SIGTERM)
 wait_for_log(r"stopping: draining requests in flight", 1, "no drain line after SIGTERM")
