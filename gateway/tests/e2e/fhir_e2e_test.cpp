@@ -1132,22 +1132,6 @@ TEST_CASE("e2e: the reply format follows _format, then Accept, then the request 
 }
 
 namespace {
-// A TCP connection to 127.0.0.1:port with a tiny receive buffer (set before connecting, so the window
-// stays small); -1 on failure.
-int connectWithTinyReceiveBuffer(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int size = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 double openConnections(int port) {
   std::string metrics = httpRequest(port, "GET", "/metrics", {}).body;
   const std::string series = "medicus_gateway_open_connections{listener=\"main\"} ";
@@ -1169,7 +1153,7 @@ TEST_CASE("e2e: a client that stops reading its reply is cut off after write_tim
   const std::string id = idOf(created.body);
   REQUIRE_FALSE(id.empty());
 
-  int fd = connectWithTinyReceiveBuffer(port);
+  int fd = connectLoopback(port, 4096);  // a tiny receive window
   REQUIRE(fd >= 0);
   const std::string request = "GET /fhir/Patient/" + id + " HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+json\r\n\r\n";
   REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));

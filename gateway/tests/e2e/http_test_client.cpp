@@ -111,16 +111,24 @@ HttpReply httpRequest(int port, const std::string& method, const std::string& ta
   }
 }
 
-long trickleUntilClosed(int port, const std::string& bytes, int pause_ms, const std::string& sent_first) {
+int connectLoopback(int port, int receive_buffer) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (receive_buffer > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return 0;
+    return -1;
   }
+  return fd;
+}
+
+long trickleUntilClosed(int port, const std::string& bytes, int pause_ms, const std::string& sent_first) {
+  int fd = connectLoopback(port);
+  if (fd < 0) return 0;
   if (!sent_first.empty() && send(fd, sent_first.data(), sent_first.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(sent_first.size())) {
     close(fd);
     return 0;

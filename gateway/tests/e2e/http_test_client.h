@@ -31,6 +31,10 @@ HttpReply httpRequest(int port, const std::string& method, const std::string& ta
                       const std::vector<std::pair<std::string, std::string>>& headers = {},
                       const std::string& body = {}, const TlsClientOptions& tls = {});
 
+// A blocking TCP connection to 127.0.0.1:port, with SO_RCVBUF set before connecting when
+// `receive_buffer` > 0 (so the advertised window stays that small); -1 on failure.
+int connectLoopback(int port, int receive_buffer = 0);
+
 // Sends `sent_first` at once, then `bytes` one at a time with `pause_ms` between them; returns the
 // milliseconds from the first trickled byte until the server closed the connection (or -1 if it stayed
 // open for all bytes).
