@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <string>
+#include <utility>
 
 namespace medicus::gateway {
 namespace {
@@ -19,7 +20,43 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
+// RFC 9110 5.6.2: the characters of a method or a field name.
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// "GET /fhir/Patient?_format=xml HTTP/1.1": the target, else empty.
+std::string_view targetOfRequestLine(std::string_view line) {
+  size_t first_space = line.find(' ');
+  size_t last_space = line.rfind(' ');
+  if (first_space == std::string_view::npos || last_space <= first_space) return {};
+  if (!isToken(line.substr(0, first_space)) || !line.substr(last_space + 1).starts_with("HTTP/")) return {};
+  return line.substr(first_space + 1, last_space - first_space - 1);
+}
+
 }  // namespace
+
+PartialHeadHints formatHintsOfPartialHead(std::string_view received) {
+  PartialHeadHints hints;
+  bool first_line = true;
+  for (size_t end; (end = received.find("\r\n")) != std::string_view::npos; received.remove_prefix(end + 2)) {
+    std::string_view line = received.substr(0, end);
+    if (line.empty()) break;  // the end of the head: not an oversized one after all
+    if (std::exchange(first_line, false)) {
+      hints.target = targetOfRequestLine(line);
+      if (!hints.target.empty()) continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !isToken(line.substr(0, colon))) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "accept") && hints.accept.empty()) hints.accept = value;
+    if (iequals(name, "content-type") && hints.content_type.empty()) hints.content_type = value;
+  }
+  return hints;
+}
 
 std::optional<WireFormat> formatOfMediaType(std::string_view media_type) {
   std::string_view type = trim(media_type.substr(0, media_type.find(';')));

@@ -24,4 +24,15 @@ std::string_view mediaTypeOf(WireFormat format);  // "application/fhir+json; cha
 // The value of one query parameter (first occurrence, not percent-decoded beyond '+'/%2B of media types).
 std::string_view queryParameter(std::string_view query, std::string_view name);
 
+// What a request head that never ended within max_header_bytes (431) says about the reply format.
+// `received`: the head's bytes the parser left unparsed, cut to the limit. Only complete lines count
+// (a line cut by the limit might be a cut value): a first line of the form "METHOD target HTTP/x.y"
+// gives the target, later lines "Accept:" and "Content-Type:" (first occurrence) their values.
+struct PartialHeadHints {
+  std::string_view target;
+  std::string_view accept;
+  std::string_view content_type;
+};
+PartialHeadHints formatHintsOfPartialHead(std::string_view received);
+
 }  // namespace medicus::gateway

@@ -721,13 +721,10 @@ struct GatewayServer::Impl {
           co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, parser.get()));
         } else if (head_error == http::error::header_limit) {
           metrics.countRequest("-", "-", 431, 0);
-          // (Reply built before co_await: g++ 12 rejects braced lists in a co_await expression.)
-          Response reply = outcomeReply(431, {makeIssue(fhir::IssueType::TooLong,
-                                                        "the request head is larger than max_header_bytes (" +
-                                                            std::to_string(limits.max_header_bytes) + ")",
-                                                        "gateway.header-too-large")},
-                                        WireFormat::Json, 11, false);
-          co_await writeReply(stream, deadline, limits, std::move(reply));
+          // Beast parsed head_bytes into parser.get(); the rest of what was received is still buffered.
+          std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
+          size_t room = limits.max_header_bytes > head_bytes ? limits.max_header_bytes - head_bytes : 0;
+          co_await writeReply(stream, deadline, limits, headTooLarge(limits, parser.get(), unparsed.substr(0, room)));
         } else if (!deadline.expired() && head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
                    head_error != asio::error::operation_aborted && head_error != asio::error::connection_reset &&
                    head_error != asio::error::eof && head_error != asio::ssl::error::stream_truncated) {
@@ -889,6 +886,27 @@ struct GatewayServer::Impl {
                                             std::to_string(limits.max_body_bytes) + " bytes)",
                                         "gateway.body-too-large")},
                         reply.acceptable ? reply.format : WireFormat::Json, head.version(), false);
+  }
+
+  // 431 in the format asked for by what was received within max_header_bytes: the request line and
+  // fields Beast parsed before the limit (`parsed`), then the complete lines of the bytes after them
+  // up to the limit (`unparsed`).
+  Response headTooLarge(const ListenerLimits& limits, const Request& parsed, std::string_view unparsed) {
+    PartialHeadHints hints = formatHintsOfPartialHead(unparsed);
+    auto parsedOr = [](std::string_view parsed_value, std::string_view hint) { return parsed_value.empty() ? hint : parsed_value; };
+    std::string_view target = parsedOr(parsed.target(), hints.target);
+    size_t question = target.find('?');
+    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    std::string_view accept = parsedOr(parsed[http::field::accept], hints.accept);
+    std::string_view content_type = parsedOr(parsed[http::field::content_type], hints.content_type);
+    std::optional<WireFormat> body_format = formatOfMediaType(content_type);
+    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), accept,
+                                            body_format ? *body_format : WireFormat::Json);
+    return outcomeReply(431, {makeIssue(fhir::IssueType::TooLong,
+                                        "the request head is larger than max_header_bytes (" +
+                                            std::to_string(limits.max_header_bytes) + ")",
+                                        "gateway.header-too-large")},
+                        reply.acceptable ? reply.format : WireFormat::Json, 11, false);
   }
 
   // `scratch` (optional): a per-connection string for the head, so its capacity is reused.

@@ -32,3 +32,24 @@ TEST_CASE("query parameters") {
   CHECK(queryParameter("_format", "_format").empty());
   CHECK(queryParameter("a=1", "_format").empty());
 }
+
+TEST_CASE("an oversized head's format hints come from its complete lines only") {
+  PartialHeadHints whole = formatHintsOfPartialHead(
+      "GET /fhir/Patient?_format=xml HTTP/1.1\r\nHost: x\r\naccept:  application/fhir+xml \r\n"
+      "Content-Type: application/fhir+json\r\nAccept: application/fhir+json\r\nX-Padding: aaaa");
+  CHECK(whole.target == "/fhir/Patient?_format=xml");
+  CHECK(whole.accept == "application/fhir+xml");  // the first Accept, trimmed; the name in any case
+  CHECK(whole.content_type == "application/fhir+json");
+
+  // The parser already took the request line and some fields: the rest starts with a field.
+  PartialHeadHints rest = formatHintsOfPartialHead("Accept: application/fhir+xml\r\nX-Padding: aaaa");
+  CHECK(rest.target.empty());
+  CHECK(rest.accept == "application/fhir+xml");
+
+  // Lines cut by the limit say nothing: a request line, an Accept value.
+  CHECK(formatHintsOfPartialHead("GET /fhir/Patient?_format=xml&name=aaaa").target.empty());
+  CHECK(formatHintsOfPartialHead("GET /fhir/Patient HTTP/1.1\r\nAccept: application/fhir+x").accept.empty());
+  // Not a request line, not a field.
+  CHECK(formatHintsOfPartialHead("Accept: xml /fhir HTTP/1.1\r\n").target.empty());
+  CHECK(formatHintsOfPartialHead("GET /x HTTP/1.1\r\nno colon here\r\nAc cept: xml\r\n").accept.empty());
+}

@@ -382,6 +382,23 @@ TEST_CASE("e2e: bad input gets the right status and an OperationOutcome") {
 
   HttpReply big_header = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"X-Padding", std::string(8000, 'a')}});
   CHECK(big_header.status == 431);
+  CHECK_THAT(big_header.body, Catch::Contains("max_header_bytes"));
+  // A client that sends a long head slowly: its request line and Accept arrive first, the limit later.
+  int slow_head = connectLoopback(gateway.port);
+  REQUIRE(slow_head >= 0);
+  timeval receive_timeout{10, 0};
+  setsockopt(slow_head, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  const std::string head_start = "GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+xml\r\n";
+  CHECK(::send(slow_head, head_start.data(), head_start.size(), 0) == static_cast<ssize_t>(head_start.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const std::string padding = "X-Padding: " + std::string(8000, 'a') + "\r\n\r\n";
+  ::send(slow_head, padding.data(), padding.size(), MSG_NOSIGNAL);
+  std::string slow_reply;
+  char chunk[4096];
+  for (ssize_t n; (n = ::recv(slow_head, chunk, sizeof chunk, 0)) > 0;) slow_reply.append(chunk, static_cast<size_t>(n));
+  ::close(slow_head);
+  CHECK_THAT(slow_reply, Catch::StartsWith("HTTP/1.1 431") && Catch::Contains("application/fhir+xml") &&
+                             Catch::Contains("<OperationOutcome"));
 
   HttpReply not_acceptable = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "text/html"}});
   CHECK(not_acceptable.status == 406);
@@ -923,6 +940,12 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
     checkOutcome(httpRequest(port, "POST", "/fhir/Patient", {{"Content-Type", "text/plain"}, {"Accept", type}}, "hello"), 415, xml);
     // Larger than max_body_bytes: refused from the head alone, in the format it asks for.
     checkOutcome(httpRequest(port, "POST", "/fhir/Patient", fhir, big), 413, xml);
+    // A head larger than max_header_bytes (4 KiB): the format from the lines received before the limit,
+    // Accept or the request line's _format.
+    checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"Accept", type}, {"X-Padding", std::string(8000, 'a')}}), 431, xml);
+    checkOutcome(httpRequest(port, "GET", std::string("/fhir/Patient?_format=") + (xml ? "xml" : "json"),
+                             {{"Accept", xml ? "application/fhir+json" : "application/fhir+xml"}, {"X-Padding", std::string(8000, 'a')}}),
+                 431, xml);
     checkOutcome(httpRequest(port, "GET", "/down/Patient", accept), 502, xml);
     checkOutcome(httpRequest(port, "GET", "/dead/Patient", accept), 503, xml);
     checkOutcome(httpRequest(port, "GET", "/slow/Patient", accept), 504, xml);
@@ -930,8 +953,15 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient/nobody", accept), 404, xml);
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient?birthdate=not-a-date", accept), 400, xml);
   }
-  // Answered before the head is read: JSON, the default format.
+  // An oversized head whose Accept comes after the limit: JSON, the default format (nothing beyond the
+  // limit is read), as when it names no format at all.
+  checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"X-Padding", std::string(8000, 'a')}, {"Accept", "application/fhir+xml"}}),
+               431, false);
   checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"X-Padding", std::string(8000, 'a')}}), 431, false);
+  // Many small fields, so the parser takes some before the limit and the Accept after them is among them.
+  Headers many_fields = {{"Accept", "application/fhir+xml"}};
+  for (int n = 0; n < 200; ++n) many_fields.emplace_back("X-Field-" + std::to_string(n), std::string(40, 'b'));
+  checkOutcome(httpRequest(port, "GET", "/fhir/Patient", many_fields), 431, true);
   // Nothing the client accepts: JSON, the default format, with 406.
   checkOutcome(httpRequest(port, "GET", "/fhir/Patient", {{"Accept", "text/html"}}), 406, false);
   checkOutcome(httpRequest(port, "GET", "/fhir/Patient?_format=text/turtle", {}), 406, false);
