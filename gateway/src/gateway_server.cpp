@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <thread>
 
+#include "access_log_writer.h"
 #include "content_negotiation.h"
 #include "gateway_metrics.h"
 #include "http_wire.h"
@@ -157,6 +158,13 @@ struct GatewayServer::Impl {
 
   std::string renderMetrics() {
     std::string text = metrics.renderText();
+    if (access_log) {
+      text += "# HELP medicus_gateway_access_log_dropped_batches_total Access log batches dropped while the log "
+              "file did not take writes\n# TYPE medicus_gateway_access_log_dropped_batches_total counter\n"
+              "medicus_gateway_access_log_dropped_batches_total ";
+      text += std::to_string(access_log->droppedBatches());
+      text += '\n';
+    }
     std::lock_guard lock(metrics_sources_mutex);
     for (const auto& source : metrics_sources) text += source();
     return text;
@@ -186,9 +194,7 @@ struct GatewayServer::Impl {
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
 
-  std::mutex access_log_mutex;
-  std::FILE* access_log = nullptr;
-  bool owns_access_log = false;
+  std::unique_ptr<AccessLogWriter> access_log;  // null when off
 
   void info(std::string_view line) {
     if (log) log(line);
@@ -220,28 +226,14 @@ struct GatewayServer::Impl {
   }
 
   void openAccessLog(const std::string& where) {
-    if (where == "off") return;
-    if (where == "stderr") access_log = stderr;
-    else if (where == "stdout") access_log = stdout;
-    else {
-      access_log = std::fopen(where.c_str(), "a");
-      if (!access_log) throw std::runtime_error("cannot open the access log " + where + " for appending");
-      owns_access_log = true;
-    }
+    if (where != "off") access_log = std::make_unique<AccessLogWriter>(where);
   }
 
-  // Access log lines collect in a batch per worker thread and are written with one write: when the
-  // batch passes kAccessLogBatchBytes, every kAccessLogFlushInterval (a timer per worker) and when
-  // the worker stops. (Before: a locked write and flush per request, shared by all workers.)
+  // Access log lines collect in a batch per worker thread and go to the writer thread in one piece
+  // (access_log_writer.h): when the batch passes kAccessLogBatchBytes, every kAccessLogFlushInterval
+  // (a timer per worker) and when the worker stops.
   void flushAccessLog() {
-    std::string& batch = t_access_log_batch;
-    if (!access_log || batch.empty()) return;
-    {
-      std::lock_guard lock(access_log_mutex);
-      std::fwrite(batch.data(), 1, batch.size(), access_log);
-      std::fflush(access_log);
-    }
-    batch.clear();
+    if (access_log) access_log->submit(t_access_log_batch);
   }
 
   asio::awaitable<void> accessLogFlushLoop() {
@@ -991,7 +983,7 @@ GatewayServer::GatewayServer(std::shared_ptr<const GatewayConfig> config, LogSin
 GatewayServer::~GatewayServer() {
   stop();
   wait();
-  if (impl_->owns_access_log && impl_->access_log) std::fclose(impl_->access_log);
+  impl_->access_log.reset();  // writes what the workers handed over
 }
 
 void GatewayServer::start() {
@@ -1139,6 +1131,8 @@ void GatewayServer::wait() {
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
+  // Every worker handed over its last batch when it stopped: on disk before wait() returns.
+  if (impl_->access_log) impl_->access_log->drain();
 }
 
 void GatewayServer::runUntilSignalled(const std::string& config_path) {

@@ -813,11 +813,15 @@ TEST_CASE("e2e: the access log has one JSON line per request, query names withou
       text.assign(std::istreambuf_iterator<char>(in), {});
     }
     CHECK(std::count(text.begin(), text.end(), '\n') == 6);
+    // The writer thread took every batch (access_log_writer.h): none dropped.
+    HttpReply metrics = httpRequest(gateway.port, "GET", "/metrics", {});
+    CHECK_THAT(metrics.body, Catch::Contains("medicus_gateway_access_log_dropped_batches_total 0\n"));
   }
   std::ifstream in(log_path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   std::filesystem::remove(log_path);
-  CHECK(std::count(text.begin(), text.end(), '\n') == 6);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 7);  // and the /metrics request
+  CHECK_THAT(text, Catch::Contains(R"("path":"/metrics","query_params":"","route":"-","status":200)"));
   CHECK_THAT(text, Catch::Contains(R"("method":"POST","path":"/fhir/Patient","query_params":"","route":"fhir","status":201)"));
   CHECK_THAT(text, !Catch::Contains("Mustermann") && !Catch::Contains("4711") && !Catch::Contains("1964"));
   CHECK_THAT(text, Catch::Contains(R"("method":"GET","path":"/fhir/Patient","query_params":"family,_count","route":"fhir","status":200,"upstream":"fhir","upstream_status":200)"));
