@@ -241,6 +241,8 @@ class YamlStageOptions final : public StageOptions {
   MapReader reader_;
 };
 
+}  // namespace
+
 std::optional<UpstreamEndpoint> parseEndpoint(std::string_view url) {
   UpstreamEndpoint e;
   if (url.rfind("https://", 0) == 0) {
@@ -271,6 +273,8 @@ std::optional<UpstreamEndpoint> parseEndpoint(std::string_view url) {
   e.host = std::string(authority);
   return e;
 }
+
+namespace {
 
 const std::set<std::string, std::less<>> kHttpMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -87,6 +88,9 @@ struct UpstreamTlsConfig {
 };
 
 enum class WireFormat : uint8_t { Json, Xml };
+
+// "http://host:port/base" or "https://..." (port defaults to 80/443); nullopt for anything else.
+std::optional<UpstreamEndpoint> parseEndpoint(std::string_view url);
 
 struct UpstreamConfig {
   std::string name;
