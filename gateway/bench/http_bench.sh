@@ -12,8 +12,12 @@
 # valid against it (checked first), against nginx forwarding the same body. Without that test data the
 # validated runs use R4 core only and say so.
 # Then latency at a fixed rate, half the gateway's peak (build/bin/http_load, open loop): p50/p99
-# direct to the upstream, through nginx and through the gateway (two rounds, the lower figure of
-# each), and the p99 each proxy adds: its p99 minus the direct p99 at the same rate.
+# direct to the upstream, through nginx and through the gateway, and the p99 each proxy adds: its p99
+# minus the direct p99 at the same rate. Each run starts on a restarted upstream (the runs above leave
+# it with ~100k Patients and a heap whose collections stall it for 100 ms and more), and the three
+# targets take turns in 0.2 s windows within one run (http_load --url ... --url ...), so a stall of
+# the upstream or of this VM (CPU steal) falls on all three alike; three such runs per method, and
+# the median of each figure counts.
 # Ends with a summary table against the targets.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32]
@@ -39,12 +43,17 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "http_bench: $1 did not come up" >&2; exit 1; }
 
-# Upstream.
-node --experimental-websocket --no-warnings "$repo/scripts/e2e/fhir-server.mjs" --port 0 > "$work/upstream.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q listening "$work/upstream.log" && break; sleep 0.1; done
-upstream_port="$(awk '/listening/{print $2}' "$work/upstream.log")"
-[ -n "$upstream_port" ] || { echo "http_bench: the upstream did not start" >&2; cat "$work/upstream.log" >&2; exit 1; }
+# Upstream: any free port first, the same port when restarted (the proxies keep their config).
+start_upstream() {  # port
+  : > "$work/upstream.log"
+  node --experimental-websocket --no-warnings "$repo/scripts/e2e/fhir-server.mjs" --port "$1" > "$work/upstream.log" 2>&1 &
+  upstream_pid=$!
+  pids+=($upstream_pid)
+  for _ in $(seq 1 100); do grep -q listening "$work/upstream.log" && break; sleep 0.1; done
+  upstream_port="$(awk '/listening/{print $2}' "$work/upstream.log")"
+  [ -n "$upstream_port" ] || { echo "http_bench: the upstream did not start" >&2; cat "$work/upstream.log" >&2; exit 1; }
+}
+start_upstream 0
 
 # nginx: plain reverse proxy with a keep-alive pool, like the gateway's.
 nginx_port="$(free_port)"
@@ -146,8 +155,11 @@ else
   validated_body="$work/patient.json"
 fi
 validated_bytes=$(wc -c < "$validated_body")
-id="$(curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @"$work/patient.json" \
-      "http://127.0.0.1:$upstream_port/fhir/Patient" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+create_patient() {
+  curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @"$work/patient.json" \
+    "http://127.0.0.1:$upstream_port/fhir/Patient" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+id="$(create_patient)"
 cat > "$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/fhir+json"
@@ -187,7 +199,7 @@ run() {  # key name url pid [script]
 mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f", s / NF; else print 0 }' <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-upstream_pid=${pids[0]} nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
+nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
 echo "http_bench: ${seconds}s per run, $connections connections, 2 wrk threads; upstream $upstream_port (node), POST body $patient_bytes bytes"
 # Runs alternate (nginx, gateway, gateway, nginx) to spread drift evenly: other load on the machine,
 # and the in-memory upstream slowing down as every POST adds a resource.
@@ -206,35 +218,58 @@ run validating_post "gateway+validate POST Patient (2)" "http://127.0.0.1:$valid
 run nginx_post_v "nginx            POST Patient (4)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
 echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx (3), (4) forward the same body)"
 
-# Latency at a fixed rate (open loop: latency counts from each request's due time).
-declare -A p50_of p99_of
-latency() {  # key name url rate [body file: POST it]
-  local key="$1" name="$2" url="$3" rate="$4" body="${5:-}" out
-  local args=(--url "$url" --rate "$rate" --seconds "$seconds" --connections "$connections")
+# Latency at a fixed rate (open loop: latency counts from each request's due time). The three
+# targets take turns in 0.2 s windows within one http_load run, each over its own connections.
+declare -A p50_of p99_of added_of
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
+field() { awk -v name="$2" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 1) }' <<<"$1"; }
+latency_round() {  # method rate [body file]
+  local method="$1" rate="$2" body="${3:-}" out path
+  path="/fhir/Patient/$id"; [ "$method" = POST ] && path="/fhir/Patient"
+  local args=(--url "http://127.0.0.1:$upstream_port$path" --url "http://127.0.0.1:$nginx_port$path"
+              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.2
+              --connections "$connections")
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
-  out="$(timeout $((seconds + 30)) "$load_bin" "${args[@]}" || true)"
-  printf "%-34s %s\n" "$name" "$out"
-  # Best (lowest) of the rounds: other load on the machine only ever adds latency.
-  local p50 p99
-  p50="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p50") print $(i + 1) }' <<<"$out")"
-  p99="$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' <<<"$out")"
-  p50_of[$key]="$(lower "${p50_of[$key]:-}" "$p50")"
-  p99_of[$key]="$(lower "${p99_of[$key]:-}" "$p99")"
+  out="$(timeout $((3 * seconds + 30)) "$load_bin" "${args[@]}" || true)"
+  local names=(direct nginx gateway) labels=("upstream direct " "nginx           " "gateway         ") k line
+  local direct_p99=""
+  for k in 0 1 2; do
+    line="$(sed -n "$((k + 1))p" <<<"$out")"
+    printf "%s %-5s @ %s/s  %s\n" "${labels[$k]}" "$method" "$rate" "${line#* }"
+    local key="${names[$k]}_${method}" p50 p99
+    p50="$(field "$line" p50)"; p99="$(field "$line" p99)"
+    p50_of[$key]="${p50_of[$key]:-} $p50"
+    p99_of[$key]="${p99_of[$key]:-} $p99"
+    if [ "$k" = 0 ]; then direct_p99="$p99"
+    elif [ -n "$p99" ] && [ -n "$direct_p99" ]; then
+      added_of[$key]="${added_of[$key]:-} $(awk -v a="$p99" -v b="$direct_p99" 'BEGIN { printf "%.3f", a - b }')"
+    fi
+  done
 }
-lower() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "") print b; else if (b == "") print a; else print (a + 0 < b + 0 ? a : b) }'; }
 get_rate=$(awk -v r="$(mean "${rps_of[gateway_get]}")" 'BEGIN { printf "%d", r / 2 }')
 post_rate=$(awk -v r="$(mean "${rps_of[gateway_post]}")" 'BEGIN { printf "%d", r / 2 }')
+# Each run starts from a fresh upstream on the same port; the proxies' pooled connections to the old
+# one are gone, so a short closed-loop warm-up through each lets them find that out before anything is
+# measured.
+fresh_upstream() {
+  kill "$upstream_pid" 2>/dev/null || true
+  wait "$upstream_pid" 2>/dev/null || true
+  start_upstream "$upstream_port"
+  id="$(create_patient)"
+  local warm_port
+  for warm_port in "$nginx_port" "$gateway_port"; do
+    timeout 30 wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$warm_port/fhir/Patient/$id" > /dev/null
+  done
+}
 echo
-echo "fixed rate, half the gateway's peak (http_load, $connections connections): GET $get_rate/s, POST $post_rate/s; two rounds, the lower p50/p99 of each counts"
-for round in 1 2; do
-  latency direct_get "upstream direct  GET @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$get_rate"
-  latency nginx_get "nginx            GET @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$get_rate"
-  latency gateway_get "gateway          GET @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$get_rate"
-  latency direct_post "upstream direct  POST @ half peak" "http://127.0.0.1:$upstream_port/fhir/Patient" "$post_rate" "$work/patient.json"
-  latency nginx_post "nginx            POST @ half peak" "http://127.0.0.1:$nginx_port/fhir/Patient" "$post_rate" "$work/patient.json"
-  latency gateway_post "gateway          POST @ half peak" "http://127.0.0.1:$gateway_port/fhir/Patient" "$post_rate" "$work/patient.json"
+echo "fixed rate, half the gateway's peak (http_load, $connections connections per target), each run on a restarted upstream:"
+echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 0.2 s windows of one run; three runs each"
+for round in 1 2 3; do
+  fresh_upstream
+  latency_round GET "$get_rate"
+  fresh_upstream
+  latency_round POST "$post_rate" "$work/patient.json"
 done
-added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%+.3f ms", a - b; else print "-" }'; }
 
 echo
 echo "summary (means of the runs above)"
@@ -246,8 +281,13 @@ printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (pass-through)" "$(mea
 printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST, validation on" "$(mean "${rps_of[nginx_post_v]}")" "$(mean "${rps_of[validating_post]}")" \
   "$(ratio "$(mean "${rps_of[validating_post]}")" "$(mean "${rps_of[nginx_post_v]}")")" "$(mean "${cpu_of[nginx_post_v]}")" "$(mean "${cpu_of[validating_post]}")" ">= 0.7"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
-printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "GET p99 @ $get_rate/s" "${p99_of[nginx_get]}" "${p99_of[gateway_get]}" "" \
-  "$(added "${p99_of[nginx_get]}" "${p99_of[direct_get]}")" "$(added "${p99_of[gateway_get]}" "${p99_of[direct_get]}")" "gateway adds <= 1 ms"
-printf "%-28s %9s ms %9s ms %7s %14s %14s   %s\n" "POST p99 @ $post_rate/s" "${p99_of[nginx_post]}" "${p99_of[gateway_post]}" "" \
-  "$(added "${p99_of[nginx_post]}" "${p99_of[direct_post]}")" "$(added "${p99_of[gateway_post]}" "${p99_of[direct_post]}")" "gateway adds <= 1 ms"
-echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct, same rate, best of two rounds each)"
+for method in GET POST; do
+  rate=$get_rate; [ "$method" = POST ] && rate=$post_rate
+  printf "%-28s %9s ms %9s ms %7s %11s ms %11s ms   %s\n" "$method p99 @ $rate/s" "$(median "${p99_of[nginx_$method]}")" \
+    "$(median "${p99_of[gateway_$method]}")" "" "$(median "${added_of[nginx_$method]}")" "$(median "${added_of[gateway_$method]}")" \
+    "gateway adds <= 1 ms"
+done
+printf "(direct p99: GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
+  "$(median "${p99_of[direct_GET]}")" "$(median "${p99_of[direct_POST]}")" "${added_of[gateway_GET]}" "${added_of[gateway_POST]}" \
+  "${added_of[nginx_GET]}" "${added_of[nginx_POST]}"
+echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct in the same interleaved run, median of three runs)"
