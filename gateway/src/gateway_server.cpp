@@ -1143,6 +1143,11 @@ void GatewayServer::runUntilSignalled(const std::string& config_path) {
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
+        if (config_path.empty()) {  // the embedded default: not a failed reload
+          impl_->info("SIGHUP: no config file to reload (the embedded default runs; start with --config FILE.yaml to reload)");
+          arm();
+          return;
+        }
         impl_->info("SIGHUP: reloading " + config_path);
         reloadFromFile(config_path);
         arm();

@@ -6,7 +6,7 @@ serve options --https-port 0, --http-port 0 and --upstream (the e2e FHIR server 
 else is what users get. Checks: the self-signed certificate is made at first start under
 ./medicus-data/tls/ and is the one served; `curl -k https://.../fhir/metadata` gives 200 with a
 CapabilityStatement; POST Patient gives 201 with a Location naming the gateway; the Patient reads back
-over the HTTP listener; /metrics and /healthz answer; SIGTERM exits 0; a second start keeps the certificate;
+over the HTTP listener; /metrics and /healthz answer; SIGHUP says there is no file to reload and serving goes on; SIGTERM exits 0; a second start keeps the certificate;
 --base-dir puts medicus-data/ elsewhere.
 
   serve_default_test.py MEDICUS_GATEWAY NODE E2E_DIR
@@ -163,6 +163,20 @@ for line in ('medicus_gateway_requests_total{method="POST",route="fhir",status="
              'medicus_gateway_requests_total{method="GET",route="fhir",status="200"}'):
     if line not in body:
         fail("/metrics lacks " + line)
+
+# SIGHUP: the embedded default has no file to reload; it says so and keeps serving, no failed reload.
+gateway.send_signal(signal.SIGHUP)
+for _ in range(50):
+    if "SIGHUP: no config file to reload" in log_text():
+        break
+    time.sleep(0.1)
+else:
+    fail("no log line after SIGHUP on the embedded default")
+status, _, body = curl_request("http://127.0.0.1:%d/metrics" % http_port)
+if status != 200 or 'medicus_gateway_config_reloads_total{result="failure"}' in body:
+    fail("SIGHUP on the embedded default counted as a failed reload (or /metrics gave %d)" % status)
+if curl_request(https_base + "/metadata")[0] != 200:
+    fail("the gateway stopped serving after SIGHUP")
 stop(gateway)
 
 # --- second start in the same folder: the certificate is kept, not made again ---
