@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view kFhirNamespace = "http://hl7.org/fhir";
 constexpr std::string_view kXhtmlNamespace = "http://www.w3.org/1999/xhtml";
+constexpr std::string_view kXsiNamespace = "http://www.w3.org/2001/XMLSchema-instance";
 
 // Offset of the first invalid UTF-8 sequence, or npos.
 size_t invalidUtf8Offset(std::string_view s) {
@@ -121,8 +122,10 @@ class XmlWalker {
     return static_cast<uint32_t>(o);
   }
 
-  static std::string_view namespaceOf(pugi::xml_node element) {
-    std::string_view qname = element.name();
+  static std::string_view namespaceOf(pugi::xml_node element) { return namespaceOf(element, element.name()); }
+
+  // The namespace that `qname`'s prefix (or the default namespace) is bound to in `element`'s scope.
+  static std::string_view namespaceOf(pugi::xml_node element, std::string_view qname) {
     auto colon = qname.find(':');
     std::string attr = colon == std::string_view::npos ? "xmlns" : "xmlns:" + std::string(qname.substr(0, colon));
     for (pugi::xml_node n = element; n; n = n.parent()) {
@@ -149,7 +152,10 @@ class XmlWalker {
       // Namespace declarations are not content; FHIR elements have only the attributes their definition
       // gives (value, id, url), so any other is reported below, xsi:schemaLocation unless allowed.
       if (name == "xmlns" || name.starts_with("xmlns:")) continue;
-      if (options_.allow_xsi_schema_location && name.ends_with(":schemaLocation")) continue;
+      if (options_.allow_xsi_schema_location && name.ends_with(":schemaLocation") &&
+          namespaceOf(element, name) == kXsiNamespace) {
+        continue;
+      }
       if (type->isPrimitive() && name == "value") {
         doc_.setValue(node, a.value());
         checkValue(node, type, element);

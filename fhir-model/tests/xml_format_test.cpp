@@ -94,6 +94,15 @@ TEST_CASE("XML bad input", "[xml][bad-input]") {
   CHECK(hasRule(schema_strict.issues, "xml.unknown-attribute"));
   auto foreign = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:x="urn:x" x:note="n"><id value="x"/></Patient>)");
   CHECK(hasRule(foreign.issues, "xml.unknown-attribute"));
+  // Only the XML Schema instance namespace's schemaLocation is skipped, whatever its prefix.
+  auto other_prefix = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:si="http://www.w3.org/2001/XMLSchema-instance"
+    si:schemaLocation="http://hl7.org/fhir patient.xsd"><id value="x"/></Patient>)");
+  CHECK_FALSE(hasRule(other_prefix.issues, "xml.unknown-attribute"));
+  auto foreign_schema = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xmlns:x="urn:x"
+    x:schemaLocation="http://hl7.org/fhir patient.xsd"><id value="x"/></Patient>)");
+  CHECK(hasRule(foreign_schema.issues, "xml.unknown-attribute"));
+  auto undeclared = parseXml(R"(<Patient xmlns="http://hl7.org/fhir" xsi:schemaLocation="x"><id value="x"/></Patient>)");
+  CHECK(hasRule(undeclared.issues, "xml.unknown-attribute"));
 
   auto utf8 = parseXml("<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"M\xFC\"/></Patient>");
   CHECK_FALSE(utf8.document);
