@@ -354,10 +354,13 @@ void PackageRegistry::addEntry(std::unique_ptr<Entry> entry) {
   if (!raw->info.url.empty()) by_url_[raw->info.url].push_back(raw);
   const ResourceInfo& info = raw->info;
   // Core type definitions: derivation specialization, in the http://hl7.org/fhir/StructureDefinition/ space.
+  // The type's own definition (its url ends in the type's name) wins whatever the load order; another
+  // specialization of the same type is kept only while that one is missing.
+  constexpr std::string_view kCoreSpace = "http://hl7.org/fhir/StructureDefinition/";
   if (info.resource_type == "StructureDefinition" && info.derivation != "constraint" &&
-      info.url.rfind("http://hl7.org/fhir/StructureDefinition/", 0) == 0 && !info.type.empty() &&
-      info.kind != "logical") {
-    core_types_.emplace(info.type, raw);
+      info.url.rfind(kCoreSpace, 0) == 0 && !info.type.empty() && info.kind != "logical") {
+    if (std::string_view(info.url).substr(kCoreSpace.size()) == info.type) core_types_[info.type] = raw;
+    else core_types_.emplace(info.type, raw);
   }
 }
 

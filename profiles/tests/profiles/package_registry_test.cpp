@@ -80,3 +80,21 @@ TEST_CASE("a Bundle of definitions is indexed entry by entry", "[packages]") {
   CHECK(memberStr(*registry.json(*registry.findCanonical("http://example.org/vs|1.0")), "version") == "1.0.0");
   CHECK_FALSE(registry.addResourceText("not json", "junk.txt"));
 }
+
+TEST_CASE("a type's own core definition wins over another specialization of the type, in any load order", "[packages]") {
+  PackageRegistry registry;
+  // Indexed before core: a specialization of Patient in the core space under another name.
+  REQUIRE(registry.addResourceText(R"({"resourceType":"StructureDefinition","url":"http://hl7.org/fhir/StructureDefinition/PatientDraft",
+    "name":"PatientDraft","status":"draft","kind":"resource","abstract":false,"type":"Patient","derivation":"specialization"})",
+                                   "draft.json"));
+  REQUIRE(registry.findTypeDefinition("Patient"));
+  CHECK(registry.findTypeDefinition("Patient")->url == "http://hl7.org/fhir/StructureDefinition/PatientDraft");
+  REQUIRE(registry.loadCore());
+  REQUIRE(registry.findTypeDefinition("Patient"));
+  CHECK(registry.findTypeDefinition("Patient")->url == "http://hl7.org/fhir/StructureDefinition/Patient");
+  // And indexed after core, it does not take the type's place.
+  REQUIRE(registry.addResourceText(R"({"resourceType":"StructureDefinition","url":"http://hl7.org/fhir/StructureDefinition/ObservationDraft",
+    "name":"ObservationDraft","status":"draft","kind":"resource","abstract":false,"type":"Observation","derivation":"specialization"})",
+                                   "draft2.json"));
+  CHECK(registry.findTypeDefinition("Observation")->url == "http://hl7.org/fhir/StructureDefinition/Observation");
+}
