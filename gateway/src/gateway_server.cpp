@@ -713,18 +713,21 @@ struct GatewayServer::Impl {
           co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, parser.get()));
         } else if (head_error == http::error::header_limit) {
           metrics.countRequest("-", "-", 431, 0);
-          // Beast parsed head_bytes into parser.get(); the rest of what was received is still buffered.
-          std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
-          size_t room = limits.max_header_bytes > head_bytes ? limits.max_header_bytes - head_bytes : 0;
-          co_await writeReply(stream, deadline, limits, headTooLarge(limits, parser.get(), unparsed.substr(0, room)));
+          Response reply = brokenHeadReply(431,
+                                           makeIssue(fhir::IssueType::TooLong,
+                                                     "the request head is larger than max_header_bytes (" +
+                                                         std::to_string(limits.max_header_bytes) + ")",
+                                                     "gateway.header-too-large"),
+                                           parser.get(), unparsedHead(buffer, head_bytes, limits));
+          co_await writeReply(stream, deadline, limits, std::move(reply));
         } else if (!deadline.expired() && head_error != http::error::end_of_stream && head_error != beast::error::timeout &&
                    head_error != asio::error::operation_aborted && head_error != asio::error::connection_reset &&
                    head_error != asio::error::eof && head_error != asio::ssl::error::stream_truncated) {
           metrics.countRequest("-", "-", 400, 0);
-          Response reply = outcomeReply(400, {makeIssue(fhir::IssueType::Structure,
-                                                        "malformed HTTP request: " + head_error.message(),
-                                                        "gateway.bad-http")},
-                                        WireFormat::Json, 11, false);
+          Response reply = brokenHeadReply(400,
+                                           makeIssue(fhir::IssueType::Structure,
+                                                     "malformed HTTP request: " + head_error.message(), "gateway.bad-http"),
+                                           parser.get(), unparsedHead(buffer, head_bytes, limits));
           co_await writeReply(stream, deadline, limits, std::move(reply));
         }
         co_return;
@@ -880,10 +883,17 @@ struct GatewayServer::Impl {
                         reply.acceptable ? reply.format : WireFormat::Json, head.version(), false);
   }
 
-  // 431 in the format asked for by what was received within max_header_bytes: the request line and
-  // fields Beast parsed before the limit (`parsed`), then the complete lines of the bytes after them
-  // up to the limit (`unparsed`).
-  Response headTooLarge(const ListenerLimits& limits, const Request& parsed, std::string_view unparsed) {
+  // A head Beast refused (too large, malformed): it parsed `parsed_bytes` into the parser's message; the
+  // rest of what was received is still buffered. That rest, up to max_header_bytes in all.
+  static std::string_view unparsedHead(const beast::flat_buffer& buffer, size_t parsed_bytes, const ListenerLimits& limits) {
+    std::string_view unparsed(static_cast<const char*>(buffer.data().data()), buffer.size());
+    return unparsed.substr(0, limits.max_header_bytes > parsed_bytes ? limits.max_header_bytes - parsed_bytes : 0);
+  }
+
+  // 431 or 400 for a head Beast refused, in the format asked for by what was received within
+  // max_header_bytes: the request line and fields Beast parsed (`parsed`), then the complete lines
+  // of the bytes after them (`unparsed`).
+  Response brokenHeadReply(unsigned status, fhir::Issue issue, const Request& parsed, std::string_view unparsed) {
     PartialHeadHints hints = formatHintsOfPartialHead(unparsed);
     auto parsedOr = [](std::string_view parsed_value, std::string_view hint) { return parsed_value.empty() ? hint : parsed_value; };
     std::string_view target = parsedOr(parsed.target(), hints.target);
@@ -894,11 +904,7 @@ struct GatewayServer::Impl {
     std::optional<WireFormat> body_format = formatOfMediaType(content_type);
     Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), accept,
                                             body_format ? *body_format : WireFormat::Json);
-    return outcomeReply(431, {makeIssue(fhir::IssueType::TooLong,
-                                        "the request head is larger than max_header_bytes (" +
-                                            std::to_string(limits.max_header_bytes) + ")",
-                                        "gateway.header-too-large")},
-                        reply.acceptable ? reply.format : WireFormat::Json, 11, false);
+    return outcomeReply(status, {std::move(issue)}, reply.acceptable ? reply.format : WireFormat::Json, 11, false);
   }
 
   // `scratch` (optional): a per-connection string for the head, so its capacity is reused.

@@ -40,6 +40,24 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 const Headers kJson = {{"Content-Type", "application/fhir+json"}, {"Accept", "application/fhir+json"}};
 const Headers kXml = {{"Content-Type", "application/fhir+xml"}, {"Accept", "application/fhir+xml"}};
 
+// Sends `pieces` on one raw connection, `pause_ms` apart, then reads until the server closes it (10 s at
+// most): for heads the HTTP client cannot send (malformed, or cut into timed pieces).
+std::string rawExchange(int port, const std::vector<std::string>& pieces, int pause_ms = 0) {
+  int fd = connectLoopback(port);
+  if (fd < 0) return "connect failed";
+  timeval receive_timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  for (const std::string& piece : pieces) {
+    if (&piece != &pieces.front()) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
+  }
+  std::string reply;
+  char chunk[4096];
+  for (ssize_t n; (n = ::recv(fd, chunk, sizeof chunk, 0)) > 0;) reply.append(chunk, static_cast<size_t>(n));
+  ::close(fd);
+  return reply;
+}
+
 std::string configYaml(const std::string& upstream_url, const std::string& listener_extra = "",
                        const std::string& upstream_extra = "", const std::string& extra_routes = "") {
   return "server: { workers: 2, access_log: off, drain_timeout: 5s }\n"
@@ -384,21 +402,23 @@ TEST_CASE("e2e: bad input gets the right status and an OperationOutcome") {
   CHECK(big_header.status == 431);
   CHECK_THAT(big_header.body, Catch::Contains("max_header_bytes"));
   // A client that sends a long head slowly: its request line and Accept arrive first, the limit later.
-  int slow_head = connectLoopback(gateway.port);
-  REQUIRE(slow_head >= 0);
-  timeval receive_timeout{10, 0};
-  setsockopt(slow_head, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
-  const std::string head_start = "GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+xml\r\n";
-  CHECK(::send(slow_head, head_start.data(), head_start.size(), 0) == static_cast<ssize_t>(head_start.size()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const std::string padding = "X-Padding: " + std::string(8000, 'a') + "\r\n\r\n";
-  ::send(slow_head, padding.data(), padding.size(), MSG_NOSIGNAL);
-  std::string slow_reply;
-  char chunk[4096];
-  for (ssize_t n; (n = ::recv(slow_head, chunk, sizeof chunk, 0)) > 0;) slow_reply.append(chunk, static_cast<size_t>(n));
-  ::close(slow_head);
+  std::string slow_reply = rawExchange(gateway.port,
+                                       {"GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+xml\r\n",
+                                        "X-Padding: " + std::string(8000, 'a') + "\r\n\r\n"},
+                                       100);
   CHECK_THAT(slow_reply, Catch::StartsWith("HTTP/1.1 431") && Catch::Contains("application/fhir+xml") &&
                              Catch::Contains("<OperationOutcome"));
+  // A malformed head (a field line without a colon) is a 400, also in the format asked for before it.
+  for (const auto& [head, xml] : {std::pair<std::string, bool>{"GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nAccept: application/fhir+xml\r\n"
+                                                                 "no colon here\r\n\r\n", true},
+                                  {"GET /fhir/Patient?_format=xml HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", true},
+                                  {"GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", false}}) {
+    INFO(head);
+    std::string malformed = rawExchange(gateway.port, {head});
+    CHECK_THAT(malformed, Catch::StartsWith("HTTP/1.1 400") && Catch::Contains("malformed HTTP request"));
+    CHECK_THAT(malformed, Catch::Contains(xml ? "Content-Type: application/fhir+xml" : "Content-Type: application/fhir+json"));
+    CHECK_THAT(malformed, Catch::Contains(xml ? "<OperationOutcome" : "\"resourceType\":\"OperationOutcome\""));
+  }
 
   HttpReply not_acceptable = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "text/html"}});
   CHECK(not_acceptable.status == 406);
