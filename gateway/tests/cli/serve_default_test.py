@@ -7,7 +7,7 @@ else is what users get. Checks: the self-signed certificate is made at first sta
 ./medicus-data/tls/ and is the one served; `curl -k https://.../fhir/metadata` gives 200 with a
 CapabilityStatement; POST Patient gives 201 with a Location naming the gateway; the Patient reads back
 over the HTTP listener; /metrics and /healthz answer; SIGHUP says there is no file to reload and serving goes on; SIGTERM exits 0; a second start keeps the certificate;
---base-dir puts medicus-data/ elsewhere.
+--base-dir puts medicus-data/ elsewhere. The README's first requests to send run as written (other ports).
 
   serve_default_test.py MEDICUS_GATEWAY NODE E2E_DIR
 """
@@ -25,6 +25,7 @@ import time
 
 gateway_bin, node, e2e_dir = sys.argv[1:4]
 gateway_bin = os.path.abspath(gateway_bin)  # serve runs in the temp folder
+source_dir = os.path.dirname(os.path.dirname(os.path.abspath(e2e_dir)))  # E2E_DIR is SOURCE/scripts/e2e
 if not os.path.isdir(os.path.join(e2e_dir, "node_modules", "@medplum", "fhir-router")):
     print("SKIPPED: the e2e FHIR server is not installed; run scripts/e2e/install.sh (part of scripts/setup.sh)")
     sys.exit(77)
@@ -163,6 +164,24 @@ for line in ('medicus_gateway_requests_total{method="POST",route="fhir",status="
              'medicus_gateway_requests_total{method="GET",route="fhir",status="200"}'):
     if line not in body:
         fail("/metrics lacks " + line)
+
+# The README's first requests, as written there (its ports replaced by these), from the repository root.
+readme = open(os.path.join(source_dir, "README.md"), encoding="utf-8").read()
+block = re.search(r"The first request to send:\n+```sh\n(.*?)```", readme, re.S)
+if not block:
+    fail("README.md has no ```sh block after 'The first request to send:'")
+commands = [c.replace("127.0.0.1:8443", "127.0.0.1:%d" % https_port).replace("127.0.0.1:8080", "127.0.0.1:%d" % http_port)
+            for c in block.group(1).replace("\\\n", " ").splitlines() if c.strip()]
+expected = ['"resourceType":"CapabilityStatement"', '"resourceType":"Patient"', "<Bundle", "# HELP medicus_gateway"]
+if len(commands) != len(expected):
+    fail("the README shows %d first requests, this test knows %d: %s" % (len(commands), len(expected), commands))
+for command, want in zip(commands, expected):
+    out = subprocess.run(["bash", "-c", command], cwd=source_dir, capture_output=True, text=True, timeout=30)
+    if want not in out.stdout:
+        fail("the README's `%s` printed no %s: %s %s" % (command, want, out.stdout[:300], out.stderr[:300]))
+created = subprocess.run(["bash", "-c", commands[2]], cwd=source_dir, capture_output=True, text=True, timeout=30).stdout
+if 'value="M\u00fcller-L\u00fcdenscheidt"' not in created:
+    fail("the README's search does not find the README's Patient: " + created[:300])
 
 # SIGHUP: the embedded default has no file to reload; it says so and keeps serving, no failed reload.
 gateway.send_signal(signal.SIGHUP)
