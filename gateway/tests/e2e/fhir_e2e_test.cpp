@@ -784,6 +784,19 @@ TEST_CASE("e2e: $validate is answered by the gateway with the route's profiles")
   HttpReply empty_parameters = httpRequest(gateway.port, "POST", "/fhir/$validate", kJson,
                                            R"({"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]})");
   CHECK(empty_parameters.status == 400);
+
+  // From an XML client: the resource (bare or in Parameters) read as XML, the OperationOutcome written as XML.
+  HttpReply bad_xml = httpRequest(gateway.port, "POST", "/fhir/Patient/$validate", kXml,
+                                  R"(<Patient xmlns="http://hl7.org/fhir"><gender value="x"/></Patient>)");
+  CHECK(bad_xml.status == 200);
+  CHECK_THAT(bad_xml.header("content-type"), Catch::StartsWith("application/fhir+xml"));
+  CHECK_THAT(bad_xml.body, Catch::StartsWith("<OperationOutcome") && Catch::Contains("Patient.gender") &&
+                               Catch::Contains("<severity value=\"error\"/>"));
+  HttpReply good_xml = httpRequest(gateway.port, "POST", "/fhir/$validate", kXml,
+                                   std::string(R"(<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="resource"/><resource>)") +
+                                       kPatientXml + "</resource></parameter></Parameters>");
+  CHECK(good_xml.status == 200);
+  CHECK_THAT(good_xml.body, Catch::StartsWith("<OperationOutcome") && !Catch::Contains("<severity value=\"error\"/>"));
 }
 
 TEST_CASE("e2e: /metadata is the upstream's CapabilityStatement narrowed to what the routes allow") {
