@@ -491,6 +491,57 @@ std::string UpstreamEndpoint::url() const {
   return out;
 }
 
+std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& running, const GatewayConfig& reloaded) {
+  auto http = [](const GatewayConfig& config) {
+    std::vector<const ListenerConfig*> listeners;
+    for (const auto& l : config.listeners) {
+      if (l.protocol != ListenerProtocol::Mllp) listeners.push_back(&l);
+    }
+    return listeners;
+  };
+  auto find = [](const std::vector<const ListenerConfig*>& listeners, const std::string& name) -> const ListenerConfig* {
+    for (const auto* l : listeners) {
+      if (l->name == name) return l;
+    }
+    return nullptr;
+  };
+  auto sameTls = [](const std::optional<ServerTlsConfig>& a, const std::optional<ServerTlsConfig>& b) {
+    if (!a || !b) return !a && !b;
+    return a->certificate_file == b->certificate_file && a->private_key_file == b->private_key_file &&
+           a->self_signed_if_missing == b->self_signed_if_missing && a->client_ca_file == b->client_ca_file &&
+           a->require_client_certificate == b->require_client_certificate && a->min_version == b->min_version;
+  };
+  auto sameLimits = [](const ListenerLimits& a, const ListenerLimits& b) {
+    return a.max_header_bytes == b.max_header_bytes && a.max_body_bytes == b.max_body_bytes &&
+           a.header_timeout == b.header_timeout && a.body_timeout == b.body_timeout &&
+           a.write_timeout == b.write_timeout && a.idle_timeout == b.idle_timeout;
+  };
+  std::vector<std::string> changes;
+  const auto before = http(running), after = http(reloaded);
+  for (const auto* now : after) {
+    const ListenerConfig* was = find(before, now->name);
+    if (!was) {
+      changes.push_back("listener '" + now->name + "': added");
+      continue;
+    }
+    std::string what;
+    auto differs = [&what](bool same, const char* name) {
+      if (!same) what += (what.empty() ? "" : ", ") + std::string(name);
+    };
+    differs(was->protocol == now->protocol, "protocol");
+    differs(was->address == now->address, "address");
+    differs(was->port == now->port, "port");
+    differs(sameTls(was->tls, now->tls), "tls");
+    differs(sameLimits(was->limits, now->limits), "limits");
+    differs(was->admin_endpoints == now->admin_endpoints, "admin_endpoints");
+    if (!what.empty()) changes.push_back("listener '" + now->name + "': " + what);
+  }
+  for (const auto* was : before) {
+    if (!find(after, was->name)) changes.push_back("listener '" + was->name + "': removed");
+  }
+  return changes;
+}
+
 const UpstreamConfig* GatewayConfig::findUpstream(std::string_view name) const {
   for (const auto& u : upstreams) {
     if (u.name == name) return &u;

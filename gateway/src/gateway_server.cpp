@@ -1059,8 +1059,8 @@ uint16_t GatewayServer::port(std::string_view listener_name) const {
 
 void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
   auto old = impl_->runtime.load();
-  if (old->config->listeners.size() != config->listeners.size()) {
-    impl_->info("reload: listener changes take effect only after a restart");
+  for (const std::string& change : listenerChangesNeedingRestart(*old->config, *config)) {
+    impl_->info("reload: " + change + " (takes effect only after a restart)");
   }
   auto rt = impl_->buildRuntime(std::move(config));
   impl_->runtime.store(rt);

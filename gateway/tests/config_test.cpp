@@ -187,3 +187,24 @@ TEST_CASE("the hl7v2 section belongs to the MLLP intake and is not an unknown ke
   REQUIRE(load(yaml));
   CHECK_FALSE(load(std::string(kMinimal) + "hl7: {}\n"));
 }
+
+TEST_CASE("a reload names the listener changes that wait for a restart") {
+  auto config = [](const std::string& listeners) {
+    auto loaded = load("listeners:\n" + listeners +
+                       "upstreams:\n  - { name: fhir, endpoints: [http://fhir:8080/fhir] }\n"
+                       "routes:\n  - { name: fhir, match: { path_prefix: /fhir }, forward: { upstream: fhir } }\n");
+    REQUIRE(loaded);
+    return *loaded;
+  };
+  const std::string main = "  - { name: main, protocol: http, address: 127.0.0.1, port: 8080 }\n";
+  auto running = config(main);
+  CHECK(listenerChangesNeedingRestart(*running, *config(main)).empty());
+  CHECK(listenerChangesNeedingRestart(
+            *running, *config("  - { name: main, protocol: http, address: 127.0.0.1, port: 8081, limits: { max_body_bytes: 1MiB } }\n")) ==
+        std::vector<std::string>{"listener 'main': port, limits"});
+  CHECK(listenerChangesNeedingRestart(*running, *config("  - { name: other, protocol: http, address: 127.0.0.1, port: 8080 }\n")) ==
+        std::vector<std::string>{"listener 'other': added", "listener 'main': removed"});
+  CHECK(listenerChangesNeedingRestart(*running, *config(main + "  - { name: admin, protocol: http, address: 127.0.0.1, port: 9090, "
+                                                                "admin_endpoints: false }\n")) ==
+        std::vector<std::string>{"listener 'admin': added"});
+}

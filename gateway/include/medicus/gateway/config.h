@@ -145,6 +145,11 @@ tl::expected<std::shared_ptr<const GatewayConfig>, ConfigErrors> loadConfigText(
                                                                                 const std::string& file_name,
                                                                                 const std::string& base_dir);
 
+// What a reload cannot apply to the running HTTP(S) listeners (they are bound once, at start), one text
+// per listener: "listener 'main': port, limits", "listener 'admin': added". Empty: nothing. MLLP
+// listeners are the HL7 v2 intake's, which says its own.
+std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& running, const GatewayConfig& reloaded);
+
 // "10s", "250ms", "2m", or a bare integer of milliseconds.
 std::optional<Millis> parseDuration(std::string_view text);
 // "16KiB", "10MiB", "1048576": bytes.
