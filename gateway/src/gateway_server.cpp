@@ -39,6 +39,7 @@
 #include "http_wire.h"
 #include "lazy_deadline.h"
 #include "medicus/fhir/format.h"
+#include "passed_reply.h"
 #include "medicus/fhir/operation_outcome.h"
 #include "route_table.h"
 #include "validate_operation.h"
@@ -60,6 +61,25 @@ constexpr size_t kAccessLogBatchBytes = 32 * 1024;
 constexpr auto kAccessLogFlushInterval = std::chrono::milliseconds(200);
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
+
+// What handle() answers: a reply the gateway built, or the upstream's passed on (passed_reply.h).
+struct ClientReply {
+  ClientReply() = default;
+  ClientReply(Response&& built) : message(std::move(built)) {}
+  ClientReply(PassedReply&& upstream) : passed(true), upstream(std::move(upstream)) {}
+  bool passed = false;
+  Response message;      // !passed
+  PassedReply upstream;  // passed
+  bool keep_alive_now = true;  // passed: false once a drain began (dropKeepAlive)
+
+  bool keepAlive() const { return passed ? upstream.keep_alive && keep_alive_now : message.keep_alive(); }
+  void dropKeepAlive() {
+    if (passed) keep_alive_now = false;
+    else message.keep_alive(false);
+  }
+  unsigned status() const { return passed ? upstream.status : message.result_int(); }
+  size_t bodySize() const { return passed ? upstream.body.size() : message.body().size(); }
+};
 
 fhir::Issue makeIssue(fhir::IssueType type, std::string message, std::string rule_id,
                       fhir::Severity severity = fhir::Severity::Error) {
@@ -279,14 +299,14 @@ struct GatewayServer::Impl {
       request.set(http::field::accept, "application/fhir+json");
       request.set(http::field::user_agent, "medicus-gateway-health");
       UpstreamResult result = co_await exchangeWithUpstream(runtime_copy, endpoint, std::move(request));
-      bool ok = result.error == UpstreamResult::Error::None && result.response.result_int() < 500;
+      bool ok = result.error == UpstreamResult::Error::None && result.reply.status < 500;
       if (ok) {
         slot->failures = 0;
         if (!slot->healthy.exchange(true)) info("upstream " + upstream->name + " endpoint " + endpoint.url() + " is healthy again");
       } else if (++slot->failures >= upstream->health_check.unhealthy_after) {
         if (slot->healthy.exchange(false)) {
           info("upstream " + upstream->name + " endpoint " + endpoint.url() + " is unhealthy: " +
-               (result.detail.empty() ? "status " + std::to_string(result.response.result_int()) : result.detail));
+               (result.detail.empty() ? "status " + std::to_string(result.reply.status) : result.detail));
         }
       }
       metrics.setUpstreamHealth(upstream->name, endpoint.url(), slot->healthy.load());
@@ -347,7 +367,7 @@ struct GatewayServer::Impl {
     return out;
   }
 
-  asio::awaitable<Response> handle(Request& req, const ConnectionInfo& conn, RequestLog& log_entry) {
+  asio::awaitable<ClientReply> handle(Request& req, const ConnectionInfo& conn, RequestLog& log_entry) {
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive() && !draining;
     std::string_view target = req.target();
@@ -576,44 +596,43 @@ struct GatewayServer::Impl {
                                         timeout ? "gateway.upstream-timeout" : "gateway.upstream-failed")},
                              reply.format, version, keep_alive);
     }
-    // The upstream's reply becomes the client's in place: its fields minus the hop-by-hop ones, its
-    // body where it already lies.
-    Response& res = result.response;
-    log_entry.upstream_status = res.result_int();
+    // The upstream's reply becomes the client's: its fields minus the hop-by-hop ones as views into its
+    // head, its body where it already lies; the client's head is written once, from those views.
+    UpstreamReply& upstream_reply = result.reply;
+    log_entry.upstream_status = upstream_reply.status;
     std::string host(req[http::field::host]);
     if (host.empty()) host = "localhost";
     std::string gateway_base = std::string(conn.https ? "https://" : "http://") + host +
                                (route.match.path_prefix == "/" ? std::string() : route.match.path_prefix);
     UrlRewriter rewriter(endpoint->url(), gateway_base);
-    std::vector<std::pair<http::field, std::string>> rewritten_fields;
-    for (auto it = res.begin(); it != res.end();) {
-      if (isHopByHop(it->name()) || it->name() == http::field::server) {
-        it = res.erase(it);
-        continue;
-      }
-      if (route.rewrite_urls && (it->name() == http::field::location || it->name() == http::field::content_location)) {
-        if (auto rewritten = rewriter.rewrite(it->value())) {
-          rewritten_fields.emplace_back(it->name(), std::move(*rewritten));
-          it = res.erase(it);
+    ReplyFieldList fields;
+    std::vector<std::pair<std::string_view, std::string>> rewritten_fields;  // (reserved: views go into it)
+    rewritten_fields.reserve(upstream_reply.fields.size());
+    for (const auto& field : upstream_reply.fields) {
+      std::string_view name = upstream_reply.name(field);
+      http::field known = http::string_to_field(name);
+      if (isHopByHop(known) || known == http::field::server) continue;
+      if (route.rewrite_urls && (known == http::field::location || known == http::field::content_location)) {
+        if (auto rewritten = rewriter.rewrite(upstream_reply.value(field))) {
+          // (Beast's set() names a known field in its standard spelling.)
+          rewritten_fields.emplace_back(http::to_string(known), std::move(*rewritten));
           continue;
         }
       }
-      ++it;
+      fields.append(name, upstream_reply.value(field));
     }
-    res.version(version);
-    res.set(http::field::server, "medicus-gateway");
-    for (auto& [name, value] : rewritten_fields) res.set(name, value);
-    for (auto& [name, value] : exchange.response_headers) res.set(name, value);
+    fields.set("Server", "medicus-gateway");
+    for (const auto& [name, value] : rewritten_fields) fields.set(name, value);
+    for (const auto& [name, value] : exchange.response_headers) fields.set(name, value);
 
-    // (Read before Content-Type is replaced below: the view is into that field.)
-    std::string_view upstream_type = res[http::field::content_type];
+    std::string_view upstream_type = fields["Content-Type"];
     std::optional<WireFormat> upstream_format = formatOfMediaType(upstream_type);
-    std::string& body = res.body();
+    std::string& body = upstream_reply.body;
     if (!body.empty() && upstream_format) {
       bool convert = route.convert_format && *upstream_format != reply.format;
       bool rewrite = route.rewrite_urls && rewriter.mayNeedBundleRewrite(body);
       // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.
-      bool capabilities = metadata_request && res.result_int() == 200;
+      bool capabilities = metadata_request && upstream_reply.status == 200;
       if (convert || rewrite || capabilities) {
         fhir::ParseOptions options;
         options.max_bytes = upstream_config.max_response_bytes;
@@ -632,14 +651,20 @@ struct GatewayServer::Impl {
         if (rewrite) rewriter.rewriteBundle(*parsed.document);
         if (capabilities) restrictCapabilities(*parsed.document, routesUnder(config, route, conn.client_identity));
         WireFormat out_format = convert ? reply.format : *upstream_format;
-        res.body() = out_format == WireFormat::Json ? fhir::writeJson(*parsed.document->root())
-                                                    : fhir::writeXml(*parsed.document->root());
-        res.set(http::field::content_type, mediaTypeOf(out_format));
+        body = out_format == WireFormat::Json ? fhir::writeJson(*parsed.document->root())
+                                              : fhir::writeXml(*parsed.document->root());
+        fields.set("Content-Type", mediaTypeOf(out_format));
       }
     }
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    co_return std::move(res);
+    PassedReply passed;
+    passed.status = upstream_reply.status;
+    passed.version = version;
+    passed.keep_alive = keep_alive;
+    passed.head.reserve(upstream_reply.head.size() + 64);
+    PassedReply::appendStatusLine(passed.head, version, upstream_reply.status, upstream_reply.reasonText());
+    PassedReply::appendFields(passed.head, fields);
+    passed.body = std::move(body);
+    co_return ClientReply(std::move(passed));
   }
 
   // The gateway-built CapabilityStatement (capability_filter.h) for GET [base]/metadata without an upstream.
@@ -778,7 +803,7 @@ struct GatewayServer::Impl {
       size_t bytes_in = req.body().size();
       const std::string method(req.method_string());
       RequestLog log_entry;
-      Response res;
+      ClientReply res;
       try {
         res = co_await handle(req, conn, log_entry);
       } catch (const std::exception& e) {
@@ -788,11 +813,11 @@ struct GatewayServer::Impl {
                                            "gateway.internal")},
                            WireFormat::Json, req.version(), false);
       }
-      if (draining) res.keep_alive(false);
-      bool keep_alive = res.keep_alive();
-      unsigned status = res.result_int();
-      size_t bytes_out = res.body().size();
-      bool written = co_await writeReply(stream, deadline, limits, std::move(res), &wire_scratch);
+      if (draining) res.dropKeepAlive();
+      bool keep_alive = res.keepAlive();
+      unsigned status = res.status();
+      size_t bytes_out = res.bodySize();
+      bool written = co_await writeClientReply(stream, deadline, limits, res, wire_scratch);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       metrics.countRequest(log_entry.route, method, status, seconds);
       if (access_log) {
@@ -914,6 +939,17 @@ struct GatewayServer::Impl {
     deadline.expiresAfter(limits.write_timeout);
     std::string local;
     auto [error, n] = co_await writeMessage(stream, res, scratch ? *scratch : local);
+    co_return !error;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> writeClientReply(Stream& stream, LazyDeadline& deadline, const ListenerLimits& limits,
+                                         ClientReply& reply, std::string& scratch) {
+    if (!reply.passed) co_return co_await writeReply(stream, deadline, limits, std::move(reply.message), &scratch);
+    deadline.expiresAfter(limits.write_timeout);
+    scratch.clear();
+    reply.upstream.appendHead(scratch, reply.keep_alive_now);
+    auto [error, n] = co_await writeHeadAndBody(stream, scratch, reply.upstream.body);
     co_return !error;
   }
 

@@ -9,10 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <deque>
 #include <unordered_map>
@@ -36,6 +36,104 @@ struct Connection {
 // The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
 thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
 
+// One read into `into`; on a plain connection straight from the socket (beast::tcp_stream's own
+// read wraps each call in its timer bookkeeping, unused here: the deadline is the connection's).
+template <class Stream>
+asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Stream& stream, asio::mutable_buffer into) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    co_return co_await stream.socket().async_read_some(into, kUseAwaitable);
+  } else {
+    co_return co_await stream.async_read_some(into, kUseAwaitable);
+  }
+}
+
+// Reads more into `buffer` (at least 512 bytes of room, as Beast's read did). `received` counts the
+// bytes, so a failure can tell "closed before any reply byte" from a broken reply.
+template <class Stream>
+asio::awaitable<boost::system::error_code> fill(Stream& stream, beast::flat_buffer& buffer, size_t& received) {
+  size_t room = std::max<size_t>(512, buffer.capacity() - buffer.size());
+  auto [error, n] = co_await readSome(stream, buffer.prepare(room));
+  buffer.commit(n);
+  received += n;
+  co_return error;
+}
+
+// Reads one reply (upstream_reply.h): the head from the connection's buffer, then the body as its
+// framing says. Errors as Beast's http::async_read gave them (end_of_stream, partial_message, ...).
+template <class Stream>
+asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat_buffer& buffer,
+                                                     const UpstreamConfig& config, bool head_request,
+                                                     UpstreamReply& reply, size_t& received) {
+  auto buffered = [&buffer] {
+    auto data = buffer.data();
+    return std::string_view(static_cast<const char*>(data.data()), data.size());
+  };
+  // An EOF: before any byte of this reply end_of_stream, within it partial_message.
+  auto at_eof = [&buffer](bool started) -> boost::system::error_code {
+    return started || buffer.size() != 0 ? http::error::partial_message : http::error::end_of_stream;
+  };
+  ReplyHeadResult head;
+  for (;;) {
+    if (buffer.size() != 0) {
+      head = parseReplyHead(buffered(), 64 * 1024, head_request, reply);
+      if (head.error != http::error::need_more) break;
+    }
+    if (auto error = co_await fill(stream, buffer, received)) co_return error == asio::error::eof ? at_eof(false) : error;
+  }
+  if (!head.ok()) co_return head.error;
+  buffer.consume(head.consumed);
+  switch (head.framing.kind) {
+    case ReplyFraming::Kind::None:
+      co_return boost::system::error_code{};
+    case ReplyFraming::Kind::Length: {
+      if (head.framing.length > config.max_response_bytes) co_return http::error::body_limit;
+      size_t length = static_cast<size_t>(head.framing.length);
+      size_t have = std::min(length, buffer.size());
+      reply.body.assign(buffered().substr(0, have));
+      buffer.consume(have);
+      if (have < length) {
+        // The rest straight into the body.
+        reply.body.resize(length);
+        while (have < length) {
+          auto [error, n] = co_await readSome(stream, asio::buffer(reply.body.data() + have, length - have));
+          have += n;
+          received += n;
+          if (error) co_return error == asio::error::eof ? at_eof(true) : error;
+        }
+      }
+      co_return boost::system::error_code{};
+    }
+    case ReplyFraming::Kind::Chunked: {
+      ChunkedDecoder decoder;
+      for (;;) {
+        auto [error, consumed] = decoder.put(buffered(), config.max_response_bytes, reply);
+        buffer.consume(consumed);
+        if (decoder.done()) co_return boost::system::error_code{};
+        if (error != http::error::need_more) co_return error;
+        if (auto read_error = co_await fill(stream, buffer, received)) {
+          co_return read_error == asio::error::eof ? at_eof(true) : read_error;
+        }
+      }
+    }
+    case ReplyFraming::Kind::UntilClose:
+      // No length: the body ends with the connection, which therefore cannot go back to the pool.
+      reply.keep_alive = false;
+      for (;;) {
+        reply.body.append(buffered());
+        buffer.consume(buffer.size());
+        if (reply.body.size() > config.max_response_bytes) co_return http::error::body_limit;
+        if (auto error = co_await fill(stream, buffer, received)) {
+          if (error != asio::error::eof) co_return error;
+          reply.body.append(buffered());
+          buffer.consume(buffer.size());
+          if (reply.body.size() > config.max_response_bytes) co_return http::error::body_limit;
+          co_return boost::system::error_code{};
+        }
+      }
+  }
+  co_return boost::system::error_code{};
+}
+
 template <class Stream>
 asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection, const UpstreamConfig& config,
                                           const UpstreamRequest& request) {
@@ -48,12 +146,10 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
     result.detail = "sending the request failed: " + write_error.message();
     co_return result;
   }
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(config.max_response_bytes);
-  parser.header_limit(64 * 1024);
   // A HEAD reply has headers but no body.
-  if (request.method == http::verb::head) parser.skip(true);
-  auto [read_error, read] = co_await http::async_read(stream, connection.buffer, parser, kUseAwaitable);
+  size_t received = 0;
+  boost::system::error_code read_error =
+      co_await readReply(stream, connection.buffer, config, request.method == http::verb::head, result.reply, received);
   if (read_error) {
     if (deadline.expired()) {
       result.error = UpstreamResult::Error::Timeout;
@@ -62,13 +158,12 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
       result.error = UpstreamResult::Error::TooLarge;
       result.detail = "the reply is larger than max_response_bytes (" + std::to_string(config.max_response_bytes) + ")";
     } else {
-      result.error = read == 0 ? UpstreamResult::Error::Connect : UpstreamResult::Error::Protocol;
+      result.error = received == 0 ? UpstreamResult::Error::Connect : UpstreamResult::Error::Protocol;
       result.detail = "reading the reply failed: " + read_error.message();
     }
     co_return result;
   }
   deadline.expiresNever();  // idle in the pool: the upstream closes it when it likes
-  result.response = parser.release();
   co_return result;
 }
 
@@ -195,7 +290,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
       if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();
       continue;
     }
-    if (result.error == UpstreamResult::Error::None && result.response.keep_alive()) {
+    if (result.error == UpstreamResult::Error::None && result.reply.keep_alive) {
       auto& idle = t_idle[key];
       if (idle.size() < config.max_idle_connections) {
         idle.push_back(std::move(connection));

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "medicus/gateway/config.h"
+#include "upstream_reply.h"
 
 namespace medicus::gateway {
 
@@ -19,7 +20,7 @@ struct UpstreamResult {
   enum class Error : uint8_t { None, Connect, Timeout, Protocol, TooLarge };
   Error error = Error::None;
   std::string detail;  // what failed, for the OperationOutcome and the log
-  http::response<http::string_body> response;
+  UpstreamReply reply;
 };
 
 // One upstream's runtime: its config and the TLS context for its https endpoints.
