@@ -228,6 +228,7 @@ struct GatewayServer::Impl {
     for (const auto& upstream : config->upstreams) {
       UpstreamRuntime u;
       u.config = &upstream;
+      u.describeEndpoints();
       bool any_https = std::any_of(upstream.endpoints.begin(), upstream.endpoints.end(), [](const auto& e) { return e.https; });
       if (any_https) {
         u.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -600,11 +601,9 @@ struct GatewayServer::Impl {
     // head, its body where it already lies; the client's head is written once, from those views.
     UpstreamReply& upstream_reply = result.reply;
     log_entry.upstream_status = upstream_reply.status;
-    std::string host(req[http::field::host]);
-    if (host.empty()) host = "localhost";
-    std::string gateway_base = std::string(conn.https ? "https://" : "http://") + host +
-                               (route.match.path_prefix == "/" ? std::string() : route.match.path_prefix);
-    UrlRewriter rewriter(endpoint->url(), gateway_base);
+    // (No co_await from here on: the rewriter's views stay valid, gatewayBase() is this thread's.)
+    UrlRewriter rewriter(upstream.endpoint_urls[static_cast<size_t>(upstream.indexOf(*endpoint))],
+                         gatewayBase(conn.https, req[http::field::host], route.match.path_prefix));
     ReplyFieldList fields;
     std::vector<std::pair<std::string_view, std::string>> rewritten_fields;  // (reserved: views go into it)
     rewritten_fields.reserve(upstream_reply.fields.size());
@@ -665,6 +664,28 @@ struct GatewayServer::Impl {
     PassedReply::appendFields(passed.head, fields);
     passed.body = std::move(body);
     co_return ClientReply(std::move(passed));
+  }
+
+  // "https://host/prefix" as clients reach the route: the base the upstream's URLs are rewritten to.
+  // Kept per worker thread for the last Host and prefix (a client sends the same Host every time),
+  // so it is not built per request; valid until the next call on this thread.
+  static const std::string& gatewayBase(bool https, std::string_view host, const std::string& path_prefix) {
+    struct Cached {
+      bool https = false;
+      std::string host;
+      std::string path_prefix;
+      std::string base;
+    };
+    thread_local Cached cached;
+    if (cached.base.empty() || cached.https != https || cached.host != host || cached.path_prefix != path_prefix) {
+      cached.https = https;
+      cached.host.assign(host.data(), host.size());
+      cached.path_prefix = path_prefix;
+      cached.base.assign(https ? "https://" : "http://");
+      cached.base.append(host.empty() ? std::string_view("localhost") : host);
+      if (path_prefix != "/") cached.base.append(path_prefix);
+    }
+    return cached.base;
   }
 
   // The gateway-built CapabilityStatement (capability_filter.h) for GET [base]/metadata without an upstream.

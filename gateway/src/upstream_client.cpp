@@ -38,12 +38,13 @@ thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connecti
 
 // One read into `into`; on a plain connection straight from the socket (beast::tcp_stream's own
 // read wraps each call in its timer bookkeeping, unused here: the deadline is the connection's).
+// (Not a coroutine itself: no frame per read.)
 template <class Stream>
 asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Stream& stream, asio::mutable_buffer into) {
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    co_return co_await stream.socket().async_read_some(into, kUseAwaitable);
+    return stream.socket().async_read_some(into, kUseAwaitable);
   } else {
-    co_return co_await stream.async_read_some(into, kUseAwaitable);
+    return stream.async_read_some(into, kUseAwaitable);
   }
 }
 
@@ -243,8 +244,10 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
 asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
                                                      UpstreamRequest request) {
   const UpstreamConfig& config = *upstream.config;
-  std::string key = endpoint.url();
-  key.insert(0, "|").insert(0, config.name);
+  std::string built_key;  // for an endpoint without a cached key (health checks use copies)
+  ptrdiff_t index = upstream.indexOf(endpoint);
+  if (index < 0 || static_cast<size_t>(index) >= upstream.pool_keys.size()) built_key = config.name + "|" + endpoint.url();
+  const std::string& key = built_key.empty() ? upstream.pool_keys[static_cast<size_t>(index)] : built_key;
   // Host, then Content-Length (also 0 for the methods that carry a body), then the blank line.
   // HTTP/1.1 keeps the connection alive without a Connection field.
   char number[24];
@@ -305,5 +308,20 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
 }
 
 void closeIdleUpstreamConnections() { t_idle.clear(); }
+
+void UpstreamRuntime::describeEndpoints() {
+  endpoint_urls.clear();
+  pool_keys.clear();
+  for (const auto& endpoint : config->endpoints) {
+    endpoint_urls.push_back(endpoint.url());
+    pool_keys.push_back(config->name + "|" + endpoint_urls.back());
+  }
+}
+
+ptrdiff_t UpstreamRuntime::indexOf(const UpstreamEndpoint& endpoint) const {
+  const auto& endpoints = config->endpoints;
+  if (endpoints.empty() || &endpoint < endpoints.data() || &endpoint >= endpoints.data() + endpoints.size()) return -1;
+  return &endpoint - endpoints.data();
+}
 
 }  // namespace medicus::gateway

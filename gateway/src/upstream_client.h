@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "medicus/gateway/config.h"
 #include "upstream_reply.h"
@@ -27,6 +28,14 @@ struct UpstreamResult {
 struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;
   std::shared_ptr<boost::asio::ssl::context> tls;  // null when no endpoint is https
+  // Per endpoint of `config`, in its order, made once per config snapshot (describeEndpoints): the
+  // endpoint's url() and its idle pool's key, which every request used to build again.
+  std::vector<std::string> endpoint_urls;
+  std::vector<std::string> pool_keys;
+
+  void describeEndpoints();
+  // The endpoint's place in config->endpoints, or -1 for an endpoint from elsewhere (a copy).
+  ptrdiff_t indexOf(const UpstreamEndpoint& endpoint) const;
 };
 
 // A request already in wire form: building the forwarded request as a Beast message cost one

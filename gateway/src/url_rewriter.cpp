@@ -6,15 +6,18 @@
 
 namespace medicus::gateway {
 
-UrlRewriter::UrlRewriter(std::string upstream_base, std::string gateway_base)
-    : upstream_base_(std::move(upstream_base)), gateway_base_(std::move(gateway_base)) {}
+UrlRewriter::UrlRewriter(std::string_view upstream_base, std::string_view gateway_base)
+    : upstream_base_(upstream_base), gateway_base_(gateway_base) {}
 
 std::optional<std::string> UrlRewriter::rewrite(std::string_view url) const {
   if (url.substr(0, upstream_base_.size()) != upstream_base_) return std::nullopt;
   std::string_view rest = url.substr(upstream_base_.size());
   // "http://up/fhir" must not match "http://up/fhirx/...".
   if (!rest.empty() && rest.front() != '/' && rest.front() != '?') return std::nullopt;
-  return gateway_base_ + std::string(rest);
+  std::string out;
+  out.reserve(gateway_base_.size() + rest.size());
+  out.append(gateway_base_).append(rest);
+  return out;
 }
 
 bool UrlRewriter::mayNeedBundleRewrite(std::string_view body) const {

@@ -15,7 +15,9 @@ namespace medicus::gateway {
 class UrlRewriter {
  public:
   // Both without a trailing slash: "http://10.0.0.5:8080/fhir" -> "https://gateway.example/fhir".
-  UrlRewriter(std::string upstream_base, std::string gateway_base);
+  // Views: both texts must outlive the rewriter (it lives for one reply; copying them cost two
+  // allocations per request).
+  UrlRewriter(std::string_view upstream_base, std::string_view gateway_base);
 
   // The rewritten URL, or nullopt when `url` does not start with the upstream base.
   std::optional<std::string> rewrite(std::string_view url) const;
@@ -28,8 +30,8 @@ class UrlRewriter {
   size_t rewriteBundle(fhir::Document& document) const;
 
  private:
-  std::string upstream_base_;
-  std::string gateway_base_;
+  std::string_view upstream_base_;
+  std::string_view gateway_base_;
 };
 
 }  // namespace medicus::gateway
