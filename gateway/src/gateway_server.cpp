@@ -605,8 +605,9 @@ struct GatewayServer::Impl {
     UrlRewriter rewriter(upstream.endpoint_urls[static_cast<size_t>(upstream.indexOf(*endpoint))],
                          gatewayBase(conn.https, req[http::field::host], route.match.path_prefix));
     ReplyFieldList fields;
-    std::vector<std::pair<std::string_view, std::string>> rewritten_fields;  // (reserved: views go into it)
-    rewritten_fields.reserve(upstream_reply.fields.size());
+    fields.reserve(upstream_reply.fields.size() + 4);
+    // (Complete before `fields` takes views into it below.)
+    std::vector<std::pair<std::string_view, std::string>> rewritten_fields;
     for (const auto& field : upstream_reply.fields) {
       std::string_view name = upstream_reply.name(field);
       http::field known = http::string_to_field(name);

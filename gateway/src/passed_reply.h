@@ -17,6 +17,7 @@ namespace medicus::gateway {
 // Field views, in the order they will be written; the texts must outlive the list.
 class ReplyFieldList {
  public:
+  void reserve(size_t n) { fields_.reserve(n); }
   void append(std::string_view name, std::string_view value) { fields_.emplace_back(name, value); }
   void set(std::string_view name, std::string_view value) {
     std::erase_if(fields_, [name](const auto& field) { return equalsIgnoringCase(field.first, name); });

@@ -90,6 +90,22 @@ TEST_CASE("upstream reply: malformed status lines and fields are Beast's errors"
   CHECK(empty_reason.reply.version == 10);
 }
 
+TEST_CASE("upstream reply: field values are checked at every position (eight bytes per step)") {
+  std::string long_value = "0123456789abcdefghijklmnopqrstuvwxyz";
+  auto ok = parse("HTTP/1.1 200 OK\r\nX: " + long_value + "\tend \r\nY: \x80\xff obs-text " + long_value + "\r\n\r\n");
+  REQUIRE(ok.head.ok());
+  CHECK(ok.reply["X"] == long_value + "\tend");
+  CHECK(ok.reply["Y"] == "\x80\xff obs-text " + long_value);
+  for (size_t at = 0; at < long_value.size(); ++at) {
+    for (char bad : {'\x01', '\x7f', '\n', '\x1f'}) {
+      std::string value = long_value;
+      value[at] = bad;
+      INFO("position " << at << " byte " << int(bad));
+      CHECK(parse("HTTP/1.1 200 OK\r\nX: " + value + "\r\n\r\n").head.error == error::bad_value);
+    }
+  }
+}
+
 TEST_CASE("upstream reply: Content-Length lists, conflicts with chunked, duplicates") {
   CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n").head.framing.length == 5);
   CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").head.ok());
