@@ -628,7 +628,22 @@ struct GatewayServer::Impl {
     std::string_view upstream_type = fields["Content-Type"];
     std::optional<WireFormat> upstream_format = formatOfMediaType(upstream_type);
     std::string& body = upstream_reply.body;
-    if (!body.empty() && upstream_format) {
+    if (upstream_reply.status >= 400 && req.method() != http::verb::head && (body.empty() || !upstream_format)) {
+      // Errors are always an OperationOutcome: an upstream (or a proxy before it) that answers one with
+      // an HTML page or nothing keeps its status and fields; its body becomes an OperationOutcome.
+      std::string what = body.empty() ? std::string("no body")
+                                      : "a " + (upstream_type.empty() ? std::string("untyped") : std::string(upstream_type)) + " body";
+      Response outcome = outcomeReply(upstream_reply.status,
+                                      {makeIssue(upstream_reply.status >= 500 ? fhir::IssueType::Transient : fhir::IssueType::Processing,
+                                                 "upstream '" + upstream_config.name + "' answered " +
+                                                     std::to_string(upstream_reply.status) + " with " + what +
+                                                     ", not an OperationOutcome",
+                                                 "gateway.upstream-error-not-fhir")},
+                                      reply.format, version, keep_alive);
+      body = std::move(outcome.body());
+      fields.erase("Content-Encoding");
+      fields.set("Content-Type", mediaTypeOf(reply.format));
+    } else if (!body.empty() && upstream_format) {
       bool convert = route.convert_format && *upstream_format != reply.format;
       bool rewrite = route.rewrite_urls && rewriter.mayNeedBundleRewrite(body);
       // /metadata reflects the routes: the upstream's statement narrowed to what the routes allow.

@@ -23,6 +23,9 @@ class ReplyFieldList {
     std::erase_if(fields_, [name](const auto& field) { return equalsIgnoringCase(field.first, name); });
     append(name, value);
   }
+  void erase(std::string_view name) {
+    std::erase_if(fields_, [name](const auto& field) { return equalsIgnoringCase(field.first, name); });
+  }
   // The first field called `name`, else empty (as Beast's operator[]).
   std::string_view operator[](std::string_view name) const {
     for (const auto& field : fields_) {

@@ -950,12 +950,16 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
   REQUIRE_E2E_UPSTREAM();
   NodeFhirServer upstream;
   NodeFhirServer slow({"--delay-ms", "1500"});
+  TempDir empty;
+  PythonHttpServer html(empty.path);  // answers 404 and 501 with HTML pages
   const std::string dead = "http://127.0.0.1:" + std::to_string(unusedPort()) + "/fhir";
   RunningGateway gateway(mustLoad(configYaml(
       upstream.baseUrl(), "    limits: { max_body_bytes: 64KiB, max_header_bytes: 4KiB }\n",
+      "  - name: html\n    endpoints: [" + html.baseUrl() + "]\n"
       "  - name: slow\n    endpoints: [" + slow.baseUrl() + "]\n    response_timeout: 300ms\n"
       "  - name: down\n    endpoints: [" + dead + "]\n"
       "  - name: dead\n    endpoints: [" + dead + "]\n    health_check: { interval: 100ms, timeout: 100ms, unhealthy_after: 1 }\n",
+      "  - name: html\n    match: { path_prefix: /html }\n    forward: { upstream: html }\n"
       "  - name: slow\n    match: { path_prefix: /slow }\n    forward: { upstream: slow }\n"
       "  - name: down\n    match: { path_prefix: /down }\n    forward: { upstream: down }\n"
       "  - name: dead\n    match: { path_prefix: /dead }\n    forward: { upstream: dead }\n")));
@@ -989,6 +993,11 @@ TEST_CASE("e2e: every error status is an OperationOutcome in the client's format
     // The upstream's own errors keep their status and come in the client's format (404, 400 here).
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient/nobody", accept), 404, xml);
     checkOutcome(httpRequest(port, "GET", "/fhir/Patient?birthdate=not-a-date", accept), 400, xml);
+    // An upstream whose errors are HTML pages: the status stays, the body becomes an OperationOutcome.
+    HttpReply html_missing = httpRequest(port, "GET", "/html/Patient/1", accept);
+    checkOutcome(html_missing, 404, xml);
+    CHECK_THAT(html_missing.body, Catch::Contains("upstream 'html' answered 404 with a text/html") && !Catch::Contains("<html"));
+    checkOutcome(httpRequest(port, "POST", "/html/Patient", fhir, xml ? kPatientXml : kPatientJson), 501, xml);
   }
   // An oversized head whose Accept comes after the limit: JSON, the default format (nothing beyond the
   // limit is read), as when it names no format at all.

@@ -26,58 +26,95 @@ std::string NodeFhirServer::unavailableReason() {
   return {};
 }
 
-NodeFhirServer::NodeFhirServer(std::vector<std::string> extra_args) {
+namespace {
+
+// Starts `args` (argv[0] a path, or a name looked up in PATH) with its stdout on a pipe, and waits (at most
+// 30 s) for `marker` followed by the port it listens on. Returns the port; throws when none came.
+// `stdout_kept`: the child's stderr goes to /dev/null and the pipe stays open (its fd there), for a child
+// that still writes to stdout after the port (python's print ends the line in a second write, and a
+// closed pipe would end it by SIGPIPE).
+int spawnListening(std::vector<std::string> args, const std::string& marker, int& pid, int* stdout_kept = nullptr) {
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  std::string script = std::string(MEDICUS_E2E_DIR) + "/fhir-server.mjs";
-  std::vector<std::string> args = {MEDICUS_NODE, "--experimental-websocket", "--no-warnings", script, "--port", "0"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  https_ = std::find(extra_args.begin(), extra_args.end(), "--tls-cert") != extra_args.end();
-  pid_ = fork();
-  if (pid_ == 0) {
+  pid = fork();
+  if (pid == 0) {
     // Dies with the test process, even when the test crashes.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(out[1], STDOUT_FILENO);
+    if (stdout_kept) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, STDERR_FILENO);
+    }
     close(out[0]);
     close(out[1]);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   close(out[1]);
   std::string text;
+  int port = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (port_ == 0 && std::chrono::steady_clock::now() < deadline) {
+  while (port == 0 && std::chrono::steady_clock::now() < deadline) {
     pollfd p{out[0], POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
     char buf[256];
     ssize_t n = read(out[0], buf, sizeof buf);
     if (n <= 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (auto at = text.find("listening "); at != std::string::npos && text.find('\n', at) != std::string::npos) {
-      port_ = std::atoi(text.c_str() + at + 10);
+    if (auto at = text.find(marker); at != std::string::npos && text.find_first_not_of("0123456789", at + marker.size()) != std::string::npos) {
+      port = std::atoi(text.c_str() + at + marker.size());
     }
   }
-  close(out[0]);
-  if (port_ == 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    throw std::runtime_error("the e2e FHIR server did not start within 30 s: " + text);
+  if (stdout_kept && port != 0) {
+    *stdout_kept = out[0];
+  } else {
+    close(out[0]);
   }
+  if (port == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    pid = -1;
+    throw std::runtime_error(args[0] + " did not start within 30 s: " + text);
+  }
+  return port;
 }
 
-NodeFhirServer::~NodeFhirServer() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
+void stopChild(int pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
   for (int i = 0; i < 50; ++i) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
     usleep(20'000);
   }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
 }
+
+}  // namespace
+
+NodeFhirServer::NodeFhirServer(std::vector<std::string> extra_args) {
+  std::string script = std::string(MEDICUS_E2E_DIR) + "/fhir-server.mjs";
+  std::vector<std::string> args = {MEDICUS_NODE, "--experimental-websocket", "--no-warnings", script, "--port", "0"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  https_ = std::find(extra_args.begin(), extra_args.end(), "--tls-cert") != extra_args.end();
+  port_ = spawnListening(std::move(args), "listening ", pid_);
+}
+
+PythonHttpServer::PythonHttpServer(const std::string& directory) {
+  // -u: its "Serving HTTP on 127.0.0.1 port N" line is not held in a pipe buffer.
+  port_ = spawnListening({MEDICUS_SYSTEM_PYTHON3, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "0"},
+                         " port ", pid_, &stdout_);  // (its stderr is a line per request)
+}
+
+PythonHttpServer::~PythonHttpServer() {
+  stopChild(pid_);
+  if (stdout_ >= 0) close(stdout_);
+}
+
+NodeFhirServer::~NodeFhirServer() { stopChild(pid_); }
 
 int runCommand(const std::string& command) { return std::system(command.c_str()); }
 

@@ -29,6 +29,22 @@ class NodeFhirServer {
   int port_ = 0;
 };
 
+// Python's http.server (python3 -m http.server) serving `directory` on 127.0.0.1, port 0: a real HTTP
+// server whose errors (404 for a missing file, 501 for POST) are HTML pages, as a proxy's often are.
+class PythonHttpServer {
+ public:
+  explicit PythonHttpServer(const std::string& directory);
+  ~PythonHttpServer();
+  PythonHttpServer(const PythonHttpServer&) = delete;
+  PythonHttpServer& operator=(const PythonHttpServer&) = delete;
+  std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+  int stdout_ = -1;  // the read end of its stdout, open while it runs
+};
+
 // Runs a command line (through /bin/sh) and returns its exit status; for openssl.
 int runCommand(const std::string& command);
 // A fresh temporary directory, removed by the caller's TempDir.
