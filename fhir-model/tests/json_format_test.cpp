@@ -94,6 +94,44 @@ TEST_CASE("Unicode and escapes survive", "[json]") {
   CHECK(out == "{\"resourceType\":\"Patient\",\"name\":[{\"text\":\"Jürgen \\\"Jo\\\" \xF0\x9F\x98\x80\\n\\t\\\\\"}]}");
 }
 
+TEST_CASE("appendJsonEscaped escapes every character that needs it, at any position", "[json]") {
+  // The reference: one byte at a time.
+  auto reference = [](std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c < 0x20) {
+        const char* hex = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      } else out += static_cast<char>(c);
+    }
+    return out;
+  };
+  const std::string base = "abcdefghijklmnopqrstuvwxyz0123456789\xC3\xBC\xF0\x9F\x98\x80~ !#[]";
+  for (size_t at = 0; at <= base.size(); ++at) {
+    for (char special : {'"', '\\', '\n', '\x01', '\x1f', '\x7f', ' ', '\x00'}) {
+      std::string text = base;
+      text.insert(at, 1, special);
+      text.insert(at / 2, 1, special);
+      std::string out = "prefix:";
+      appendJsonEscaped(out, text);
+      INFO("position " << at << " byte " << int(special));
+      CHECK(out == "prefix:" + reference(text));
+    }
+  }
+  std::string empty;
+  appendJsonEscaped(empty, "");
+  CHECK(empty.empty());
+}
+
 TEST_CASE("invalid JSON is a fatal issue with a position", "[json][bad-input]") {
   auto r = parseJson("{\n  \"resourceType\": \"Patient\",\n  \"active\": tru\n}");
   CHECK_FALSE(r.document);
