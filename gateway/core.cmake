@@ -38,6 +38,7 @@ find_program(MEDICUS_OPENSSL openssl)
 # Debian's python3 (scripts/setup.sh installs it) for the e2e tests' http.server upstream, not whatever
 # python3 comes first in PATH (a pyenv shim runs several scripts before the interpreter starts).
 find_program(MEDICUS_SYSTEM_PYTHON3 python3 PATHS /usr/bin /bin NO_DEFAULT_PATH)
+find_program(MEDICUS_NGINX nginx PATHS /usr/sbin /usr/bin)  # a compressing proxy in front of the e2e upstream
 medicus_add_test_binary(gateway_tests
   SOURCES tests/config_test.cpp tests/route_table_test.cpp tests/content_negotiation_test.cpp
           tests/url_rewriter_test.cpp tests/validate_stage_test.cpp tests/capability_filter_test.cpp tests/gateway_metrics_test.cpp tests/access_log_writer_test.cpp tests/tls_setup_test.cpp tests/upstream_reply_test.cpp tests/e2e/fhir_e2e_test.cpp tests/e2e/test_upstream.cpp
@@ -47,6 +48,7 @@ if(TARGET gateway_tests)
   target_include_directories(gateway_tests PRIVATE src tests)
   target_compile_definitions(gateway_tests PRIVATE
     MEDICUS_NODE="${MEDICUS_NODE}" MEDICUS_OPENSSL="${MEDICUS_OPENSSL}" MEDICUS_SYSTEM_PYTHON3="${MEDICUS_SYSTEM_PYTHON3}"
+    MEDICUS_NGINX="${MEDICUS_NGINX}"
     MEDICUS_E2E_DIR="${PROJECT_SOURCE_DIR}/scripts/e2e"
     BOOST_ASIO_NO_DEPRECATED)
 endif()

@@ -548,7 +548,11 @@ struct GatewayServer::Impl {
       };
       for (const auto& field : req) {
         http::field name = field.name();
-        if (isHopByHop(name) || name == http::field::accept || name == http::field::content_type) continue;
+        // (Not Accept-Encoding: the gateway converts, rewrites and validates bodies, so they come uncompressed.)
+        if (isHopByHop(name) || name == http::field::accept || name == http::field::content_type ||
+            name == http::field::accept_encoding) {
+          continue;
+        }
         std::string_view name_text = field.name_string();
         if (name == http::field::unknown &&
             (beast::iequals(name_text, "X-Forwarded-For") || beast::iequals(name_text, "X-Forwarded-Proto") ||

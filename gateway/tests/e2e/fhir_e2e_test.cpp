@@ -1357,3 +1357,37 @@ TEST_CASE("e2e: the gateway's client certificate towards an upstream that requir
     checkOutcome(refused, 502, false);
   }
 }
+
+TEST_CASE("e2e: a client that accepts gzip gets converted and rewritten replies from an upstream behind a compressing proxy") {
+  REQUIRE_E2E_UPSTREAM();
+  if (!NginxProxy::available()) {
+    WARN("SKIPPED: nginx is not installed");
+    return;
+  }
+  NodeFhirServer upstream;
+  NginxProxy proxy(upstream.port(), "gzip on; gzip_types application/fhir+json; gzip_proxied any; gzip_min_length 0;");
+  // The proxy compresses for whoever asks: the set-up means something.
+  HttpReply direct = httpRequest(proxy.port(), "GET", "/fhir/Patient", {{"Accept-Encoding", "gzip"}});
+  REQUIRE(direct.status == 200);
+  REQUIRE(direct.header("content-encoding") == "gzip");
+
+  RunningGateway gateway(mustLoad(configYaml(proxy.baseUrl())));
+  const std::string gateway_base = "http://127.0.0.1:" + std::to_string(gateway.port) + "/fhir";
+  const Headers gzip_json = {{"Content-Type", "application/fhir+json"}, {"Accept", "application/fhir+json"}, {"Accept-Encoding", "gzip"}};
+  HttpReply created = httpRequest(gateway.port, "POST", "/fhir/Patient", gzip_json, kPatientJson);
+  REQUIRE(created.status == 201);
+  const std::string id = idOf(created.body);
+  REQUIRE_FALSE(id.empty());
+
+  // An XML client: the upstream's JSON is read and converted, not refused as "not readable FHIR".
+  HttpReply xml = httpRequest(gateway.port, "GET", "/fhir/Patient?family=Mustermann",
+                              {{"Accept", "application/fhir+xml"}, {"Accept-Encoding", "gzip, deflate"}});
+  CHECK(xml.status == 200);
+  CHECK(xml.header("content-encoding").empty());
+  CHECK_THAT(xml.body, Catch::StartsWith("<Bundle") && Catch::Contains("<fullUrl value=\"" + gateway_base + "/Patient/" + id + "\"/>"));
+  // A JSON client: its Bundle's links name the gateway, not the proxy.
+  HttpReply json = httpRequest(gateway.port, "GET", "/fhir/Patient?family=Mustermann", {{"Accept-Encoding", "gzip"}});
+  CHECK(json.status == 200);
+  CHECK_THAT(json.body, Catch::Contains("\"fullUrl\":\"" + gateway_base + "/Patient/" + id + "\"") &&
+                            !Catch::Contains(proxy.baseUrl()));
+}

@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace medicus::gateway::test {
@@ -107,6 +109,62 @@ PythonHttpServer::PythonHttpServer(const std::string& directory) {
   // -u: its "Serving HTTP on 127.0.0.1 port N" line is not held in a pipe buffer.
   port_ = spawnListening({MEDICUS_SYSTEM_PYTHON3, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", directory, "0"},
                          " port ", pid_, &stdout_);  // (its stderr is a line per request)
+}
+
+bool NginxProxy::available() {
+  std::string nginx = MEDICUS_NGINX;
+  return !nginx.empty() && std::filesystem::exists(nginx);
+}
+
+NginxProxy::NginxProxy(int upstream_port, const std::string& http_directives) {
+  char pattern[] = "/tmp/medicus-gateway-nginx-XXXXXX";
+  if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+  dir_ = pattern;
+  port_ = unusedPort();
+  const std::string d = dir_;
+  std::ofstream(d + "/nginx.conf")
+      << "daemon off; pid " << d << "/nginx.pid; error_log " << d << "/error.log; worker_processes 1;\n"
+      << "events {}\n"
+      << "http { access_log off; client_body_temp_path " << d << "; proxy_temp_path " << d << "; fastcgi_temp_path " << d
+      << "; uwsgi_temp_path " << d << "; scgi_temp_path " << d << ";\n"
+      << http_directives << "\n"
+      << "  server { listen 127.0.0.1:" << port_ << "; location / { proxy_pass http://127.0.0.1:" << upstream_port
+      << "; proxy_set_header Host $http_host; } } }\n";  // (the upstream's URLs then name the proxy)
+  pid_ = fork();
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDERR_FILENO);
+    std::string nginx = MEDICUS_NGINX, prefix = d, conf = d + "/nginx.conf";
+    char* argv[] = {nginx.data(), const_cast<char*>("-p"), prefix.data(), const_cast<char*>("-c"), conf.data(), nullptr};
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  // nginx says nothing when it is ready: wait (at most 10 s) until it accepts a connection.
+  for (int i = 0; i < 200; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    close(fd);
+    if (up) return;
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) break;
+    usleep(50'000);
+  }
+  stopChild(pid_);
+  pid_ = -1;
+  std::ifstream log(d + "/error.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir_);
+  throw std::runtime_error("nginx did not start: " + text);
+}
+
+NginxProxy::~NginxProxy() {
+  stopChild(pid_);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
 }
 
 PythonHttpServer::~PythonHttpServer() {

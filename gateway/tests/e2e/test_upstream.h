@@ -45,6 +45,24 @@ class PythonHttpServer {
   int stdout_ = -1;  // the read end of its stdout, open while it runs
 };
 
+// nginx (Debian's) on 127.0.0.1 as a reverse proxy to `upstream_port`, with `http_directives` added to its
+// http block (e.g. gzip): a real proxy as platforms put before their FHIR services.
+class NginxProxy {
+ public:
+  static bool available();
+  NginxProxy(int upstream_port, const std::string& http_directives);
+  ~NginxProxy();
+  NginxProxy(const NginxProxy&) = delete;
+  NginxProxy& operator=(const NginxProxy&) = delete;
+  int port() const { return port_; }
+  std::string baseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+
+ private:
+  std::string dir_;
+  int pid_ = -1;
+  int port_ = 0;
+};
+
 // Runs a command line (through /bin/sh) and returns its exit status; for openssl.
 int runCommand(const std::string& command);
 // A fresh temporary directory, removed by the caller's TempDir.
