@@ -15,18 +15,21 @@
 # direct to the upstream, through nginx and through the gateway, and the p99 each proxy adds: its p99
 # minus the direct p99 at the same rate. Each run starts on a restarted upstream (the runs above leave
 # it with ~100k Patients and a heap whose collections stall it for 100 ms and more), and the three
-# targets take turns in 0.2 s windows within one run (http_load --url ... --url ...), so a stall of
-# the upstream or of this VM (CPU steal) falls on all three alike; three such runs per method, and
-# the median of each figure counts.
+# targets take turns in 10 ms windows within one run (http_load --url ... --url ...), so a stall of
+# the upstream (its garbage collections, tens of ms) or of this VM (CPU steal) falls on all three
+# alike; three such runs per method, and the median of each figure counts.
 # Ends with a summary table against the targets.
 #
-#   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32]
+#   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
+# Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
+# the latency part takes about 18 x SECONDS more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 build="${1:-$repo/build}"
 seconds="${2:-10}"
 connections="${3:-32}"
+rounds="${4:-2}"  # of the closed-loop runs: each round is nginx, gateway, gateway, nginx
 gateway_bin="$build/bin/medicus-gateway"
 load_bin="$build/bin/http_load"
 for tool in wrk nginx node curl; do
@@ -200,26 +203,34 @@ mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f",
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
-echo "http_bench: ${seconds}s per run, $connections connections, 2 wrk threads; upstream $upstream_port (node), POST body $patient_bytes bytes"
-# Runs alternate (nginx, gateway, gateway, nginx) to spread drift evenly: other load on the machine,
-# and the in-memory upstream slowing down as every POST adds a resource.
+echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections, 2 wrk threads; upstream $upstream_port (node), POST body $patient_bytes bytes"
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
-run nginx_get "nginx            GET Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
-run gateway_get "gateway          GET Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
-run gateway_get "gateway          GET Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
-run nginx_get "nginx            GET Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
-run nginx_post "nginx            POST Patient (1)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-run gateway_post "gateway          POST Patient (1)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
-run gateway_post "gateway          POST Patient (2)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
-run nginx_post "nginx            POST Patient (2)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-run validating_post "gateway+validate POST Patient (1)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
-run nginx_post_v "nginx            POST Patient (3)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
-run validating_post "gateway+validate POST Patient (2)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
-run nginx_post_v "nginx            POST Patient (4)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
-echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx (3), (4) forward the same body)"
+# Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
+# falls on both alike: other load on the machine, and the in-memory upstream slowing down as every
+# POST adds a resource.
+for round in $(seq 1 "$rounds"); do
+  a=$((2 * round - 1)) b=$((2 * round))
+  run nginx_get "nginx            GET Patient ($a)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
+  run gateway_get "gateway          GET Patient ($a)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
+  run gateway_get "gateway          GET Patient ($b)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
+  run nginx_get "nginx            GET Patient ($b)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
+done
+for round in $(seq 1 "$rounds"); do
+  a=$((2 * round - 1)) b=$((2 * round))
+  run nginx_post "nginx            POST Patient ($a)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
+  run gateway_post "gateway          POST Patient ($a)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
+  run gateway_post "gateway          POST Patient ($b)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
+  run nginx_post "nginx            POST Patient ($b)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
+done
+for round in $(seq 1 "$rounds"); do
+  run validating_post "gateway+validate POST Patient ($round)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
+  run nginx_post_v "nginx       POST same body ($round)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
+done
+echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx forwards the same body)"
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time). The three
-# targets take turns in 0.2 s windows within one http_load run, each over its own connections.
+# targets take turns in 10 ms windows within one http_load run, each over its own connections: far
+# shorter than the upstream's stalls, so each stall spans windows of all three.
 declare -A p50_of p99_of added_of
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 field() { awk -v name="$2" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 1) }' <<<"$1"; }
@@ -227,7 +238,7 @@ latency_round() {  # method rate [body file]
   local method="$1" rate="$2" body="${3:-}" out path
   path="/fhir/Patient/$id"; [ "$method" = POST ] && path="/fhir/Patient"
   local args=(--url "http://127.0.0.1:$upstream_port$path" --url "http://127.0.0.1:$nginx_port$path"
-              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.2
+              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.01
               --connections "$connections")
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
   out="$(timeout $((3 * seconds + 30)) "$load_bin" "${args[@]}" || true)"
@@ -263,7 +274,7 @@ fresh_upstream() {
 }
 echo
 echo "fixed rate, half the gateway's peak (http_load, $connections connections per target), each run on a restarted upstream:"
-echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 0.2 s windows of one run; three runs each"
+echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 10 ms windows of one run; three runs each"
 for round in 1 2 3; do
   fresh_upstream
   latency_round GET "$get_rate"
