@@ -180,6 +180,10 @@ cpu_ticks() {
   echo "$total"
 }
 hz=$(getconf CLK_TCK)
+# The VM's CPU steal (time the hypervisor gave the vCPUs to others) over the whole run, from /proc/stat:
+# when it is high, every figure here is noisier; it is printed with the summary.
+cpu_totals() { awk '/^cpu / { total = 0; for (i = 2; i <= NF; i++) total += $i; print $9, total; exit }' /proc/stat; }
+read -r steal_before total_before < <(cpu_totals)
 
 declare -A rps_of cpu_of
 run() {  # key name url pid [script]
@@ -301,4 +305,7 @@ done
 printf "(direct p99: GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
   "$(median "${p99_of[direct_GET]}")" "$(median "${p99_of[direct_POST]}")" "${added_of[gateway_GET]}" "${added_of[gateway_POST]}" \
   "${added_of[nginx_GET]}" "${added_of[nginx_POST]}"
+read -r steal_after total_after < <(cpu_totals)
+awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) \
+  'BEGIN { if (t > 0) printf "(VM CPU steal during the run: %.1f%% of all CPU time)\n", 100 * s / t }'
 echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct in the same interleaved run, median of three runs)"
