@@ -11,7 +11,6 @@ over the HTTP listener; /metrics and /healthz answer; SIGHUP says there is no fi
 
   serve_default_test.py MEDICUS_GATEWAY NODE E2E_DIR
 """
-import atexit
 import json
 import os
 import re
@@ -20,54 +19,20 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
+
+from gateway_process_test import GatewayProcessTest
 
 gateway_bin, node, e2e_dir = sys.argv[1:4]
 gateway_bin = os.path.abspath(gateway_bin)  # serve runs in the temp folder
 source_dir = os.path.dirname(os.path.dirname(os.path.abspath(e2e_dir)))  # E2E_DIR is SOURCE/scripts/e2e
-if not os.path.isdir(os.path.join(e2e_dir, "node_modules", "@medplum", "fhir-router")):
-    print("SKIPPED: the e2e FHIR server is not installed; run scripts/e2e/install.sh (part of scripts/setup.sh)")
-    sys.exit(77)
+test = GatewayProcessTest("serve default", node, e2e_dir)
 curl = shutil.which("curl")
 if not curl:
     print("SKIPPED: curl is not installed")
     sys.exit(77)
-work = tempfile.mkdtemp(prefix="medicus-serve-default-")
-children = []
-
-
-@atexit.register
-def stop_children():  # also when the test itself breaks
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-log_path = os.path.join(work, "gateway.log")
-
-
-def fail(message):
-    print("SERVE DEFAULT TEST FAILED: " + message)
-    if os.path.exists(log_path):
-        print("--- gateway log")
-        print(open(log_path, encoding="utf-8", errors="replace").read())
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(1)
-
-
-def log_text():
-    return open(log_path, encoding="utf-8", errors="replace").read()
-
-
-upstream = subprocess.Popen([node, "--experimental-websocket", "--no-warnings", os.path.join(e2e_dir, "fhir-server.mjs"),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True)
-children.append(upstream)
-match = re.match(r"listening (\d+)", upstream.stdout.readline())
-if not match:
-    fail("the e2e FHIR server did not start")
-upstream_url = "http://127.0.0.1:%s/fhir" % match.group(1)
+work, children, fail, log_text, log_path = test.work, test.children, test.fail, test.log_text, test.log_path
+upstream_url = "http://127.0.0.1:%d/fhir" % test.start_upstream()
 
 
 def start_gateway(*extra):
@@ -220,8 +185,6 @@ if ssl.PEM_cert_to_DER_cert(served) != ssl.PEM_cert_to_DER_cert(open(elsewhere_c
     fail("with --base-dir the HTTPS listener does not serve its certificate")
 stop(gateway)
 
-upstream.kill()
-upstream.wait()
-shutil.rmtree(work, ignore_errors=True)
+test.finish()
 print("serve on the embedded default: certificate made at first start and kept, metadata, create, read (XML), "
       "/metrics, /healthz, SIGTERM exit 0, --base-dir")

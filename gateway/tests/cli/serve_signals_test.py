@@ -10,45 +10,18 @@ SIGTERM lets a slow request in flight finish (Connection: close), refuses new co
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+from gateway_process_test import GatewayProcessTest
+
 gateway_bin, node, e2e_dir = sys.argv[1:4]
-if not os.path.isdir(os.path.join(e2e_dir, "node_modules", "@medplum", "fhir-router")):
-    print("SKIPPED: the e2e FHIR server is not installed; run scripts/e2e/install.sh (part of scripts/setup.sh)")
-    sys.exit(77)
-work = tempfile.mkdtemp(prefix="medicus-serve-signals-")
-children = []
-
-
-def fail(message):
-    print("SERVE SIGNALS TEST FAILED: " + message)
-    log = os.path.join(work, "gateway.log")
-    if os.path.exists(log):
-        print("--- gateway log")
-        print(open(log, encoding="utf-8", errors="replace").read())
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(1)
-
-
-def start_upstream(*extra):
-    process = subprocess.Popen([node, "--experimental-websocket", "--no-warnings", os.path.join(e2e_dir, "fhir-server.mjs"),
-                                "--port", "0", *extra], stdout=subprocess.PIPE, text=True)
-    children.append(process)
-    line = process.stdout.readline()
-    match = re.match(r"listening (\d+)", line)
-    if not match:
-        fail("the e2e FHIR server did not start: " + line)
-    return int(match.group(1))
+test = GatewayProcessTest("serve signals", node, e2e_dir)
+work, children, fail, start_upstream, log_text = test.work, test.children, test.fail, test.start_upstream, test.log_text
 
 
 def free_port():
@@ -95,7 +68,7 @@ def write_config(aliases, broken=False):
 
 
 write_config(0)
-log = open(os.path.join(work, "gateway.log"), "w")
+log = open(test.log_path, "w")
 server = subprocess.Popen([gateway_bin, "serve", "--config", config], stderr=log, stdout=log)
 children.append(server)
 for _ in range(100):
@@ -106,10 +79,6 @@ for _ in range(100):
         time.sleep(0.1)
 else:
     fail("the gateway did not start")
-
-
-def log_text():
-    return open(os.path.join(work, "gateway.log"), encoding="utf-8", errors="replace").read()
 
 
 def wait_for_log(pattern, count, what):
@@ -256,10 +225,6 @@ if code != 0:
 if "medicus-gateway: stopped" not in log_text():
     fail("no 'stopped' line")
 
-for child in children:
-    if child.poll() is None:
-        child.terminate()
-        child.wait(timeout=5)
-shutil.rmtree(work, ignore_errors=True)
+test.finish()
 print("serve signals test passed: %d requests through 5 SIGHUP reloads and a refused one, none failed; "
       "SIGTERM drained a request in flight and exited 0" % counts["ok"])
