@@ -20,16 +20,16 @@ class ReplyFieldList {
   void reserve(size_t n) { fields_.reserve(n); }
   void append(std::string_view name, std::string_view value) { fields_.emplace_back(name, value); }
   void set(std::string_view name, std::string_view value) {
-    std::erase_if(fields_, [name](const auto& field) { return equalsIgnoringCase(field.first, name); });
+    erase(name);
     append(name, value);
   }
   void erase(std::string_view name) {
-    std::erase_if(fields_, [name](const auto& field) { return equalsIgnoringCase(field.first, name); });
+    std::erase_if(fields_, [name](const auto& field) { return boost::beast::iequals(field.first, name); });
   }
   // The first field called `name`, else empty (as Beast's operator[]).
   std::string_view operator[](std::string_view name) const {
     for (const auto& field : fields_) {
-      if (equalsIgnoringCase(field.first, name)) return field.second;
+      if (boost::beast::iequals(field.first, name)) return field.second;
     }
     return {};
   }

@@ -6,17 +6,6 @@
 
 namespace medicus::gateway {
 
-bool equalsIgnoringCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x - 'A' < 26u) x += 32;
-    if (y - 'A' < 26u) y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
-
 namespace {
 
 using boost::beast::http::error;
@@ -46,7 +35,7 @@ std::string_view trimmed(std::string_view s) {
 bool listHas(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    if (equalsIgnoringCase(trimmed(list.substr(0, comma)), token)) return true;
+    if (boost::beast::iequals(trimmed(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -56,7 +45,7 @@ bool listHas(std::string_view list, std::string_view token) {
 // The last coding of a Transfer-Encoding list is chunked.
 bool endsWithChunked(std::string_view list) {
   size_t comma = list.rfind(',');
-  return equalsIgnoringCase(trimmed(comma == std::string_view::npos ? list : list.substr(comma + 1)), "chunked");
+  return boost::beast::iequals(trimmed(comma == std::string_view::npos ? list : list.substr(comma + 1)), "chunked");
 }
 
 // The first control character (< 0x20, or DEL) in `s` from `from` on, else s.size(). Eight bytes
@@ -150,7 +139,7 @@ error parseContentLength(std::string_view value, std::optional<uint64_t>& length
 
 std::string_view UpstreamReply::operator[](std::string_view wanted) const {
   for (const Field& field : fields) {
-    if (equalsIgnoringCase(name(field), wanted)) return value(field);
+    if (boost::beast::iequals(name(field), wanted)) return value(field);
   }
   return {};
 }
@@ -214,7 +203,7 @@ ReplyHeadResult parseReplyHead(std::string_view input, size_t header_limit, bool
   for (const auto& field : reply.fields) {
     std::string_view name = reply.name(field);
     std::string_view value = reply.value(field);
-    if (equalsIgnoringCase(name, "Content-Length")) {
+    if (boost::beast::iequals(name, "Content-Length")) {
       if (chunked) {
         result.error = error::bad_content_length;
         return result;
@@ -223,14 +212,14 @@ ReplyHeadResult parseReplyHead(std::string_view input, size_t header_limit, bool
         result.error = e;
         return result;
       }
-    } else if (equalsIgnoringCase(name, "Transfer-Encoding")) {
+    } else if (boost::beast::iequals(name, "Transfer-Encoding")) {
       if (chunked || content_length) {
         result.error = error::bad_transfer_encoding;
         return result;
       }
       transfer_encoding = true;
       chunked = endsWithChunked(value);
-    } else if (!connection_seen && equalsIgnoringCase(name, "Connection")) {
+    } else if (!connection_seen && boost::beast::iequals(name, "Connection")) {
       connection = value;
       connection_seen = true;
     }

@@ -7,6 +7,7 @@
 // and logs stay the same), except obs-fold: a folded field is rejected (bad_value), which RFC 9112
 // section 5.2 allows a proxy; Beast joined the lines.
 // Pure: no I/O, no Asio.
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <cstdint>
@@ -16,9 +17,6 @@
 #include <vector>
 
 namespace medicus::gateway {
-
-// ASCII case-insensitive equality (field names).
-bool equalsIgnoringCase(std::string_view a, std::string_view b);
 
 struct UpstreamReply {
   struct Span {
