@@ -119,16 +119,14 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
     case ReplyFraming::Kind::UntilClose:
       // No length: the body ends with the connection, which therefore cannot go back to the pool.
       reply.keep_alive = false;
-      for (;;) {
+      for (bool closed = false;;) {
         reply.body.append(buffered());
         buffer.consume(buffer.size());
         if (reply.body.size() > config.max_response_bytes) co_return http::error::body_limit;
+        if (closed) co_return boost::system::error_code{};
         if (auto error = co_await fill(stream, buffer, received)) {
           if (error != asio::error::eof) co_return error;
-          reply.body.append(buffered());
-          buffer.consume(buffer.size());
-          if (reply.body.size() > config.max_response_bytes) co_return http::error::body_limit;
-          co_return boost::system::error_code{};
+          closed = true;  // what came with the EOF is taken in the next round
         }
       }
   }
