@@ -936,17 +936,23 @@ struct GatewayServer::Impl {
 
   // `head`: the request line and fields (the body is not read); the reply in the format it asks for.
   Response bodyTooLarge(const ListenerLimits& limits, const Request& head) {
-    std::string_view target = head.target();
-    size_t question = target.find('?');
-    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-    std::optional<WireFormat> body_format = formatOfMediaType(head[http::field::content_type]);
-    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), head[http::field::accept],
-                                            body_format ? *body_format : WireFormat::Json);
     return outcomeReply(413, {makeIssue(fhir::IssueType::TooLong,
                                         "the request body is larger than max_body_bytes (" +
                                             std::to_string(limits.max_body_bytes) + " bytes)",
                                         "gateway.body-too-large")},
-                        reply.acceptable ? reply.format : WireFormat::Json, head.version(), false);
+                        errorReplyFormat(head.target(), head[http::field::accept], head[http::field::content_type]),
+                        head.version(), false);
+  }
+
+  // The format of an error answered before the request is handled (its head only): as the request's
+  // _format, Accept and Content-Type ask, else JSON.
+  static WireFormat errorReplyFormat(std::string_view target, std::string_view accept, std::string_view content_type) {
+    size_t question = target.find('?');
+    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    std::optional<WireFormat> body_format = formatOfMediaType(content_type);
+    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), accept,
+                                            body_format ? *body_format : WireFormat::Json);
+    return reply.acceptable ? reply.format : WireFormat::Json;
   }
 
   // A head Beast refused (too large, malformed): it parsed `parsed_bytes` into the parser's message; the
@@ -962,15 +968,9 @@ struct GatewayServer::Impl {
   Response brokenHeadReply(unsigned status, fhir::Issue issue, const Request& parsed, std::string_view unparsed) {
     PartialHeadHints hints = formatHintsOfPartialHead(unparsed);
     auto parsedOr = [](std::string_view parsed_value, std::string_view hint) { return parsed_value.empty() ? hint : parsed_value; };
-    std::string_view target = parsedOr(parsed.target(), hints.target);
-    size_t question = target.find('?');
-    std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-    std::string_view accept = parsedOr(parsed[http::field::accept], hints.accept);
-    std::string_view content_type = parsedOr(parsed[http::field::content_type], hints.content_type);
-    std::optional<WireFormat> body_format = formatOfMediaType(content_type);
-    Negotiated reply = negotiateReplyFormat(queryParameter(query, "_format"), accept,
-                                            body_format ? *body_format : WireFormat::Json);
-    return outcomeReply(status, {std::move(issue)}, reply.acceptable ? reply.format : WireFormat::Json, 11, false);
+    WireFormat format = errorReplyFormat(parsedOr(parsed.target(), hints.target), parsedOr(parsed[http::field::accept], hints.accept),
+                                         parsedOr(parsed[http::field::content_type], hints.content_type));
+    return outcomeReply(status, {std::move(issue)}, format, 11, false);
   }
 
   // `scratch` (optional): a per-connection string for the head, so its capacity is reused.

@@ -22,6 +22,8 @@
 #include <tuple>
 #include <type_traits>
 
+#include "passed_reply.h"
+
 namespace medicus::gateway {
 
 namespace http_wire_detail {
@@ -60,17 +62,7 @@ inline void appendHead(std::string& out, const boost::beast::http::request<boost
 
 // "HTTP/1.1 200 OK\r\n" + fields + "\r\n" (the reason phrase as stored, else the standard one)
 inline void appendHead(std::string& out, const boost::beast::http::response<boost::beast::http::string_body>& response) {
-  using namespace std::string_view_literals;
-  http_wire_detail::appendVersion(out, response.version());
-  unsigned status = response.result_int();
-  char digits[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
-                    static_cast<char>('0' + status % 10)};
-  std::string_view reason = response.reason();
-  out += ' ';
-  out.append(digits, 3);
-  out += ' ';
-  out.append(reason.data(), reason.size());
-  out += "\r\n"sv;
+  PassedReply::appendStatusLine(out, response.version(), response.result_int(), response.reason());
   http_wire_detail::appendFields(out, response);
 }
 
