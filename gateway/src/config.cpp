@@ -511,11 +511,6 @@ std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& runn
            a->self_signed_if_missing == b->self_signed_if_missing && a->client_ca_file == b->client_ca_file &&
            a->require_client_certificate == b->require_client_certificate && a->min_version == b->min_version;
   };
-  auto sameLimits = [](const ListenerLimits& a, const ListenerLimits& b) {
-    return a.max_header_bytes == b.max_header_bytes && a.max_body_bytes == b.max_body_bytes &&
-           a.header_timeout == b.header_timeout && a.body_timeout == b.body_timeout &&
-           a.write_timeout == b.write_timeout && a.idle_timeout == b.idle_timeout;
-  };
   std::vector<std::string> changes;
   const auto before = http(running), after = http(reloaded);
   for (const auto* now : after) {
@@ -532,7 +527,7 @@ std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& runn
     differs(was->address == now->address, "address");
     differs(was->port == now->port, "port");
     differs(sameTls(was->tls, now->tls), "tls");
-    differs(sameLimits(was->limits, now->limits), "limits");
+    differs(was->limits == now->limits, "limits");
     differs(was->admin_endpoints == now->admin_endpoints, "admin_endpoints");
     if (!what.empty()) changes.push_back("listener '" + now->name + "': " + what);
   }

@@ -48,6 +48,8 @@ struct ListenerLimits {
   Millis body_timeout{30'000};
   Millis write_timeout{30'000};
   Millis idle_timeout{60'000};     // keep-alive wait for the next request
+
+  bool operator==(const ListenerLimits&) const = default;
 };
 
 enum class ListenerProtocol : uint8_t { Http, Https, Mllp };
