@@ -178,13 +178,6 @@ struct GatewayServer::Impl {
 
   std::string renderMetrics() {
     std::string text = metrics.renderText();
-    if (access_log) {
-      text += "# HELP medicus_gateway_access_log_dropped_batches_total Access log batches dropped while the log "
-              "file did not take writes\n# TYPE medicus_gateway_access_log_dropped_batches_total counter\n"
-              "medicus_gateway_access_log_dropped_batches_total ";
-      text += std::to_string(access_log->droppedBatches());
-      text += '\n';
-    }
     std::lock_guard lock(metrics_sources_mutex);
     for (const auto& source : metrics_sources) text += source();
     return text;
@@ -247,7 +240,15 @@ struct GatewayServer::Impl {
   }
 
   void openAccessLog(const std::string& where) {
-    if (where != "off") access_log = std::make_unique<AccessLogWriter>(where);
+    if (where == "off") return;
+    access_log = std::make_unique<AccessLogWriter>(where);
+    std::lock_guard lock(metrics_sources_mutex);
+    metrics_sources.push_back([writer = access_log.get()] {
+      return "# HELP medicus_gateway_access_log_dropped_batches_total Access log batches dropped while the log "
+             "file did not take writes\n# TYPE medicus_gateway_access_log_dropped_batches_total counter\n"
+             "medicus_gateway_access_log_dropped_batches_total " +
+             std::to_string(writer->droppedBatches()) + "\n";
+    });
   }
 
   // Access log lines collect in a batch per worker thread and go to the writer thread in one piece
