@@ -4,9 +4,10 @@
 #   (b) medicus-gateway (validation off, no format conversion),
 # both in front of the same upstream FHIR server (scripts/e2e/fhir-server.mjs), in the same run.
 # GET of one Patient and POST of a ~3 KB Patient; prints requests/s, p50/p99 latency and the proxy's
-# CPU time per request side by side. Same work on both sides: 2 worker processes/threads each,
-# keep-alive pools to the upstream, a JSON access log to a file (buffered on both); the gateway still
-# routes, checks limits, sets deadlines and counts metrics.
+# CPU time per request side by side. Same work on both sides: $PROXY_WORKERS (default 2) worker
+# processes/threads each, keep-alive pools to the upstream, X-Forwarded-For/-Proto/-Host on the
+# forwarded request (fields the upstream parses too), a JSON access log to a file (buffered on both);
+# the gateway still routes, checks limits, sets deadlines, rewrites Content-Location and counts metrics.
 # Then POST through a second gateway with validation on (enforce): R4 core plus the German base
 # profiles and ISiK Basis from $MEDICUS_TESTDATA, with a ~3 KB Patient that claims ISiKPatient and is
 # valid against it (checked first), against nginx forwarding the same body. Without that test data the
@@ -30,6 +31,9 @@ build="${1:-$repo/build}"
 seconds="${2:-10}"
 connections="${3:-32}"
 rounds="${4:-2}"  # of the closed-loop runs: each round is nginx, gateway, gateway, nginx
+# Worker processes of nginx and threads of the gateway, the same on both sides. On a 2-core machine the
+# upstream (node, one thread) takes a core of its own; PROXY_WORKERS=1 leaves it that core.
+proxy_workers="${PROXY_WORKERS:-2}"
 gateway_bin="$build/bin/medicus-gateway"
 load_bin="$build/bin/http_load"
 for tool in wrk nginx node curl; do
@@ -62,7 +66,7 @@ start_upstream 0
 nginx_port="$(free_port)"
 mkdir -p "$work/nginx/logs"
 cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
+worker_processes $proxy_workers;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
@@ -77,7 +81,12 @@ http {
   server {
     listen 127.0.0.1:$nginx_port;
     client_max_body_size 10m;
-    location /fhir/ { proxy_pass http://fhir; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    # The X-Forwarded-* fields a reverse proxy in front of a platform service sets, as the gateway does.
+    location /fhir/ {
+      proxy_pass http://fhir; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+    }
   }
 }
 CONF
@@ -87,7 +96,7 @@ pids+=($!)
 # Gateway.
 gateway_port="$(free_port)"
 cat > "$work/gateway.yaml" <<CONF
-server: { workers: 2, access_log: "$work/gateway-access.log" }
+server: { workers: $proxy_workers, access_log: "$work/gateway-access.log" }
 listeners: [{ name: bench, protocol: http, address: 127.0.0.1, port: $gateway_port }]
 upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$upstream_port/fhir], format: json, max_idle_connections: 64 }]
 routes:
@@ -207,7 +216,7 @@ mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f",
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
-echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections, 2 wrk threads; upstream $upstream_port (node), POST body $patient_bytes bytes"
+echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections, 2 wrk threads, $proxy_workers proxy workers each; upstream $upstream_port (node), POST body $patient_bytes bytes"
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
 # Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
 # falls on both alike: other load on the machine, and the in-memory upstream slowing down as every
