@@ -562,7 +562,9 @@ struct GatewayServer::Impl {
         }
         append_field(name_text, field.value());
       }
-      append_field("Accept", mediaTypeOf(upstream_config.format));
+      // (The bare media type: a charset parameter means nothing in Accept, and the upstream parses every byte.)
+      std::string_view accept = mediaTypeOf(upstream_config.format);
+      append_field("Accept", accept.substr(0, accept.find(';')));
       std::string_view forwarded_for = req["X-Forwarded-For"];
       head.append("X-Forwarded-For: ");
       if (!forwarded_for.empty()) head.append(forwarded_for.data(), forwarded_for.size()).append(", ");
