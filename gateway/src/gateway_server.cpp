@@ -752,18 +752,6 @@ struct GatewayServer::Impl {
 
   // --- connections -----------------------------------------------------------------------------
 
-  // What requests are read from: a plain connection's socket itself (beast::tcp_stream wraps each read
-  // in its timer bookkeeping, unused here: the connection's LazyDeadline closes the socket), else the
-  // TLS stream.
-  template <class Stream>
-  static auto& readable(Stream& stream) {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      return stream.socket();
-    } else {
-      return stream;
-    }
-  }
-
   template <class Stream>
   asio::awaitable<void> serveRequests(Stream& stream, LazyDeadline& deadline, ConnectionInfo& conn,
                                       SessionRegistry::Entry& entry) {
@@ -784,7 +772,7 @@ struct GatewayServer::Impl {
       // wait idle_timeout for keep-alive.
       deadline.expiresAfter(first ? limits.header_timeout : limits.idle_timeout);
       first = false;
-      auto [head_error, head_bytes] = co_await http::async_read_header(readable(stream), buffer, parser, kUseAwaitable);
+      auto [head_error, head_bytes] = co_await http::async_read_header(readableOf(stream), buffer, parser, kUseAwaitable);
       entry.busy = true;
       auto started = Clock::now();
       if (head_error) {
@@ -843,7 +831,7 @@ struct GatewayServer::Impl {
       }
       if (!body_error && !parser.is_done()) {
         deadline.expiresAfter(limits.body_timeout);
-        auto [read_error, body_bytes] = co_await http::async_read(readable(stream), buffer, parser, kUseAwaitable);
+        auto [read_error, body_bytes] = co_await http::async_read(readableOf(stream), buffer, parser, kUseAwaitable);
         body_error = read_error;
       }
       if (body_error) {

@@ -66,6 +66,18 @@ inline void appendHead(std::string& out, const boost::beast::http::response<boos
   http_wire_detail::appendFields(out, response);
 }
 
+// What a connection is read from: a plain connection's socket itself (beast::tcp_stream wraps each
+// read in its timer bookkeeping, unused in the gateway: a LazyDeadline closes the socket), else the
+// stream (TLS).
+template <class Stream>
+auto& readableOf(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
+    return stream.socket();
+  } else {
+    return stream;
+  }
+}
+
 // Writes `head` (request or status line and fields, ended by the blank line) and `body` to `stream`.
 // Returns the error and the bytes written, like http::async_write.
 template <class Stream>

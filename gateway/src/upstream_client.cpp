@@ -36,16 +36,11 @@ struct Connection {
 // The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
 thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
 
-// One read into `into`; on a plain connection straight from the socket (beast::tcp_stream's own
-// read wraps each call in its timer bookkeeping, unused here: the deadline is the connection's).
+// One read into `into`; on a plain connection straight from the socket (readableOf, http_wire.h).
 // (Not a coroutine itself: no frame per read.)
 template <class Stream>
 asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Stream& stream, asio::mutable_buffer into) {
-  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    return stream.socket().async_read_some(into, kUseAwaitable);
-  } else {
-    return stream.async_read_some(into, kUseAwaitable);
-  }
+  return readableOf(stream).async_read_some(into, kUseAwaitable);
 }
 
 // Reads more into `buffer` (at least 512 bytes of room, as Beast's read did). `received` counts the
