@@ -60,9 +60,13 @@ PartialHeadHints formatHintsOfPartialHead(std::string_view received) {
 
 std::optional<WireFormat> formatOfMediaType(std::string_view media_type) {
   std::string_view type = trim(media_type.substr(0, media_type.find(';')));
+  if (type.empty()) return std::nullopt;
+  // What FHIR servers and clients send nearly always: one comparison (every proxied request asks).
+  if (type == "application/fhir+json") return WireFormat::Json;
   // _format values are often URL-encoded: application/fhir%2Bjson.
   std::string decoded;
-  if (type.find("%2B") != std::string_view::npos || type.find("%2b") != std::string_view::npos) {
+  if (type.find('%') != std::string_view::npos &&
+      (type.find("%2B") != std::string_view::npos || type.find("%2b") != std::string_view::npos)) {
     decoded = std::string(type);
     for (size_t at; (at = decoded.find("%2B")) != std::string::npos || (at = decoded.find("%2b")) != std::string::npos;) {
       decoded.replace(at, 3, "+");

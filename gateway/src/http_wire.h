@@ -78,31 +78,54 @@ auto& readableOf(Stream& stream) {
   }
 }
 
-// Writes `head` (request or status line and fields, ended by the blank line) and `body` to `stream`.
-// Returns the error and the bytes written, like http::async_write.
+// The part of writing `head` and `body` that needs no waiting: a plain socket in non-blocking mode
+// takes a whole small message at once, so it is written directly (an async write completes through a
+// posted handler: one more trip round the event loop, and a coroutine frame). Returns the bytes
+// written; `error` is set when the write failed (not for would_block). TLS streams write nothing here.
+template <class Stream>
+size_t writeNow(Stream& stream, const std::string& head, const std::string& body, boost::system::error_code& error) {
+  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
+    if (stream.socket().non_blocking()) {
+      std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(head), boost::asio::buffer(body)};
+      size_t written = stream.socket().write_some(buffers, error);
+      if (error == boost::asio::error::would_block) error = {};
+      return written;
+    }
+  }
+  return 0;
+}
+
+// Writes what is left of `head` and `body` after the first `written` bytes. Returns the error and the
+// bytes written in all, like http::async_write.
+template <class Stream>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeRest(Stream& stream, const std::string& head,
+                                                                                const std::string& body, size_t written) {
+  constexpr auto use_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+  std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(head), boost::asio::buffer(body)};
+  boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>> rest(buffers);
+  rest.consume(written);
+  auto [error, rest_written] = co_await boost::asio::async_write(stream, rest, use_awaitable);
+  co_return std::tuple{error, written + rest_written};
+}
+
+// Whether writeNow left nothing to do: all written, or failed.
+inline bool writeIsComplete(size_t written, const std::string& head, const std::string& body,
+                            const boost::system::error_code& error) {
+  return error || written == head.size() + body.size();
+}
+
+// Writes `head` (request or status line and fields, ended by the blank line) and `body` to `stream`:
+// writeNow, then writeRest for what is left. Returns the error and the bytes written, like
+// http::async_write. The hot paths call the two steps themselves, so a write the socket takes at once
+// costs no coroutine frame.
 template <class Stream>
 boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> writeHeadAndBody(Stream& stream,
                                                                                        const std::string& head,
                                                                                        const std::string& body) {
-  constexpr auto use_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
-  std::array<boost::asio::const_buffer, 2> buffers{boost::asio::buffer(head), boost::asio::buffer(body)};
-  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
-    // A plain socket in non-blocking mode takes a whole small message at once: write it directly.
-    // An async write would complete through a posted handler, one more trip round the event loop.
-    // What does not fit (would_block, or part of it) goes on asynchronously.
-    if (stream.socket().non_blocking()) {
-      boost::system::error_code error;
-      size_t written = stream.socket().write_some(buffers, error);
-      if (error && error != boost::asio::error::would_block) co_return std::tuple{error, written};
-      size_t total = buffers[0].size() + buffers[1].size();
-      if (written == total) co_return std::tuple{error, written};
-      boost::beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>> rest(buffers);
-      rest.consume(written);
-      auto [rest_error, rest_written] = co_await boost::asio::async_write(stream, rest, use_awaitable);
-      co_return std::tuple{rest_error, written + rest_written};
-    }
-  }
-  co_return co_await boost::asio::async_write(stream, buffers, use_awaitable);
+  boost::system::error_code error;
+  size_t written = writeNow(stream, head, body, error);
+  if (writeIsComplete(written, head, body, error)) co_return std::tuple{error, written};
+  co_return co_await writeRest(stream, head, body, written);
 }
 
 // Writes `message` (head and body) to `stream`; `scratch` is a per-connection string whose capacity

@@ -74,7 +74,11 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
       head = parseReplyHead(buffered(), 64 * 1024, head_request, reply);
       if (head.error != http::error::need_more) break;
     }
-    if (auto error = co_await fill(stream, buffer, received)) co_return error == asio::error::eof ? at_eof(false) : error;
+    // (fill() inlined: the read usually completes the head, and a coroutine per read costs a frame.)
+    auto [error, n] = co_await readSome(stream, buffer.prepare(std::max<size_t>(512, buffer.capacity() - buffer.size())));
+    buffer.commit(n);
+    received += n;
+    if (error) co_return error == asio::error::eof ? at_eof(false) : error;
   }
   if (!head.ok()) co_return head.error;
   buffer.consume(head.consumed);
@@ -134,7 +138,12 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
   UpstreamResult result;
   LazyDeadline& deadline = *connection.deadline;
   deadline.expiresAfter(config.response_timeout);
-  auto [write_error, written] = co_await writeHeadAndBody(stream, request.head, request.body);
+  boost::system::error_code write_error;
+  size_t written = writeNow(stream, request.head, request.body, write_error);
+  if (!writeIsComplete(written, request.head, request.body, write_error)) {
+    auto [rest_error, all_written] = co_await writeRest(stream, request.head, request.body, written);
+    write_error = rest_error;
+  }
   if (write_error) {
     result.error = deadline.expired() ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
     result.detail = "sending the request failed: " + write_error.message();
