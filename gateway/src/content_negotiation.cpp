@@ -1,5 +1,7 @@
 #include "content_negotiation.h"
 
+#include "ascii_case.h"
+
 #include <algorithm>
 #include <cctype>
 #include <string>
@@ -12,12 +14,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// ASCII only, as media types are (RFC 9110 section 8.3.1); no locale call per character.
-bool iequals(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 // RFC 9110 5.6.2: the characters of a method or a field name.
@@ -52,8 +48,8 @@ PartialHeadHints formatHintsOfPartialHead(std::string_view received) {
     if (colon == std::string_view::npos || !isToken(line.substr(0, colon))) continue;
     std::string_view name = line.substr(0, colon);
     std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "accept") && hints.accept.empty()) hints.accept = value;
-    if (iequals(name, "content-type") && hints.content_type.empty()) hints.content_type = value;
+    if (asciiIequals(name, "accept") && hints.accept.empty()) hints.accept = value;
+    if (asciiIequals(name, "content-type") && hints.content_type.empty()) hints.content_type = value;
   }
   return hints;
 }
@@ -75,11 +71,11 @@ std::optional<WireFormat> formatOfMediaType(std::string_view media_type) {
   }
   for (std::string_view json : {"json", "application/fhir+json", "application/json", "application/json+fhir",
                                 "application/fhir json", "fhir+json"}) {
-    if (iequals(type, json)) return WireFormat::Json;
+    if (asciiIequals(type, json)) return WireFormat::Json;
   }
   for (std::string_view xml : {"xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir",
                                "application/fhir xml", "fhir+xml"}) {
-    if (iequals(type, xml)) return WireFormat::Xml;
+    if (asciiIequals(type, xml)) return WireFormat::Xml;
   }
   return std::nullopt;
 }

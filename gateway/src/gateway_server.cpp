@@ -21,6 +21,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <atomic>
 #include <charconv>
@@ -34,6 +35,7 @@
 #include <thread>
 
 #include "access_log_writer.h"
+#include "ascii_case.h"
 #include "content_negotiation.h"
 #include "gateway_metrics.h"
 #include "http_wire.h"
@@ -163,7 +165,7 @@ bool isHopByHop(http::field name) {
 // comparison: Beast's string_to_field hashed every name of every reply.
 enum class ReplyFieldRole : uint8_t { Pass, Drop, Location, ContentLocation };
 ReplyFieldRole replyFieldRole(std::string_view name) {
-  auto is = [name](std::string_view known) { return beast::iequals(name, known); };
+  auto is = [name](std::string_view known) { return asciiIequals(name, known); };
   switch (name.size()) {
     case 2: return is("te") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
     case 4: return is("host") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
@@ -637,7 +639,7 @@ struct GatewayServer::Impl {
     ReplyFieldList fields;
     fields.reserve(upstream_reply.fields.size() + 4);
     // (Complete before `fields` takes views into it below.)
-    std::vector<std::pair<std::string_view, std::string>> rewritten_fields;
+    boost::container::small_vector<std::pair<std::string_view, std::string>, 2> rewritten_fields;
     for (const auto& field : upstream_reply.fields) {
       std::string_view name = upstream_reply.name(field);
       ReplyFieldRole role = replyFieldRole(name);

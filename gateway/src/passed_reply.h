@@ -4,12 +4,14 @@
 // name goes, the new one is appended), so the client gets the same bytes as when the reply was a
 // Beast message edited in place. Pure: no I/O.
 #include <boost/beast/http/status.hpp>
+#include <boost/container/small_vector.hpp>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
+#include "ascii_case.h"
 #include "upstream_reply.h"
 
 namespace medicus::gateway {
@@ -24,19 +26,21 @@ class ReplyFieldList {
     append(name, value);
   }
   void erase(std::string_view name) {
-    std::erase_if(fields_, [name](const auto& field) { return boost::beast::iequals(field.first, name); });
+    fields_.erase(std::remove_if(fields_.begin(), fields_.end(), [name](const auto& field) { return asciiIequals(field.first, name); }),
+                  fields_.end());
   }
   // The first field called `name`, else empty (as Beast's operator[]).
   std::string_view operator[](std::string_view name) const {
     for (const auto& field : fields_) {
-      if (boost::beast::iequals(field.first, name)) return field.second;
+      if (asciiIequals(field.first, name)) return field.second;
     }
     return {};
   }
-  const std::vector<std::pair<std::string_view, std::string_view>>& fields() const { return fields_; }
+  using Fields = boost::container::small_vector<std::pair<std::string_view, std::string_view>, 20>;
+  const Fields& fields() const { return fields_; }
 
  private:
-  std::vector<std::pair<std::string_view, std::string_view>> fields_;
+  Fields fields_;  // (inline room for a typical reply: no allocation)
 };
 
 struct PassedReply {

@@ -1,5 +1,7 @@
 #include "upstream_reply.h"
 
+#include "ascii_case.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -35,7 +37,7 @@ std::string_view trimmed(std::string_view s) {
 bool listHas(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    if (boost::beast::iequals(trimmed(list.substr(0, comma)), token)) return true;
+    if (asciiIequals(trimmed(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -45,7 +47,7 @@ bool listHas(std::string_view list, std::string_view token) {
 // The last coding of a Transfer-Encoding list is chunked.
 bool endsWithChunked(std::string_view list) {
   size_t comma = list.rfind(',');
-  return boost::beast::iequals(trimmed(comma == std::string_view::npos ? list : list.substr(comma + 1)), "chunked");
+  return asciiIequals(trimmed(comma == std::string_view::npos ? list : list.substr(comma + 1)), "chunked");
 }
 
 // The first control character (< 0x20, or DEL) in `s` from `from` on, else s.size(). Eight bytes
@@ -139,7 +141,7 @@ error parseContentLength(std::string_view value, std::optional<uint64_t>& length
 
 std::string_view UpstreamReply::operator[](std::string_view wanted) const {
   for (const Field& field : fields) {
-    if (boost::beast::iequals(name(field), wanted)) return value(field);
+    if (asciiIequals(name(field), wanted)) return value(field);
   }
   return {};
 }
@@ -153,7 +155,6 @@ ReplyHeadResult parseReplyHead(std::string_view input, size_t header_limit, bool
   }
   reply.head.assign(input.data(), end + 2);  // the last field's CRLF kept: every line ends with one
   reply.fields.clear();
-  reply.fields.reserve(16);  // (growing from empty took four allocations for a typical reply)
   const std::string& head = reply.head;
 
   // status-line = HTTP-version SP status-code SP reason-phrase CRLF
@@ -203,7 +204,7 @@ ReplyHeadResult parseReplyHead(std::string_view input, size_t header_limit, bool
   for (const auto& field : reply.fields) {
     std::string_view name = reply.name(field);
     std::string_view value = reply.value(field);
-    if (boost::beast::iequals(name, "Content-Length")) {
+    if (asciiIequals(name, "Content-Length")) {
       if (chunked) {
         result.error = error::bad_content_length;
         return result;
@@ -212,14 +213,14 @@ ReplyHeadResult parseReplyHead(std::string_view input, size_t header_limit, bool
         result.error = e;
         return result;
       }
-    } else if (boost::beast::iequals(name, "Transfer-Encoding")) {
+    } else if (asciiIequals(name, "Transfer-Encoding")) {
       if (chunked || content_length) {
         result.error = error::bad_transfer_encoding;
         return result;
       }
       transfer_encoding = true;
       chunked = endsWithChunked(value);
-    } else if (!connection_seen && boost::beast::iequals(name, "Connection")) {
+    } else if (!connection_seen && asciiIequals(name, "Connection")) {
       connection = value;
       connection_seen = true;
     }

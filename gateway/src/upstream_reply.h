@@ -8,6 +8,7 @@
 // section 5.2 allows a proxy; Beast joined the lines.
 // Pure: no I/O, no Asio.
 #include <boost/beast/core/string.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <cstdint>
@@ -31,7 +32,9 @@ struct UpstreamReply {
   unsigned version = 11;  // 10 or 11
   std::string head;       // the status line and fields as received (and chunked trailers after them)
   Span reason;
-  std::vector<Field> fields;  // in order; repeated fields stay repeated
+  // In order; repeated fields stay repeated. Room for a typical reply's fields inline (a vector
+  // cost an allocation per reply).
+  boost::container::small_vector<Field, 16> fields;
   std::string body;
   bool keep_alive = false;  // as Beast's message::keep_alive(): version and the first Connection field
 
