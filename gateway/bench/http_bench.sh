@@ -17,14 +17,15 @@
 # minus the direct p99 at the same rate. The upstream keeps only the 2000 newest Patients that POST
 # created (--max-created): tens of thousands would grow a heap whose collections stall it for 100 ms and
 # more, so its own p99 would hide what a proxy adds. Each run starts on a restarted upstream, and the three
-# targets take turns in 10 ms windows within one run (http_load --url ... --url ...), so a stall of
-# the upstream (its garbage collections, tens of ms) or of this VM (CPU steal) falls on all three
-# alike; three such runs per method, and the median of each figure counts.
+# targets take turns in 2 ms windows within one run (http_load --url ... --url ...), so a stall of
+# the upstream (its garbage collections, 5 to 30 ms) or of this VM (CPU steal) falls on all three
+# alike (with 10 ms windows a stall fell mostly on one target, and the POST figures of three runs
+# spread over 5 ms); five such runs per method, and the median of each figure counts.
 # Ends with a summary table against the targets.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
 # Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
-# the latency part takes about 18 x SECONDS more.
+# the latency part takes about 30 x SECONDS more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -245,7 +246,7 @@ done
 echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx forwards the same body)"
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time). The three
-# targets take turns in 10 ms windows within one http_load run, each over its own connections: far
+# targets take turns in 2 ms windows within one http_load run, each over its own connections:
 # shorter than the upstream's stalls, so each stall spans windows of all three.
 declare -A p50_of p99_of added_of
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
@@ -254,7 +255,7 @@ latency_round() {  # method rate [body file]
   local method="$1" rate="$2" body="${3:-}" out path
   path="/fhir/Patient/$id"; [ "$method" = POST ] && path="/fhir/Patient"
   local args=(--url "http://127.0.0.1:$upstream_port$path" --url "http://127.0.0.1:$nginx_port$path"
-              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.01
+              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.002
               --connections "$connections")
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
   out="$(timeout $((3 * seconds + 30)) "$load_bin" "${args[@]}" || true)"
@@ -290,8 +291,8 @@ fresh_upstream() {
 }
 echo
 echo "fixed rate, half the gateway's peak (http_load, $connections connections per target), each run on a restarted upstream:"
-echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 10 ms windows of one run; three runs each"
-for round in 1 2 3; do
+echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 2 ms windows of one run; five runs each"
+for round in 1 2 3 4 5; do
   fresh_upstream
   latency_round GET "$get_rate"
   fresh_upstream
@@ -320,4 +321,4 @@ printf "(direct p99: GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POS
 read -r steal_after total_after < <(cpu_totals)
 awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) \
   'BEGIN { if (t > 0) printf "(VM CPU steal during the run: %.1f%% of all CPU time)\n", 100 * s / t }'
-echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct in the same interleaved run, median of three runs)"
+echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct in the same interleaved run, median of five runs)"

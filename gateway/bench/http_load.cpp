@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
   if (options.targets.size() > 16) return usage("at most 16 --url targets");
   if (!(options.rate > 0 && options.rate <= 1e6)) return usage("--rate must be between 0 and 1000000 requests/s");
   if (!(options.seconds > 0 && options.seconds <= 600)) return usage("--seconds must be between 0 and 600");
-  if (!(options.window >= 0.01 && options.window <= options.seconds)) return usage("--window must be between 0.01 s and --seconds");
+  if (!(options.window >= 0.001 && options.window <= options.seconds)) return usage("--window must be between 0.001 s and --seconds");
   if (options.connections < 1 || options.connections > 4096) return usage("--connections must be between 1 and 4096");
 
   asio::io_context io(1);
