@@ -83,12 +83,10 @@ error parseFieldLines(const std::string& head, size_t pos, size_t end, UpstreamR
   while (pos < end) {
     // A line starting with whitespace continues the previous one (obs-fold): rejected, see the header.
     if (text[pos] == ' ' || text[pos] == '\t') return error::bad_value;
+    // The name: token characters up to the colon (':' is not one, so the scan stops there).
     size_t colon = pos;
-    while (colon < end && text[colon] != ':') {
-      if (!isTokenChar(static_cast<unsigned char>(text[colon]))) return error::bad_field;
-      ++colon;
-    }
-    if (colon == pos || colon == end) return error::bad_field;
+    while (colon < end && isTokenChar(static_cast<unsigned char>(text[colon]))) ++colon;
+    if (colon == pos || colon == end || text[colon] != ':') return error::bad_field;
     size_t value_begin = colon + 1;
     while (value_begin < end && (text[value_begin] == ' ' || text[value_begin] == '\t')) ++value_begin;
     // The line ends at the first CR; HTAB is the one control character a value may hold.
