@@ -142,44 +142,32 @@ class SessionRegistration {
 // This worker thread's access log lines not yet written (GatewayServer::Impl::flushAccessLog).
 thread_local std::string t_access_log_batch;
 
-// Fields that describe one hop (RFC 9110 section 7.6.1) or that the gateway sets itself.
-bool isHopByHop(http::field name) {
-  switch (name) {
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-    case http::field::host:
-    case http::field::content_length:
-    case http::field::expect:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// What the gateway does with a field of an upstream's reply. From the name's length and then one
-// comparison: Beast's string_to_field hashed every name of every reply.
-enum class ReplyFieldRole : uint8_t { Pass, Drop, Location, ContentLocation };
-ReplyFieldRole replyFieldRole(std::string_view name) {
+// Fields that describe one hop (RFC 9110 section 7.6.1) or that the gateway sets itself. By name,
+// from its length and then one comparison: an upstream reply's names are not Beast fields, and Beast's
+// string_to_field hashed every name of every reply.
+bool isHopByHopName(std::string_view name) {
   auto is = [name](std::string_view known) { return asciiIequals(name, known); };
   switch (name.size()) {
-    case 2: return is("te") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 4: return is("host") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 6: return is("server") || is("expect") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 7: return is("trailer") || is("upgrade") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 8: return is("location") ? ReplyFieldRole::Location : ReplyFieldRole::Pass;
-    case 10: return is("connection") || is("keep-alive") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 14: return is("content-length") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 16:
-      if (is("content-location")) return ReplyFieldRole::ContentLocation;
-      return is("proxy-connection") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    case 17: return is("transfer-encoding") ? ReplyFieldRole::Drop : ReplyFieldRole::Pass;
-    default: return ReplyFieldRole::Pass;
+    case 2: return is("te");
+    case 4: return is("host");
+    case 6: return is("expect");
+    case 7: return is("trailer") || is("upgrade");
+    case 10: return is("connection") || is("keep-alive");
+    case 14: return is("content-length");
+    case 16: return is("proxy-connection");
+    case 17: return is("transfer-encoding");
+    default: return false;
   }
+}
+bool isHopByHop(http::field name) { return name != http::field::unknown && isHopByHopName(http::to_string(name)); }
+
+// What the gateway does with a field of an upstream's reply.
+enum class ReplyFieldRole : uint8_t { Pass, Drop, Location, ContentLocation };
+ReplyFieldRole replyFieldRole(std::string_view name) {
+  if (isHopByHopName(name) || asciiIequals(name, "server")) return ReplyFieldRole::Drop;
+  if (asciiIequals(name, "location")) return ReplyFieldRole::Location;
+  if (asciiIequals(name, "content-location")) return ReplyFieldRole::ContentLocation;
+  return ReplyFieldRole::Pass;
 }
 
 // The cores this process may run on (its CPU affinity: taskset, a container's cpuset), not all the

@@ -43,12 +43,16 @@ asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Stream& 
   return readableOf(stream).async_read_some(into, kUseAwaitable);
 }
 
-// Reads more into `buffer` (at least 512 bytes of room, as Beast's read did). `received` counts the
-// bytes, so a failure can tell "closed before any reply byte" from a broken reply.
+// Where the next read into `buffer` goes: its free space, at least 512 bytes (as Beast's read did).
+asio::mutable_buffer readRoom(beast::flat_buffer& buffer) {
+  return buffer.prepare(std::max<size_t>(512, buffer.capacity() - buffer.size()));
+}
+
+// Reads more into `buffer`. `received` counts the bytes, so a failure can tell "closed before any
+// reply byte" from a broken reply.
 template <class Stream>
 asio::awaitable<boost::system::error_code> fill(Stream& stream, beast::flat_buffer& buffer, size_t& received) {
-  size_t room = std::max<size_t>(512, buffer.capacity() - buffer.size());
-  auto [error, n] = co_await readSome(stream, buffer.prepare(room));
+  auto [error, n] = co_await readSome(stream, readRoom(buffer));
   buffer.commit(n);
   received += n;
   co_return error;
@@ -75,7 +79,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
       if (head.error != http::error::need_more) break;
     }
     // (fill() inlined: the read usually completes the head, and a coroutine per read costs a frame.)
-    auto [error, n] = co_await readSome(stream, buffer.prepare(std::max<size_t>(512, buffer.capacity() - buffer.size())));
+    auto [error, n] = co_await readSome(stream, readRoom(buffer));
     buffer.commit(n);
     received += n;
     if (error) co_return error == asio::error::eof ? at_eof(false) : error;

@@ -8,8 +8,8 @@
 // section 5.2 allows a proxy; Beast joined the lines.
 // Pure: no I/O, no Asio.
 #include <boost/beast/core/string.hpp>
-#include <boost/container/small_vector.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <cstdint>
 #include <optional>
