@@ -21,11 +21,15 @@
 # the upstream (its garbage collections, 5 to 30 ms) or of this VM (CPU steal) falls on all three
 # alike (with 10 ms windows a stall fell mostly on one target, and the POST figures of three runs
 # spread over 5 ms); five such runs per method, and the median of each figure counts.
+# Then the same GET and POST against a constant-time upstream (nginx answering from memory with the FHIR
+# server's own replies): closed loop and at half the gateway's peak there. Against node, its one thread
+# sets the pace of both proxies and its collections set the POST p99; here the proxies are the
+# bottleneck, so those figures are the proxies' own.
 # Ends with a summary table against the targets.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
 # Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
-# the latency part takes about 30 x SECONDS more.
+# the constant upstream's rounds as many again; the latency part takes about 60 x SECONDS more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -66,23 +70,23 @@ start_upstream() {  # port
 start_upstream 0
 
 # nginx: plain reverse proxy with a keep-alive pool, like the gateway's.
-nginx_port="$(free_port)"
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<CONF
+start_nginx_proxy() {  # dir listen_port upstream_port
+  mkdir -p "$1/logs"
+  cat > "$1/nginx.conf" <<CONF
 worker_processes $proxy_workers;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
 events { worker_connections 1024; }
 http {
   log_format json escape=json '{"time":"\$time_iso8601","remote":"\$remote_addr","method":"\$request_method",'
                               '"path":"\$uri","status":\$status,"upstream_status":"\$upstream_status",'
                               '"bytes_in":\$request_length,"bytes_out":\$bytes_sent,"duration":\$request_time}';
-  access_log $work/nginx/logs/access.log json buffer=32k flush=200ms;
-  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
-  upstream fhir { server 127.0.0.1:$upstream_port; keepalive 64; }
+  access_log $1/logs/access.log json buffer=32k flush=200ms;
+  client_body_temp_path $1/body; proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
+  upstream fhir { server 127.0.0.1:$3; keepalive 64; }
   server {
-    listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:$2;
     client_max_body_size 10m;
     # The X-Forwarded-* fields a reverse proxy in front of a platform service sets, as the gateway does.
     location /fhir/ {
@@ -93,21 +97,27 @@ http {
   }
 }
 CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx/stderr" &
-pids+=($!)
+  nginx -p "$1" -c "$1/nginx.conf" -g 'daemon off;' 2>"$1/stderr" &
+  pids+=($!)
+}
+nginx_port="$(free_port)"
+start_nginx_proxy "$work/nginx" "$nginx_port" "$upstream_port"
 
 # Gateway.
-gateway_port="$(free_port)"
-cat > "$work/gateway.yaml" <<CONF
-server: { workers: $proxy_workers, access_log: "$work/gateway-access.log" }
-listeners: [{ name: bench, protocol: http, address: 127.0.0.1, port: $gateway_port }]
-upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$upstream_port/fhir], format: json, max_idle_connections: 64 }]
+write_gateway_conf() {  # file listen_port upstream_port access_log
+  cat > "$1" <<CONF
+server: { workers: $proxy_workers, access_log: "$4" }
+listeners: [{ name: bench, protocol: http, address: 127.0.0.1, port: $2 }]
+upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$3/fhir], format: json, max_idle_connections: 64 }]
 routes:
   - name: fhir
     match: { path_prefix: /fhir }
     stages: [{ validate: { mode: off } }]
     forward: { upstream: fhir, rewrite_urls: true }
 CONF
+}
+gateway_port="$(free_port)"
+write_gateway_conf "$work/gateway.yaml" "$gateway_port" "$upstream_port" "$work/gateway-access.log"
 "$gateway_bin" serve --config "$work/gateway.yaml" 2>"$work/gateway.log" &
 pids+=($!)
 # The same gateway with validation on (enforce): R4 core from the package cache plus, when the test
@@ -184,6 +194,71 @@ local f = io.open("$work/patient.json", "r"); wrk.body = f:read("*a"); f:close()
 LUA
 sed "s|$work/patient.json|$validated_body|" "$work/post.lua" > "$work/post-validated.lua"
 
+# A constant-time upstream for the proxy-bound runs: nginx answering from memory with what the FHIR
+# server answered above (body, ETag, Location or Content-Location, its URLs pointing at this upstream).
+# Against the FHIR server, node's one thread sets the pace of both proxies (their ratio says little)
+# and its garbage collections set every POST p99 (what a proxy adds drowns in them); here the proxies
+# are the bottleneck, so throughput and added latency are the proxies' own.
+static_port="$(free_port)"
+mkdir -p "$work/static/logs"
+curl -s -D "$work/static/get.head" -o "$work/static/get.body" "http://127.0.0.1:$upstream_port/fhir/Patient/$id"
+curl -s -D "$work/static/post.head" -o "$work/static/post.body" -X POST -H 'Content-Type: application/fhir+json' \
+  --data-binary @"$work/patient.json" "http://127.0.0.1:$upstream_port/fhir/Patient"
+python3 - "$work/static" "$upstream_port" "$static_port" "$id" <<'PY2'
+import sys
+folder, upstream_port, static_port, patient_id = sys.argv[1:]
+def reply(name):
+    fields = {}
+    for line in open(f"{folder}/{name}.head", encoding="latin-1").read().splitlines()[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            fields[key.strip().lower()] = value.strip().replace(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{static_port}")
+    body = open(f"{folder}/{name}.body", encoding="utf-8").read().replace(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{static_port}")
+    if "'" in body or "\\" in body or "$" in body:
+        sys.exit("http_bench: the upstream's reply has characters the constant upstream's config cannot quote")
+    return fields, body
+get_fields, get_body = reply("get")
+post_fields, post_body = reply("post")
+open(f"{folder}/nginx.conf", "w", encoding="utf-8").write(f"""worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; server_tokens off; etag off;
+  keepalive_requests 100000000; keepalive_timeout 300s;
+  client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
+  fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
+  default_type "{get_fields['content-type']}";
+  server {{
+    listen 127.0.0.1:{static_port};
+    client_max_body_size 10m;
+    location = /fhir/Patient/{patient_id} {{
+      add_header ETag '{get_fields['etag']}'; add_header Content-Location '{get_fields['content-location']}';
+      return 200 '{get_body}';
+    }}
+    location = /fhir/Patient {{
+      add_header ETag '{post_fields['etag']}'; add_header Location '{post_fields['location']}';
+      return 201 '{post_body}';
+    }}
+  }}
+}}
+""")
+PY2
+nginx -p "$work/static" -c "$work/static/nginx.conf" -g 'daemon off;' 2>"$work/static/stderr" &
+pids+=($!)
+static_pid=$!
+nginx_static_port="$(free_port)"
+start_nginx_proxy "$work/nginx-static" "$nginx_static_port" "$static_port"
+nginx_static_pid=$!
+gateway_static_port="$(free_port)"
+write_gateway_conf "$work/gateway-static.yaml" "$gateway_static_port" "$static_port" "$work/gateway-static-access.log"
+"$gateway_bin" serve --config "$work/gateway-static.yaml" 2>"$work/gateway-static.log" &
+pids+=($!)
+gateway_static_pid=$!
+wait_http "http://127.0.0.1:$static_port/fhir/Patient/$id"
+wait_http "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id"
+wait_http "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id"
+
 # CPU time (user + system) of a process and its children (the nginx workers), in clock ticks.
 cpu_ticks() {
   local total=0 p t
@@ -245,17 +320,35 @@ for round in $(seq 1 "$rounds"); do
 done
 echo "validation on: enforce, $validation_label; POST body $validated_bytes bytes (nginx forwards the same body)"
 
+echo
+echo "proxy-bound: the same GET and POST against a constant-time upstream (nginx answering from memory with the FHIR server's replies)"
+run static_direct "constant upstream direct GET" "http://127.0.0.1:$static_port/fhir/Patient/$id" "$static_pid"
+for round in $(seq 1 "$rounds"); do
+  a=$((2 * round - 1)) b=$((2 * round))
+  run nginx_static_get "nginx            GET Patient ($a)" "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id" "$nginx_static_pid"
+  run gateway_static_get "gateway          GET Patient ($a)" "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id" "$gateway_static_pid"
+  run gateway_static_get "gateway          GET Patient ($b)" "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id" "$gateway_static_pid"
+  run nginx_static_get "nginx            GET Patient ($b)" "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id" "$nginx_static_pid"
+done
+for round in $(seq 1 "$rounds"); do
+  a=$((2 * round - 1)) b=$((2 * round))
+  run nginx_static_post "nginx            POST Patient ($a)" "http://127.0.0.1:$nginx_static_port/fhir/Patient" "$nginx_static_pid" "$work/post.lua"
+  run gateway_static_post "gateway          POST Patient ($a)" "http://127.0.0.1:$gateway_static_port/fhir/Patient" "$gateway_static_pid" "$work/post.lua"
+  run gateway_static_post "gateway          POST Patient ($b)" "http://127.0.0.1:$gateway_static_port/fhir/Patient" "$gateway_static_pid" "$work/post.lua"
+  run nginx_static_post "nginx            POST Patient ($b)" "http://127.0.0.1:$nginx_static_port/fhir/Patient" "$nginx_static_pid" "$work/post.lua"
+done
+
 # Latency at a fixed rate (open loop: latency counts from each request's due time). The three
 # targets take turns in 2 ms windows within one http_load run, each over its own connections:
 # shorter than the upstream's stalls, so each stall spans windows of all three.
 declare -A p50_of p99_of added_of
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 field() { awk -v name="$2" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 1) }' <<<"$1"; }
-latency_round() {  # method rate [body file]
-  local method="$1" rate="$2" body="${3:-}" out path
+latency_round() {  # method rate upstream_port nginx_port gateway_port key_suffix [body file]
+  local method="$1" rate="$2" up="$3" ngx="$4" gw="$5" suffix="$6" body="${7:-}" out path
   path="/fhir/Patient/$id"; [ "$method" = POST ] && path="/fhir/Patient"
-  local args=(--url "http://127.0.0.1:$upstream_port$path" --url "http://127.0.0.1:$nginx_port$path"
-              --url "http://127.0.0.1:$gateway_port$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.002
+  local args=(--url "http://127.0.0.1:$up$path" --url "http://127.0.0.1:$ngx$path"
+              --url "http://127.0.0.1:$gw$path" --rate "$rate" --seconds $((3 * seconds)) --window 0.002
               --connections "$connections")
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
   out="$(timeout $((3 * seconds + 30)) "$load_bin" "${args[@]}" || true)"
@@ -264,7 +357,7 @@ latency_round() {  # method rate [body file]
   for k in 0 1 2; do
     line="$(sed -n "$((k + 1))p" <<<"$out")"
     printf "%s %-5s @ %s/s  %s\n" "${labels[$k]}" "$method" "$rate" "${line#* }"
-    local key="${names[$k]}_${method}" p50 p99
+    local key="${names[$k]}_${method}$suffix" p50 p99
     p50="$(field "$line" p50)"; p99="$(field "$line" p99)"
     p50_of[$key]="${p50_of[$key]:-} $p50"
     p99_of[$key]="${p99_of[$key]:-} $p99"
@@ -294,9 +387,17 @@ echo "fixed rate, half the gateway's peak (http_load, $connections connections p
 echo "GET $get_rate/s, POST $post_rate/s; direct, nginx and gateway take turns in 2 ms windows of one run; five runs each"
 for round in 1 2 3 4 5; do
   fresh_upstream
-  latency_round GET "$get_rate"
+  latency_round GET "$get_rate" "$upstream_port" "$nginx_port" "$gateway_port" ""
   fresh_upstream
-  latency_round POST "$post_rate" "$work/patient.json"
+  latency_round POST "$post_rate" "$upstream_port" "$nginx_port" "$gateway_port" "" "$work/patient.json"
+done
+static_get_rate=$(awk -v r="$(mean "${rps_of[gateway_static_get]}")" 'BEGIN { printf "%d", r / 2 }')
+static_post_rate=$(awk -v r="$(mean "${rps_of[gateway_static_post]}")" 'BEGIN { printf "%d", r / 2 }')
+echo
+echo "fixed rate, half the gateway's peak against the constant-time upstream: GET $static_get_rate/s, POST $static_post_rate/s; interleaved as above, five runs each"
+for round in 1 2 3 4 5; do
+  latency_round GET "$static_get_rate" "$static_port" "$nginx_static_port" "$gateway_static_port" _static
+  latency_round POST "$static_post_rate" "$static_port" "$nginx_static_port" "$gateway_static_port" _static "$work/patient.json"
 done
 
 echo
@@ -306,18 +407,29 @@ printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "GET (pass-through)" "$(mean
   "$(ratio "$(mean "${rps_of[gateway_get]}")" "$(mean "${rps_of[nginx_get]}")")" "$(mean "${cpu_of[nginx_get]}")" "$(mean "${cpu_of[gateway_get]}")" ">= 1.0"
 printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (pass-through)" "$(mean "${rps_of[nginx_post]}")" "$(mean "${rps_of[gateway_post]}")" \
   "$(ratio "$(mean "${rps_of[gateway_post]}")" "$(mean "${rps_of[nginx_post]}")")" "$(mean "${cpu_of[nginx_post]}")" "$(mean "${cpu_of[gateway_post]}")" ">= 1.0"
+printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "GET (proxy-bound)" "$(mean "${rps_of[nginx_static_get]}")" "$(mean "${rps_of[gateway_static_get]}")" \
+  "$(ratio "$(mean "${rps_of[gateway_static_get]}")" "$(mean "${rps_of[nginx_static_get]}")")" "$(mean "${cpu_of[nginx_static_get]}")" "$(mean "${cpu_of[gateway_static_get]}")" ">= 1.0"
+printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (proxy-bound)" "$(mean "${rps_of[nginx_static_post]}")" "$(mean "${rps_of[gateway_static_post]}")" \
+  "$(ratio "$(mean "${rps_of[gateway_static_post]}")" "$(mean "${rps_of[nginx_static_post]}")")" "$(mean "${cpu_of[nginx_static_post]}")" "$(mean "${cpu_of[gateway_static_post]}")" ">= 1.0"
 printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST, validation on" "$(mean "${rps_of[nginx_post_v]}")" "$(mean "${rps_of[validating_post]}")" \
   "$(ratio "$(mean "${rps_of[validating_post]}")" "$(mean "${rps_of[nginx_post_v]}")")" "$(mean "${cpu_of[nginx_post_v]}")" "$(mean "${cpu_of[validating_post]}")" ">= 0.7"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
-for method in GET POST; do
-  rate=$get_rate; [ "$method" = POST ] && rate=$post_rate
-  printf "%-28s %9s ms %9s ms %7s %11s ms %11s ms   %s\n" "$method p99 @ $rate/s" "$(median "${p99_of[nginx_$method]}")" \
-    "$(median "${p99_of[gateway_$method]}")" "" "$(median "${added_of[nginx_$method]}")" "$(median "${added_of[gateway_$method]}")" \
+for case in GET POST GET_static POST_static; do
+  method=${case%_static}
+  rate=$get_rate label="$method p99 @ $rate/s"
+  [ "$case" = POST ] && rate=$post_rate label="$method p99 @ $rate/s"
+  [ "$case" = GET_static ] && label="$method p99 @ $static_get_rate/s, const."
+  [ "$case" = POST_static ] && label="$method p99 @ $static_post_rate/s, const."
+  printf "%-28s %9s ms %9s ms %7s %11s ms %11s ms   %s\n" "$label" "$(median "${p99_of[nginx_$case]}")" \
+    "$(median "${p99_of[gateway_$case]}")" "" "$(median "${added_of[nginx_$case]}")" "$(median "${added_of[gateway_$case]}")" \
     "gateway adds <= 1 ms"
 done
 printf "(direct p99: GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
   "$(median "${p99_of[direct_GET]}")" "$(median "${p99_of[direct_POST]}")" "${added_of[gateway_GET]}" "${added_of[gateway_POST]}" \
   "${added_of[nginx_GET]}" "${added_of[nginx_POST]}"
+printf "(constant upstream: direct p99 GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
+  "$(median "${p99_of[direct_GET_static]}")" "$(median "${p99_of[direct_POST_static]}")" "${added_of[gateway_GET_static]}" \
+  "${added_of[gateway_POST_static]}" "${added_of[nginx_GET_static]}" "${added_of[nginx_POST_static]}"
 read -r steal_after total_after < <(cpu_totals)
 awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) \
   'BEGIN { if (t > 0) printf "(VM CPU steal during the run: %.1f%% of all CPU time)\n", 100 * s / t }'
