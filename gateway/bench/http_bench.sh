@@ -300,20 +300,24 @@ echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections,
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
 # Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
 # falls on both alike: other load on the machine.
-for round in $(seq 1 "$rounds"); do
-  a=$((2 * round - 1)) b=$((2 * round))
-  run nginx_get "nginx            GET Patient ($a)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
-  run gateway_get "gateway          GET Patient ($a)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
-  run gateway_get "gateway          GET Patient ($b)" "http://127.0.0.1:$gateway_port/fhir/Patient/$id" "$gateway_pid"
-  run nginx_get "nginx            GET Patient ($b)" "http://127.0.0.1:$nginx_port/fhir/Patient/$id" "$nginx_pid"
-done
-for round in $(seq 1 "$rounds"); do
-  a=$((2 * round - 1)) b=$((2 * round))
-  run nginx_post "nginx            POST Patient ($a)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-  run gateway_post "gateway          POST Patient ($a)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
-  run gateway_post "gateway          POST Patient ($b)" "http://127.0.0.1:$gateway_port/fhir/Patient" "$gateway_pid" "$work/post.lua"
-  run nginx_post "nginx            POST Patient ($b)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post.lua"
-done
+closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid
+  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" round a b
+  for round in $(seq 1 "$rounds"); do
+    a=$((2 * round - 1)) b=$((2 * round))
+    run "nginx_get$suffix" "nginx            GET Patient ($a)" "http://127.0.0.1:$ngx/fhir/Patient/$id" "$ngx_pid"
+    run "gateway_get$suffix" "gateway          GET Patient ($a)" "http://127.0.0.1:$gw/fhir/Patient/$id" "$gw_pid"
+    run "gateway_get$suffix" "gateway          GET Patient ($b)" "http://127.0.0.1:$gw/fhir/Patient/$id" "$gw_pid"
+    run "nginx_get$suffix" "nginx            GET Patient ($b)" "http://127.0.0.1:$ngx/fhir/Patient/$id" "$ngx_pid"
+  done
+  for round in $(seq 1 "$rounds"); do
+    a=$((2 * round - 1)) b=$((2 * round))
+    run "nginx_post$suffix" "nginx            POST Patient ($a)" "http://127.0.0.1:$ngx/fhir/Patient" "$ngx_pid" "$work/post.lua"
+    run "gateway_post$suffix" "gateway          POST Patient ($a)" "http://127.0.0.1:$gw/fhir/Patient" "$gw_pid" "$work/post.lua"
+    run "gateway_post$suffix" "gateway          POST Patient ($b)" "http://127.0.0.1:$gw/fhir/Patient" "$gw_pid" "$work/post.lua"
+    run "nginx_post$suffix" "nginx            POST Patient ($b)" "http://127.0.0.1:$ngx/fhir/Patient" "$ngx_pid" "$work/post.lua"
+  done
+}
+closed_loop_rounds "" "$nginx_port" "$nginx_pid" "$gateway_port" "$gateway_pid"
 for round in $(seq 1 "$rounds"); do
   run validating_post "gateway+validate POST Patient ($round)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
   run nginx_post_v "nginx       POST same body ($round)" "http://127.0.0.1:$nginx_port/fhir/Patient" "$nginx_pid" "$work/post-validated.lua"
@@ -322,21 +326,8 @@ echo "validation on: enforce, $validation_label; POST body $validated_bytes byte
 
 echo
 echo "proxy-bound: the same GET and POST against a constant-time upstream (nginx answering from memory with the FHIR server's replies)"
-run static_direct "constant upstream direct GET" "http://127.0.0.1:$static_port/fhir/Patient/$id" "$static_pid"
-for round in $(seq 1 "$rounds"); do
-  a=$((2 * round - 1)) b=$((2 * round))
-  run nginx_static_get "nginx            GET Patient ($a)" "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id" "$nginx_static_pid"
-  run gateway_static_get "gateway          GET Patient ($a)" "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id" "$gateway_static_pid"
-  run gateway_static_get "gateway          GET Patient ($b)" "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id" "$gateway_static_pid"
-  run nginx_static_get "nginx            GET Patient ($b)" "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id" "$nginx_static_pid"
-done
-for round in $(seq 1 "$rounds"); do
-  a=$((2 * round - 1)) b=$((2 * round))
-  run nginx_static_post "nginx            POST Patient ($a)" "http://127.0.0.1:$nginx_static_port/fhir/Patient" "$nginx_static_pid" "$work/post.lua"
-  run gateway_static_post "gateway          POST Patient ($a)" "http://127.0.0.1:$gateway_static_port/fhir/Patient" "$gateway_static_pid" "$work/post.lua"
-  run gateway_static_post "gateway          POST Patient ($b)" "http://127.0.0.1:$gateway_static_port/fhir/Patient" "$gateway_static_pid" "$work/post.lua"
-  run nginx_static_post "nginx            POST Patient ($b)" "http://127.0.0.1:$nginx_static_port/fhir/Patient" "$nginx_static_pid" "$work/post.lua"
-done
+run direct_static "constant upstream direct GET" "http://127.0.0.1:$static_port/fhir/Patient/$id" "$static_pid"
+closed_loop_rounds _static "$nginx_static_port" "$nginx_static_pid" "$gateway_static_port" "$gateway_static_pid"
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time). The three
 # targets take turns in 2 ms windows within one http_load run, each over its own connections:
@@ -391,8 +382,8 @@ for round in 1 2 3 4 5; do
   fresh_upstream
   latency_round POST "$post_rate" "$upstream_port" "$nginx_port" "$gateway_port" "" "$work/patient.json"
 done
-static_get_rate=$(awk -v r="$(mean "${rps_of[gateway_static_get]}")" 'BEGIN { printf "%d", r / 2 }')
-static_post_rate=$(awk -v r="$(mean "${rps_of[gateway_static_post]}")" 'BEGIN { printf "%d", r / 2 }')
+static_get_rate=$(awk -v r="$(mean "${rps_of[gateway_get_static]}")" 'BEGIN { printf "%d", r / 2 }')
+static_post_rate=$(awk -v r="$(mean "${rps_of[gateway_post_static]}")" 'BEGIN { printf "%d", r / 2 }')
 echo
 echo "fixed rate, half the gateway's peak against the constant-time upstream: GET $static_get_rate/s, POST $static_post_rate/s; interleaved as above, five runs each"
 for round in 1 2 3 4 5; do
@@ -403,16 +394,17 @@ done
 echo
 echo "summary (means of the runs above)"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx req/s" "gateway r/s" "ratio" "nginx cpu/req" "gw cpu/req" "target"
-printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "GET (pass-through)" "$(mean "${rps_of[nginx_get]}")" "$(mean "${rps_of[gateway_get]}")" \
-  "$(ratio "$(mean "${rps_of[gateway_get]}")" "$(mean "${rps_of[nginx_get]}")")" "$(mean "${cpu_of[nginx_get]}")" "$(mean "${cpu_of[gateway_get]}")" ">= 1.0"
-printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (pass-through)" "$(mean "${rps_of[nginx_post]}")" "$(mean "${rps_of[gateway_post]}")" \
-  "$(ratio "$(mean "${rps_of[gateway_post]}")" "$(mean "${rps_of[nginx_post]}")")" "$(mean "${cpu_of[nginx_post]}")" "$(mean "${cpu_of[gateway_post]}")" ">= 1.0"
-printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "GET (proxy-bound)" "$(mean "${rps_of[nginx_static_get]}")" "$(mean "${rps_of[gateway_static_get]}")" \
-  "$(ratio "$(mean "${rps_of[gateway_static_get]}")" "$(mean "${rps_of[nginx_static_get]}")")" "$(mean "${cpu_of[nginx_static_get]}")" "$(mean "${cpu_of[gateway_static_get]}")" ">= 1.0"
-printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST (proxy-bound)" "$(mean "${rps_of[nginx_static_post]}")" "$(mean "${rps_of[gateway_static_post]}")" \
-  "$(ratio "$(mean "${rps_of[gateway_static_post]}")" "$(mean "${rps_of[nginx_static_post]}")")" "$(mean "${cpu_of[nginx_static_post]}")" "$(mean "${cpu_of[gateway_static_post]}")" ">= 1.0"
-printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "POST, validation on" "$(mean "${rps_of[nginx_post_v]}")" "$(mean "${rps_of[validating_post]}")" \
-  "$(ratio "$(mean "${rps_of[validating_post]}")" "$(mean "${rps_of[nginx_post_v]}")")" "$(mean "${cpu_of[nginx_post_v]}")" "$(mean "${cpu_of[validating_post]}")" ">= 0.7"
+throughput_row() {  # label nginx_key gateway_key target
+  local nginx_rps gateway_rps
+  nginx_rps="$(mean "${rps_of[$2]}")" gateway_rps="$(mean "${rps_of[$3]}")"
+  printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "$1" "$nginx_rps" "$gateway_rps" "$(ratio "$gateway_rps" "$nginx_rps")" \
+    "$(mean "${cpu_of[$2]}")" "$(mean "${cpu_of[$3]}")" "$4"
+}
+throughput_row "GET (pass-through)" nginx_get gateway_get ">= 1.0"
+throughput_row "POST (pass-through)" nginx_post gateway_post ">= 1.0"
+throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0"
+throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0"
+throughput_row "POST, validation on" nginx_post_v validating_post ">= 0.7"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
 for case in GET POST GET_static POST_static; do
   method=${case%_static}
