@@ -10,6 +10,7 @@ debian_packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev rapidjson-dev libpugixml-dev libssl-dev zlib1g-dev
   catch2 prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libpq-dev libexpected-dev
+  libmimalloc-dev  # the gateway executable's allocator (gateway/CMakeLists.txt)
   # set-up and tests: npm for the definitions and the upstream FHIR server, real peers for end-to-end runs
   nodejs npm openssl sqlite3 postgresql nginx wrk ca-certificates python3
 )

@@ -22,12 +22,22 @@ std::optional<std::string> UrlRewriter::rewrite(std::string_view url) const {
 
 bool UrlRewriter::mayNeedBundleRewrite(std::string_view body) const {
   // Only a Bundle's URLs are rewritten. A JSON body that opens with another resourceType (as
-  // servers write them: read, create, update replies) needs no scan of its whole text.
-  size_t at = body.find_first_not_of(" \t\r\n");
-  constexpr std::string_view kOpening = "{\"resourceType\":\"";
-  if (at != std::string_view::npos && body.substr(at, kOpening.size()) == kOpening) {
-    std::string_view type = body.substr(at + kOpening.size());
-    if (type.substr(0, 7) != "Bundle\"") return false;
+  // servers write them: read, create, update replies; compact or pretty-printed) needs no scan of
+  // its whole text.
+  constexpr std::string_view kSpace = " \t\r\n";
+  auto skip = [&](std::string_view text) {
+    size_t at = text.find_first_not_of(kSpace);
+    return at == std::string_view::npos ? std::string_view() : text.substr(at);
+  };
+  auto expect = [&](std::string_view& text, std::string_view token) {
+    text = skip(text);
+    if (text.substr(0, token.size()) != token) return false;
+    text.remove_prefix(token.size());
+    return true;
+  };
+  std::string_view rest = body;
+  if (expect(rest, "{") && expect(rest, "\"resourceType\"") && expect(rest, ":") && expect(rest, "\"")) {
+    if (rest.substr(0, 7) != "Bundle\"") return false;
   }
   return mentionsUpstream(body);
 }

@@ -40,4 +40,7 @@ TEST_CASE("Only bodies that may be Bundles are scanned for the upstream base") {
   CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"Bundle","entry":[]})"));
   CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"Patient","text":"see http://up:1/fhir/Patient/1"})"));
   CHECK_FALSE(rewriter.mayNeedBundleRewrite(R"({"resourceType":"BundleX","x":"http://up:1/fhir"})"));
+  // Pretty-printed openings are recognised too (before, a space after the colon meant a full scan).
+  CHECK_FALSE(rewriter.mayNeedBundleRewrite("{\n  \"resourceType\" : \"Patient\",\n  \"text\": \"http://up:1/fhir/Patient/1\"}"));
+  CHECK(rewriter.mayNeedBundleRewrite("{\n  \"resourceType\": \"Bundle\",\n  \"link\": [{\"url\": \"http://up:1/fhir\"}]}"));
 }
