@@ -115,12 +115,16 @@ struct ConnectionInfo {
 };
 
 // Per worker thread: the sessions, so a drain can close the idle ones.
-struct SessionRegistry {
+// alignas: each registry's in-flight count on a cache line of its own, written by its thread only.
+struct alignas(64) SessionRegistry {
   struct Entry {
     beast::tcp_stream* stream;
     bool busy;
   };
   std::list<Entry> sessions;
+  // Requests read and not yet answered on this thread; the drain sums them. Per thread, not one
+  // shared count: two read-modify-writes per request on a line both cores kept taking from each other.
+  std::atomic<int64_t> requests_in_flight{0};
 };
 
 // A session's place in its registry for as long as the stream lives: erased on every exit,
@@ -133,6 +137,7 @@ class SessionRegistration {
   SessionRegistration(const SessionRegistration&) = delete;
   SessionRegistration& operator=(const SessionRegistration&) = delete;
   SessionRegistry::Entry& entry() { return *entry_; }
+  SessionRegistry& registry() { return registry_; }
 
  private:
   SessionRegistry& registry_;
@@ -216,7 +221,6 @@ struct GatewayServer::Impl {
 
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};
-  std::atomic<int64_t> requests_in_flight{0};
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
 
@@ -768,7 +772,8 @@ struct GatewayServer::Impl {
 
   template <class Stream>
   asio::awaitable<void> serveRequests(Stream& stream, LazyDeadline& deadline, ConnectionInfo& conn,
-                                      SessionRegistry::Entry& entry) {
+                                      SessionRegistration& registration) {
+    SessionRegistry::Entry& entry = registration.entry();
     const ListenerLimits& limits = conn.listener->limits;
     beast::flat_buffer buffer;
     // Room for a whole head plus a typical body per read: Beast reads at most the buffer's free
@@ -815,11 +820,13 @@ struct GatewayServer::Impl {
         }
         co_return;
       }
-      ++requests_in_flight;
+      // Only this thread writes its count: a plain load and store, no locked instruction.
+      std::atomic<int64_t>& in_flight_here = registration.registry().requests_in_flight;
+      in_flight_here.store(in_flight_here.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       struct InFlight {
         std::atomic<int64_t>& n;
-        ~InFlight() { --n; }
-      } in_flight{requests_in_flight};
+        ~InFlight() { n.store(n.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+      } in_flight{in_flight_here};
 
       auto& head = parser.get();
       if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
@@ -1057,7 +1064,7 @@ struct GatewayServer::Impl {
           conn.client_identity = clientIdentityOf(stream.native_handle());
           {
             LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
-            co_await serveRequests(stream, deadline, conn, registration.entry());
+            co_await serveRequests(stream, deadline, conn, registration);
           }
           lowest.expires_after(std::chrono::seconds(2));
           co_await stream.async_shutdown(kUseAwaitable);
@@ -1068,7 +1075,7 @@ struct GatewayServer::Impl {
         SessionRegistration registration(registry, &stream);
         {
           LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));
-          co_await serveRequests(stream, deadline, conn, registration.entry());
+          co_await serveRequests(stream, deadline, conn, registration);
         }
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       }
@@ -1231,7 +1238,12 @@ void GatewayServer::stop() {
   auto drain_timeout = impl_->runtime.load()->config->server.drain_timeout;
   std::thread([impl = impl_.get(), drain_timeout] {
     auto deadline = Clock::now() + drain_timeout;
-    while (impl->requests_in_flight > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto requests_in_flight = [impl] {
+      int64_t n = 0;
+      for (const auto& registry : impl->registries) n += registry->requests_in_flight.load(std::memory_order_relaxed);
+      return n;
+    };
+    while (requests_in_flight() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     // Let finished sessions write their replies, then stop the loops.
     for (auto& guard : impl->guards) guard.reset();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
