@@ -184,11 +184,40 @@ unsigned usableCores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+std::atomic<uint64_t> next_server_id{1};
+
 }  // namespace
 
 struct GatewayServer::Impl {
   LogSink log;
-  std::atomic<std::shared_ptr<const Runtime>> runtime;
+  const uint64_t server_id = next_server_id++;  // never reused, unlike an address
+  std::atomic<std::shared_ptr<const Runtime>> runtime;  // set with setRuntime
+  std::atomic<uint64_t> runtime_generation{0};
+
+  void setRuntime(std::shared_ptr<const Runtime> rt) {
+    runtime.store(std::move(rt));
+    runtime_generation.fetch_add(1, std::memory_order_release);  // after the store: see currentRuntime
+  }
+
+  // The runtime a request works with, kept alive by the request. Loading the shared atomic pointer
+  // took its lock bit and counted the shared control block up and down on every request, on cache
+  // lines both cores kept taking from each other. Each worker thread keeps its own reference instead,
+  // behind a control block of its own, and takes a new one only when a reload has changed the
+  // generation (which a thread that sees the new generation finds stored, by release and acquire).
+  std::shared_ptr<const Runtime> currentRuntime() {
+    struct ThreadView {
+      uint64_t server_id = 0;
+      uint64_t generation = 0;
+      std::shared_ptr<const Runtime> runtime;
+    };
+    static thread_local ThreadView view;
+    uint64_t generation = runtime_generation.load(std::memory_order_acquire);
+    if (view.server_id != server_id || view.generation != generation || !view.runtime) {
+      auto holder = std::make_shared<const std::shared_ptr<const Runtime>>(runtime.load());
+      view = {server_id, generation, std::shared_ptr<const Runtime>(holder, holder->get())};
+    }
+    return view.runtime;
+  }
   GatewayMetrics metrics;
   std::mutex metrics_sources_mutex;
   std::vector<std::function<std::string()>> metrics_sources;  // appended to /metrics
@@ -407,7 +436,7 @@ struct GatewayServer::Impl {
       }
     }
 
-    std::shared_ptr<const Runtime> rt = runtime.load();
+    std::shared_ptr<const Runtime> rt = currentRuntime();
     const GatewayConfig& config = *rt->config;
 
     // Request body format (Content-Type) and reply format (_format, Accept).
@@ -1103,7 +1132,7 @@ struct GatewayServer::Impl {
 
 GatewayServer::GatewayServer(std::shared_ptr<const GatewayConfig> config, LogSink log) : impl_(std::make_unique<Impl>()) {
   impl_->log = std::move(log);
-  impl_->runtime = impl_->buildRuntime(std::move(config));
+  impl_->setRuntime(impl_->buildRuntime(std::move(config)));
 }
 
 GatewayServer::~GatewayServer() {
@@ -1117,7 +1146,11 @@ void GatewayServer::start() {
   const GatewayConfig& config = *rt->config;
   unsigned workers = config.server.workers ? config.server.workers : usableCores();
   for (unsigned i = 0; i < workers; ++i) {
-    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
+    // One thread per context, and every socket and timer is used only by its own context's thread
+    // (sessions, their upstream pools, health checks on context 0; other threads only post): so the
+    // reactor may skip its per-socket lock. Registration and the scheduler stay locked, for the accept
+    // on context 0 that hands a socket to another context and for posts from other threads.
+    impl_->contexts.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     impl_->registries.push_back(std::make_unique<SessionRegistry>());
     impl_->guards.push_back(asio::make_work_guard(*impl_->contexts.back()));
   }
@@ -1183,7 +1216,7 @@ void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
     impl_->info("reload: " + change + " (takes effect only after a restart)");
   }
   auto rt = impl_->buildRuntime(std::move(config));
-  impl_->runtime.store(rt);
+  impl_->setRuntime(rt);
   impl_->metrics.countReload(true);
   if (!impl_->contexts.empty()) impl_->startHealthChecks(rt);
   impl_->info("reload: new config active (" + std::to_string(rt->config->routes.size()) + " routes)");
