@@ -1391,3 +1391,84 @@ TEST_CASE("e2e: a client that accepts gzip gets converted and rewritten replies 
   CHECK_THAT(json.body, Catch::Contains("\"fullUrl\":\"" + gateway_base + "/Patient/" + id + "\"") &&
                             !Catch::Contains(proxy.baseUrl()));
 }
+
+namespace {
+// One keep-alive connection with blocking request/reply calls (the test client opens one per request).
+struct KeepAliveConnection {
+  int fd;
+  std::string pending;
+  explicit KeepAliveConnection(int port) : fd(connectLoopback(port)) {
+    timeval receive_timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  }
+  ~KeepAliveConnection() {
+    if (fd >= 0) ::close(fd);
+  }
+  // The reply's status line and body; "" when the connection failed or closed.
+  std::pair<std::string, std::string> get(const std::string& target) {
+    std::string request = "GET " + target + " HTTP/1.1\r\nHost: gateway\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return {};
+    size_t head_end;
+    while ((head_end = pending.find("\r\n\r\n")) == std::string::npos) {
+      if (!receive()) return {};
+    }
+    std::string head = pending.substr(0, head_end);
+    size_t length_at = head.find("Content-Length: ");
+    if (length_at == std::string::npos) length_at = head.find("content-length: ");
+    if (length_at == std::string::npos) return {};
+    size_t length = std::stoul(head.substr(length_at + 16));
+    while (pending.size() < head_end + 4 + length) {
+      if (!receive()) return {};
+    }
+    std::string body = pending.substr(head_end + 4, length);
+    pending.erase(0, head_end + 4 + length);
+    return {head.substr(0, head.find("\r\n")), body};
+  }
+  bool receive() {
+    char chunk[4096];
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    pending.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("e2e: at light load keep-alive connections move between workers and keep being served; counts stay right") {
+  const std::string dead = "http://127.0.0.1:" + std::to_string(unusedPort()) + "/fhir";
+  RunningGateway gateway(mustLoad(configYaml(dead)));
+  {
+    // Accepted in turn: four connections on each of the two workers. At this load (a request per
+    // connection every 20 ms) both workers together stay far below half a core, so after four ticks
+    // (200 ms) worker 1 hands its connections to worker 0 between two requests.
+    std::vector<std::unique_ptr<KeepAliveConnection>> connections;
+    for (int i = 0; i < 8; ++i) connections.push_back(std::make_unique<KeepAliveConnection>(gateway.port));
+    int served = 0;
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    while (std::chrono::steady_clock::now() < until) {
+      for (auto& c : connections) {
+        auto [status, body] = c->get("/healthz");
+        REQUIRE(status == "HTTP/1.1 200 OK");
+        REQUIRE(body == "{\"status\":\"ok\"}\n");
+        ++served;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 8"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_worker_cpu_ratio{worker=\"1\"}"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_worker_demand_ratio{worker=\"0\"}"));
+    const std::string moved_line = "\nmedicus_gateway_connections_moved_total ";
+    size_t moved_at = metrics.find(moved_line);
+    REQUIRE(moved_at != std::string::npos);
+    int moved = std::stoi(metrics.substr(moved_at + moved_line.size()));
+    CHECK(moved >= 4);  // worker 1's four, at least (a tick may also find the ones that just moved busy)
+    CHECK(moved <= 8);
+    CHECK(served > 8 * 40);
+    // A request on each connection after the moves: every one is still served, then closed by the client.
+    for (auto& c : connections) CHECK(c->get("/readyz").first.rfind("HTTP/1.1 ", 0) == 0);
+  }
+  // Each connection counted open once and closed once, on whichever worker it ended.
+  CHECK_THAT(metricsWith(gateway.server, "medicus_gateway_open_connections{listener=\"main\"} 0"),
+             Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 0"));
+}
