@@ -2,9 +2,8 @@
 // The HTTP(S) FHIR gateway server: listeners, the route pipeline, the upstream client, /metrics,
 // /healthz, /readyz and the access log. Boost.Asio/Beast stay behind this interface.
 //
-// Threads: `workers` io_contexts, one thread each; accepted connections are spread over them, and plain
-// HTTP ones may move between them between two requests (worker_balance.h). The config is swapped
-// atomically on reload(); requests in flight keep the config they started with.
+// Threads: `workers` io_contexts, one thread each; accepted connections are spread over them. The
+// config is swapped atomically on reload(); requests in flight keep the config they started with.
 #include <cstdint>
 #include <functional>
 #include <memory>
