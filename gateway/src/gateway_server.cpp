@@ -33,9 +33,6 @@
 #include <mutex>
 #include <sched.h>
 #include <thread>
-#include <fcntl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "access_log_writer.h"
 #include "ascii_case.h"
@@ -52,7 +49,6 @@
 #include "tls_setup.h"
 #include "upstream_client.h"
 #include "url_rewriter.h"
-#include "worker_balance.h"
 
 namespace medicus::gateway {
 namespace {
@@ -65,8 +61,6 @@ constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kReadBufferBytes = 16 * 1024;
 constexpr size_t kAccessLogBatchBytes = 32 * 1024;
 constexpr auto kAccessLogFlushInterval = std::chrono::milliseconds(200);
-// How often each worker reports its busy share to the worker balance (worker_balance.h).
-constexpr auto kBalanceTick = std::chrono::milliseconds(50);
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
@@ -118,7 +112,6 @@ struct ConnectionInfo {
   bool https = false;
   // The access log's listener, remote and client fields, JSON-escaped (built at the first request).
   std::string access_log_fields;
-  uint64_t requests = 0;  // heads read so far, on every worker the connection lived on
 };
 
 // Per worker thread: the sessions, so a drain can close the idle ones.
@@ -242,7 +235,6 @@ struct GatewayServer::Impl {
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::atomic<size_t> next_context{0};
-  std::unique_ptr<WorkerBalance> balance;  // where plain connections live (worker_balance.h); set by start()
 
   struct BoundListener {
     ListenerConfig config;
@@ -319,51 +311,6 @@ struct GatewayServer::Impl {
       auto [error] = co_await timer.async_wait(kUseAwaitable);
       flushAccessLog();
       if (error) co_return;
-    }
-  }
-
-  // Worker `worker`'s load for the balance, every kBalanceTick: the time its thread was on a CPU and
-  // waiting in the run queue for one (Linux schedstat) over wall time. One pread per tick, none per
-  // request. Without schedstat: the thread's CPU time, and no waiting.
-  asio::awaitable<void> balanceLoop(size_t worker) {
-    struct File {
-      int fd;
-      ~File() {  // also when the loop stops with its context, mid-wait
-        if (fd >= 0) ::close(fd);
-      }
-    } file{::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)};  // this worker's thread
-    struct Times {
-      double on_cpu = 0;
-      double waiting = 0;
-    };
-    auto times = [schedstat = file.fd] {
-      if (schedstat >= 0) {
-        char text[96];
-        ssize_t n = ::pread(schedstat, text, sizeof text - 1, 0);
-        unsigned long long on_cpu = 0, waiting = 0;
-        if (n > 0) {
-          text[n] = 0;
-          if (std::sscanf(text, "%llu %llu", &on_cpu, &waiting) == 2) return Times{on_cpu * 1e-9, waiting * 1e-9};
-        }
-      }
-      timespec ts{};
-      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-      return Times{ts.tv_sec + ts.tv_nsec * 1e-9, 0};
-    };
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    auto wall_before = Clock::now();
-    Times before = times();
-    while (!draining) {
-      timer.expires_after(kBalanceTick);
-      auto [error] = co_await timer.async_wait(kUseAwaitable);
-      if (error) break;
-      auto wall = Clock::now();
-      Times now = times();
-      double seconds = std::max(1e-6, std::chrono::duration<double>(wall - wall_before).count());
-      double cpu = (now.on_cpu - before.on_cpu) / seconds;
-      balance->report(worker, {cpu, cpu + (now.waiting - before.waiting) / seconds}, registries[worker]->sessions.size(), wall);
-      wall_before = wall;
-      before = now;
     }
   }
 
@@ -852,14 +799,9 @@ struct GatewayServer::Impl {
 
   // --- connections -----------------------------------------------------------------------------
 
-  // Serves the connection's requests on worker `worker` until it closes (kConnectionDone) or, a plain
-  // connection with nothing buffered between two requests, the worker balance moves it: then the worker
-  // to go on on.
-  static constexpr size_t kConnectionDone = SIZE_MAX;
   template <class Stream>
-  asio::awaitable<size_t> serveRequests(Stream& stream, LazyDeadline& deadline, ConnectionInfo& conn,
-                                        SessionRegistration& registration, size_t worker) {
-    constexpr bool movable = std::is_same_v<Stream, beast::tcp_stream>;  // a TLS session stays where it began
+  asio::awaitable<void> serveRequests(Stream& stream, LazyDeadline& deadline, ConnectionInfo& conn,
+                                      SessionRegistration& registration) {
     SessionRegistry::Entry& entry = registration.entry();
     const ListenerLimits& limits = conn.listener->limits;
     beast::flat_buffer buffer;
@@ -868,23 +810,18 @@ struct GatewayServer::Impl {
     // buffer never grows and a 3 KB body would take six read calls.
     buffer.reserve(kReadBufferBytes);
     std::string wire_scratch;  // reply heads
+    bool first = true;
     while (!draining) {
-      if constexpr (movable) {
-        if (conn.requests != 0 && buffer.size() == 0 && balance) {
-          size_t home = balance->nextHome(worker);
-          if (home != worker) co_return home;
-        }
-      }
       entry.busy = false;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
       // The first request's head must arrive within header_timeout (slow clients); later ones may
       // wait idle_timeout for keep-alive.
-      deadline.expiresAfter(conn.requests == 0 ? limits.header_timeout : limits.idle_timeout);
+      deadline.expiresAfter(first ? limits.header_timeout : limits.idle_timeout);
+      first = false;
       auto [head_error, head_bytes] = co_await http::async_read_header(readableOf(stream), buffer, parser, kUseAwaitable);
       entry.busy = true;
-      ++conn.requests;
       auto started = Clock::now();
       if (head_error) {
         if (head_error == http::error::body_limit) {
@@ -910,7 +847,7 @@ struct GatewayServer::Impl {
                                            parser.get(), unparsedHead(buffer, head_bytes, limits));
           co_await writeReply(stream, deadline, limits, std::move(reply));
         }
-        co_return kConnectionDone;
+        co_return;
       }
       // Only this thread writes its count: a plain load and store, no locked instruction.
       std::atomic<int64_t>& in_flight_here = registration.registry().requests_in_flight;
@@ -924,13 +861,13 @@ struct GatewayServer::Impl {
       if (parser.content_length() && *parser.content_length() > limits.max_body_bytes) {
         metrics.countRequest("-", std::string(head.method_string()), 413, 0);
         co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head));
-        co_return kConnectionDone;
+        co_return;
       }
       if (beast::iequals(head[http::field::expect], "100-continue")) {
         Response proceed{http::status::continue_, head.version()};
         deadline.expiresAfter(limits.write_timeout);
         auto [continue_error, n] = co_await http::async_write(stream, proceed, kUseAwaitable);
-        if (continue_error) co_return kConnectionDone;
+        if (continue_error) co_return;
       }
       // The body (or its absence) usually came with the head: parse what is buffered first. Beast's
       // async_read would finish such a request through a posted completion, one more trip round the
@@ -952,7 +889,7 @@ struct GatewayServer::Impl {
           metrics.countRequest("-", std::string(head.method_string()), 413, 0);
           co_await writeReply(stream, deadline, limits, bodyTooLarge(limits, head));
         }
-        co_return kConnectionDone;
+        co_return;
       }
       // The upstream exchange has its own deadline; the client's applies again to the reply's write.
       deadline.expiresNever();
@@ -1001,9 +938,8 @@ struct GatewayServer::Impl {
                             question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
                             log_entry, status, bytes_in, bytes_out, seconds);
       }
-      if (!written || !keep_alive) co_return kConnectionDone;
+      if (!written || !keep_alive) co_return;
     }
-    co_return kConnectionDone;
   }
 
   // One JSON line per request; no bodies, no query values (they carry patient data). Appended to this
@@ -1157,62 +1093,25 @@ struct GatewayServer::Impl {
           conn.client_identity = clientIdentityOf(stream.native_handle());
           {
             LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
-            co_await serveRequests(stream, deadline, conn, registration, context_index);
+            co_await serveRequests(stream, deadline, conn, registration);
           }
           lowest.expires_after(std::chrono::seconds(2));
           co_await stream.async_shutdown(kUseAwaitable);
         }
       } else {
-        if (co_await servePlain(std::move(socket), conn, context_index)) co_return;  // the new worker counts its close
+        beast::tcp_stream stream(std::move(socket));
+        stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)
+        SessionRegistration registration(registry, &stream);
+        {
+          LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));
+          co_await serveRequests(stream, deadline, conn, registration);
+        }
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       }
     } catch (const std::exception& e) {
       info(std::string("connection error: ") + e.what());
     }
     metrics.connectionClosed(listener->config.name);
-  }
-
-  // A plain connection on worker `worker`; true when it moved on to another worker (the balance's
-  // choice, worker_balance.h), which then serves it: its socket leaves this worker's reactor and joins
-  // the other's, with nothing read ahead left behind.
-  asio::awaitable<bool> servePlain(tcp::socket socket, ConnectionInfo& conn, size_t worker) {
-    boost::system::error_code ec;
-    beast::tcp_stream stream(std::move(socket));
-    stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)
-    size_t next_worker = kConnectionDone;
-    {
-      SessionRegistration registration(*registries[worker], &stream);
-      LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(conn.listener->limits));
-      next_worker = co_await serveRequests(stream, deadline, conn, registration, worker);
-    }
-    if (next_worker != kConnectionDone && !draining) {
-      auto protocol = stream.socket().local_endpoint(ec).protocol();
-      if (!ec) {
-        int fd = stream.socket().release(ec);
-        if (!ec) {
-          asio::co_spawn(*contexts[next_worker], movedSession(fd, protocol, std::move(conn), next_worker), asio::detached);
-          co_return true;
-        }
-      }
-    }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    co_return false;
-  }
-
-  // The rest of a plain connection that another worker served so far (servePlain), on this worker.
-  asio::awaitable<void> movedSession(int fd, tcp protocol, ConnectionInfo conn, size_t worker) {
-    tcp::socket socket(co_await asio::this_coro::executor);
-    boost::system::error_code ec;
-    socket.assign(protocol, fd, ec);
-    if (ec) {
-      ::close(fd);
-    } else {
-      try {
-        if (co_await servePlain(std::move(socket), conn, worker)) co_return;
-      } catch (const std::exception& e) {
-        info(std::string("connection error: ") + e.what());
-      }
-    }
-    metrics.connectionClosed(conn.listener->name);
   }
 
   asio::awaitable<void> acceptLoop(BoundListener* listener) {
@@ -1294,37 +1193,9 @@ void GatewayServer::start() {
     asio::co_spawn(*impl_->contexts[0], impl_->acceptLoop(listener.get()), asio::detached);
   }
   impl_->startHealthChecks(rt);
-  impl_->balance = std::make_unique<WorkerBalance>(workers);
-  {
-    std::lock_guard lock(impl_->metrics_sources_mutex);
-    impl_->metrics_sources.push_back([impl = impl_.get()] {
-      std::string text =
-          "# HELP medicus_gateway_connections_moved_total Plain connections handed to another worker thread between "
-          "two requests (gathered at light load, spread at heavy load)\n"
-          "# TYPE medicus_gateway_connections_moved_total counter\n"
-          "medicus_gateway_connections_moved_total " + std::to_string(impl->balance->moves()) +
-          "\n# HELP medicus_gateway_worker_cpu_ratio Share of the last tick a worker thread was on a CPU\n"
-          "# TYPE medicus_gateway_worker_cpu_ratio gauge\n";
-      std::string demand =
-          "# HELP medicus_gateway_worker_demand_ratio Share of the last tick a worker thread was on a CPU or waiting for one\n"
-          "# TYPE medicus_gateway_worker_demand_ratio gauge\n";
-      for (size_t i = 0; i < impl->balance->workers(); ++i) {
-        WorkerBalance::Load load = impl->balance->load(i);
-        char value[96];
-        std::snprintf(value, sizeof value, "{worker=\"%zu\"} %.3f\n", i, load.cpu);
-        text += std::string("medicus_gateway_worker_cpu_ratio") + value;
-        std::snprintf(value, sizeof value, "{worker=\"%zu\"} %.3f\n", i, load.demand);
-        demand += std::string("medicus_gateway_worker_demand_ratio") + value;
-      }
-      text += demand;
-      return text;
-    });
-  }
-  for (size_t i = 0; i < impl_->contexts.size(); ++i) {
-    asio::io_context* context = impl_->contexts[i].get();
+  for (auto& context : impl_->contexts) {
     if (impl_->access_log) asio::co_spawn(*context, impl_->accessLogFlushLoop(), asio::detached);
-    if (workers > 1) asio::co_spawn(*context, impl_->balanceLoop(i), asio::detached);
-    impl_->threads.emplace_back([impl = impl_.get(), ctx = context] {
+    impl_->threads.emplace_back([impl = impl_.get(), ctx = context.get()] {
       ctx->run();
       impl->flushAccessLog();
       closeIdleUpstreamConnections();
