@@ -337,7 +337,7 @@ closed_loop_rounds _static "$nginx_static_port" "$nginx_static_pid" "$gateway_st
 # order direct, nginx, gateway the gateway's windows began while nginx's requests of the window
 # before were still finishing, and the same gateway binary measured ~0.15 ms more p50 and up to
 # 0.5 ms more p99 in the third place than in the second (A/A runs against the constant upstream).
-declare -A p50_of p99_of added_of
+declare -A p99_of added_of
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 field() { awk -v name="$2" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 1) }' <<<"$1"; }
 latency_round() {  # method rate upstream_port nginx_port gateway_port key_suffix [body file]
@@ -353,9 +353,8 @@ latency_round() {  # method rate upstream_port nginx_port gateway_port key_suffi
   for k in 0 1 2 3; do
     line="$(sed -n "$((k + 1))p" <<<"$out")"
     printf "%s %-5s @ %s/s  %s\n" "${labels[$k]}" "$method" "$rate" "${line#* }"
-    local key="${names[$k]}_${method}$suffix" p50 p99
-    p50="$(field "$line" p50)"; p99="$(field "$line" p99)"
-    p50_of[$key]="${p50_of[$key]:-} $p50"
+    local key="${names[$k]}_${method}$suffix" p99
+    p99="$(field "$line" p99)"
     p99_of[$key]="${p99_of[$key]:-} $p99"
     if [ "$k" = 0 ] || [ "$k" = 2 ]; then direct_p99="$p99"
     elif [ -n "$p99" ] && [ -n "$direct_p99" ]; then
