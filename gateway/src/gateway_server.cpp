@@ -811,6 +811,7 @@ struct GatewayServer::Impl {
     buffer.reserve(kReadBufferBytes);
     std::string wire_scratch;  // reply heads
     bool first = true;
+    auto&& readable = readableOf(stream);
     while (!draining) {
       entry.busy = false;
       http::request_parser<http::string_body> parser;
@@ -820,7 +821,7 @@ struct GatewayServer::Impl {
       // wait idle_timeout for keep-alive.
       deadline.expiresAfter(first ? limits.header_timeout : limits.idle_timeout);
       first = false;
-      auto [head_error, head_bytes] = co_await http::async_read_header(readableOf(stream), buffer, parser, kUseAwaitable);
+      auto [head_error, head_bytes] = co_await http::async_read_header(readable, buffer, parser, kUseAwaitable);
       entry.busy = true;
       auto started = Clock::now();
       if (head_error) {
@@ -881,7 +882,7 @@ struct GatewayServer::Impl {
       }
       if (!body_error && !parser.is_done()) {
         deadline.expiresAfter(limits.body_timeout);
-        auto [read_error, body_bytes] = co_await http::async_read(readableOf(stream), buffer, parser, kUseAwaitable);
+        auto [read_error, body_bytes] = co_await http::async_read(readable, buffer, parser, kUseAwaitable);
         body_error = read_error;
       }
       if (body_error) {

@@ -22,6 +22,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "drain_aware_socket.h"
 #include "passed_reply.h"
 
 namespace medicus::gateway {
@@ -66,15 +67,16 @@ inline void appendHead(std::string& out, const boost::beast::http::response<boos
   http_wire_detail::appendFields(out, response);
 }
 
-// What a connection is read from: a plain connection's socket itself (beast::tcp_stream wraps each
-// read in its timer bookkeeping, unused in the gateway: a LazyDeadline closes the socket), else the
-// stream (TLS).
+// What a connection is read from: a plain connection's socket itself, through DrainAwareSocket
+// (beast::tcp_stream wraps each read in its timer bookkeeping, unused in the gateway: a LazyDeadline
+// closes the socket), else the stream (TLS). Bind the result to `auto&&`: a value for plain
+// connections, a reference otherwise.
 template <class Stream>
-auto& readableOf(Stream& stream) {
+decltype(auto) readableOf(Stream& stream) {
   if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
-    return stream.socket();
+    return DrainAwareSocket(stream.socket());
   } else {
-    return stream;
+    return (stream);
   }
 }
 
