@@ -112,19 +112,15 @@ class ReadCancellation {
   ad::socket_type socket_;
 };
 
-// The socket's reactor; each worker thread runs one io_context, so the last lookup is nearly always right.
-inline ad::epoll_reactor& reactorOf(boost::asio::execution_context& context) {
-  thread_local boost::asio::execution_context* cached_context = nullptr;
-  thread_local ad::epoll_reactor* cached_reactor = nullptr;
-  if (cached_context != &context) {
-    cached_reactor = &boost::asio::use_service<ad::epoll_reactor>(context);
-    cached_context = &context;
-  }
-  return *cached_reactor;
+// The reactor that serves `socket`. (A lookup under the context's service-registry lock: done once
+// per DrainAwareSocket, which therefore lives as long as the reads it serves, not per read.)
+inline ad::epoll_reactor& reactorOf(Socket& socket) {
+  return boost::asio::use_service<ad::epoll_reactor>(SocketAccess::implOf(socket).get_service().context());
 }
 
 struct InitiateRead {
   Socket* socket;
+  ad::epoll_reactor* reactor;
 
   template <class Handler>
   void operator()(Handler&& handler, boost::asio::mutable_buffer buffer) const {
@@ -133,7 +129,7 @@ struct InitiateRead {
     auto& impl = io_object.get_implementation();
     using IoExecutor = std::decay_t<decltype(io_object.get_executor())>;
     using Op = RecvOp<HandlerType, IoExecutor>;
-    ad::epoll_reactor& reactor = reactorOf(io_object.get_service().context());
+    ad::epoll_reactor& reactor = *this->reactor;
     bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
 
@@ -160,7 +156,14 @@ class DrainAwareSocket {
  public:
   using executor_type = boost::asio::ip::tcp::socket::executor_type;
 
-  explicit DrainAwareSocket(boost::asio::ip::tcp::socket& socket) : socket_(&socket) {}
+  explicit DrainAwareSocket(boost::asio::ip::tcp::socket& socket)
+      : socket_(&socket)
+#ifdef MEDICUS_DRAIN_AWARE_READS
+        ,
+        reactor_(&drain_detail::reactorOf(socket))
+#endif
+  {
+  }
 
   executor_type get_executor() { return socket_->get_executor(); }
   boost::asio::ip::tcp::socket& socket() { return *socket_; }
@@ -175,7 +178,7 @@ class DrainAwareSocket {
       if (first.size() != 0) break;
     }
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        drain_detail::InitiateRead{socket_}, token, first);
+        drain_detail::InitiateRead{socket_, reactor_}, token, first);
 #else
     return socket_->async_read_some(buffers, std::forward<Token>(token));
 #endif
@@ -183,6 +186,9 @@ class DrainAwareSocket {
 
  private:
   boost::asio::ip::tcp::socket* socket_;
+#ifdef MEDICUS_DRAIN_AWARE_READS
+  drain_detail::ad::epoll_reactor* reactor_;
+#endif
 };
 
 }  // namespace medicus::gateway

@@ -36,11 +36,11 @@ struct Connection {
 // The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
 thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
 
-// One read into `into`; on a plain connection straight from the socket (readableOf, http_wire.h).
-// (Not a coroutine itself: no frame per read.)
-template <class Stream>
-asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Stream& stream, asio::mutable_buffer into) {
-  return readableOf(stream).async_read_some(into, kUseAwaitable);
+// One read into `into` from what readableOf (http_wire.h) gave for the connection: on a plain
+// connection straight from the socket. (Not a coroutine itself: no frame per read.)
+template <class Readable>
+asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Readable& readable, asio::mutable_buffer into) {
+  return readable.async_read_some(into, kUseAwaitable);
 }
 
 // Where the next read into `buffer` goes: its free space, at least 512 bytes (as Beast's read did).
@@ -50,9 +50,9 @@ asio::mutable_buffer readRoom(beast::flat_buffer& buffer) {
 
 // Reads more into `buffer`. `received` counts the bytes, so a failure can tell "closed before any
 // reply byte" from a broken reply.
-template <class Stream>
-asio::awaitable<boost::system::error_code> fill(Stream& stream, beast::flat_buffer& buffer, size_t& received) {
-  auto [error, n] = co_await readSome(stream, readRoom(buffer));
+template <class Readable>
+asio::awaitable<boost::system::error_code> fill(Readable& readable, beast::flat_buffer& buffer, size_t& received) {
+  auto [error, n] = co_await readSome(readable, readRoom(buffer));
   buffer.commit(n);
   received += n;
   co_return error;
@@ -72,6 +72,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
   auto at_eof = [&buffer](bool started) -> boost::system::error_code {
     return started || buffer.size() != 0 ? http::error::partial_message : http::error::end_of_stream;
   };
+  auto&& readable = readableOf(stream);
   ReplyHeadResult head;
   for (;;) {
     if (buffer.size() != 0) {
@@ -79,7 +80,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
       if (head.error != http::error::need_more) break;
     }
     // (fill() inlined: the read usually completes the head, and a coroutine per read costs a frame.)
-    auto [error, n] = co_await readSome(stream, readRoom(buffer));
+    auto [error, n] = co_await readSome(readable, readRoom(buffer));
     buffer.commit(n);
     received += n;
     if (error) co_return error == asio::error::eof ? at_eof(false) : error;
@@ -99,7 +100,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
         // The rest straight into the body.
         reply.body.resize(length);
         while (have < length) {
-          auto [error, n] = co_await readSome(stream, asio::buffer(reply.body.data() + have, length - have));
+          auto [error, n] = co_await readSome(readable, asio::buffer(reply.body.data() + have, length - have));
           have += n;
           received += n;
           if (error) co_return error == asio::error::eof ? at_eof(true) : error;
@@ -114,7 +115,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
         buffer.consume(consumed);
         if (decoder.done()) co_return boost::system::error_code{};
         if (error != http::error::need_more) co_return error;
-        if (auto read_error = co_await fill(stream, buffer, received)) {
+        if (auto read_error = co_await fill(readable, buffer, received)) {
           co_return read_error == asio::error::eof ? at_eof(true) : read_error;
         }
       }
@@ -127,7 +128,7 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
         buffer.consume(buffer.size());
         if (reply.body.size() > config.max_response_bytes) co_return http::error::body_limit;
         if (closed) co_return boost::system::error_code{};
-        if (auto error = co_await fill(stream, buffer, received)) {
+        if (auto error = co_await fill(readable, buffer, received)) {
           if (error != asio::error::eof) co_return error;
           closed = true;  // what came with the EOF is taken in the next round
         }
