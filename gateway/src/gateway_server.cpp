@@ -1083,7 +1083,7 @@ struct GatewayServer::Impl {
     SessionRegistry& registry = *registries[context_index];
     try {
       if (listener->tls) {
-        beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *listener->tls);
+        beast::ssl_stream<DrainAwareTcpStream> stream(DrainAwareTcpStream(std::move(socket)), *listener->tls);
         beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
         SessionRegistration registration(registry, &lowest);
         // (Beast's per-operation timer for the handshake and the shutdown: once per connection.)
@@ -1091,11 +1091,13 @@ struct GatewayServer::Impl {
         auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseAwaitable);
         if (!handshake_error) {
           lowest.expires_never();
+          stream.next_layer().drainAwareReads(true);  // no Beast timer from here to the shutdown
           conn.client_identity = clientIdentityOf(stream.native_handle());
           {
             LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
             co_await serveRequests(stream, deadline, conn, registration);
           }
+          stream.next_layer().drainAwareReads(false);
           lowest.expires_after(std::chrono::seconds(2));
           co_await stream.async_shutdown(kUseAwaitable);
         }

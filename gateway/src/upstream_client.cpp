@@ -27,7 +27,7 @@ constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::unique_ptr<beast::ssl_stream<DrainAwareTcpStream>> tls;
   beast::flat_buffer buffer;
   std::unique_ptr<LazyDeadline> deadline;  // the reply's, from the request's write on (set once connected)
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -194,7 +194,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
       detail = "no TLS context for " + endpoint.url();
       co_return nullptr;
     }
-    connection->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor, *upstream.tls);
+    connection->tls = std::make_unique<beast::ssl_stream<DrainAwareTcpStream>>(executor, *upstream.tls);
   } else {
     connection->plain = std::make_unique<beast::tcp_stream>(executor);
   }
@@ -223,6 +223,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     }
   }
   lowest.expires_never();  // from here on the connection's own deadline (lazy_deadline.h)
+  if (connection->tls) connection->tls->next_layer().drainAwareReads(true);
   connection->deadline = std::make_unique<LazyDeadline>(executor, lowest.socket(), upstream.config->response_timeout);
   co_return connection;
 }

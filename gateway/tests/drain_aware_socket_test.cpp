@@ -204,3 +204,55 @@ TEST_CASE("DrainAwareSocket carries Beast's HTTP reads: pipelined requests, then
   CHECK_FALSE(last_error);
   CHECK(targets == std::vector<std::string>{"/a", "/b", "/c"});
 }
+
+TEST_CASE("DrainAwareTcpStream reads with Beast's timer until switched over, then drain-aware", "[drain_aware_socket]") {
+  SocketPair pair;
+  DrainAwareTcpStream stream(std::move(pair.reader));
+  std::string storage(64, '\0');
+  std::optional<ReadResult> result;
+  auto read = [&] {
+    result.reset();
+    stream.async_read_some(asio::buffer(storage), [&](boost::system::error_code error, size_t n) {
+      result = ReadResult{error, storage.substr(0, n)};
+    });
+  };
+
+  // Off (the TLS handshake's part): Beast's timeout applies to the read.
+  stream.expires_after(50ms);
+  read();
+  REQUIRE(runUntil(pair.io, result));
+  CHECK(result->error == boost::beast::error::timeout);
+
+  SECTION("on: reads what arrives, also after a short read") {
+    // (Beast closed the socket at its timeout: a fresh pair for the rest.)
+    SocketPair fresh;
+    DrainAwareTcpStream on(std::move(fresh.reader));
+    on.expires_never();
+    on.drainAwareReads(true);
+    std::optional<ReadResult> got;
+    auto readOn = [&] {
+      got.reset();
+      on.async_read_some(asio::buffer(storage), [&](boost::system::error_code error, size_t n) {
+        got = ReadResult{error, storage.substr(0, n)};
+      });
+    };
+    fresh.send("one");
+    readOn();
+    REQUIRE(runUntil(fresh.io, got));
+    CHECK(got->data == "one");
+    readOn();
+    fresh.io.restart();
+    fresh.io.poll();
+    CHECK_FALSE(got);
+    fresh.send("two");
+    REQUIRE(runUntil(fresh.io, got));
+    CHECK(got->data == "two");
+
+    // Switched off again (before a timed TLS shutdown): Beast's timer is back.
+    on.drainAwareReads(false);
+    on.expires_after(50ms);
+    readOn();
+    REQUIRE(runUntil(fresh.io, got));
+    CHECK(got->error == boost::beast::error::timeout);
+  }
+}
