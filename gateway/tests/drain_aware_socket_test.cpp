@@ -63,6 +63,14 @@ bool runUntil(asio::io_context& io, const std::optional<ReadResult>& result, std
   return result.has_value();
 }
 
+// One read, run to its end (a hang fails the test).
+ReadResult readToEnd(asio::io_context& io, DrainAwareSocket readable, size_t size, std::string& storage) {
+  std::optional<ReadResult> result;
+  startRead(readable, size, result, storage);
+  REQUIRE(runUntil(io, result));
+  return *result;
+}
+
 }  // namespace
 
 TEST_CASE("DrainAwareSocket reads what arrived, in pieces the size of the buffer", "[drain_aware_socket]") {
@@ -72,11 +80,9 @@ TEST_CASE("DrainAwareSocket reads what arrived, in pieces the size of the buffer
   std::string storage;
   std::string got;
   for (int i = 0; i < 3; ++i) {
-    std::optional<ReadResult> result;
-    startRead(readable, 4, result, storage);
-    REQUIRE(runUntil(pair.io, result));
-    REQUIRE_FALSE(result->error);
-    got += result->data;
+    ReadResult result = readToEnd(pair.io, readable, 4, storage);
+    REQUIRE_FALSE(result.error);
+    got += result.data;
   }
   CHECK(got == "0123456789");  // 4 + 4 + 2: the last read was short, the socket drained
 }
@@ -87,10 +93,7 @@ TEST_CASE("DrainAwareSocket: after a short read, data that arrives later complet
   std::string storage;
 
   pair.send("first");
-  std::optional<ReadResult> first;
-  startRead(readable, 64, first, storage);
-  REQUIRE(runUntil(pair.io, first));
-  CHECK(first->data == "first");  // short: the next read waits for epoll instead of trying a recv
+  CHECK(readToEnd(pair.io, readable, 64, storage).data == "first");  // short: the next read waits for epoll instead of trying a recv
 
   SECTION("the read is waiting when the data arrives") {
     std::optional<ReadResult> second;
@@ -107,18 +110,12 @@ TEST_CASE("DrainAwareSocket: after a short read, data that arrives later complet
     std::this_thread::sleep_for(20ms);
     pair.io.restart();
     pair.io.poll();  // epoll reports the socket readable while no read waits
-    std::optional<ReadResult> second;
-    startRead(readable, 64, second, storage);
-    REQUIRE(runUntil(pair.io, second));
-    CHECK(second->data == "second");
+    CHECK(readToEnd(pair.io, readable, 64, storage).data == "second");
   }
   SECTION("the data arrives before the read starts, unreported yet") {
     pair.send("second");
     std::this_thread::sleep_for(20ms);
-    std::optional<ReadResult> second;
-    startRead(readable, 64, second, storage);
-    REQUIRE(runUntil(pair.io, second));
-    CHECK(second->data == "second");
+    CHECK(readToEnd(pair.io, readable, 64, storage).data == "second");
   }
 }
 
@@ -127,15 +124,9 @@ TEST_CASE("DrainAwareSocket reports the peer's close as eof", "[drain_aware_sock
   DrainAwareSocket readable(pair.reader);
   std::string storage;
   pair.send("last");
-  std::optional<ReadResult> data;
-  startRead(readable, 64, data, storage);
-  REQUIRE(runUntil(pair.io, data));
-  CHECK(data->data == "last");
+  CHECK(readToEnd(pair.io, readable, 64, storage).data == "last");
   pair.writer.close();
-  std::optional<ReadResult> end;
-  startRead(readable, 64, end, storage);
-  REQUIRE(runUntil(pair.io, end));
-  CHECK(end->error == asio::error::eof);
+  CHECK(readToEnd(pair.io, readable, 64, storage).error == asio::error::eof);
 }
 
 TEST_CASE("DrainAwareSocket: a waiting read ends with operation_aborted", "[drain_aware_socket]") {
@@ -168,11 +159,9 @@ TEST_CASE("DrainAwareSocket: an empty buffer completes at once with nothing read
   SocketPair pair;
   DrainAwareSocket readable(pair.reader);
   std::string storage;
-  std::optional<ReadResult> result;
-  startRead(readable, 0, result, storage);
-  REQUIRE(runUntil(pair.io, result, 500ms));
-  CHECK_FALSE(result->error);
-  CHECK(result->data.empty());
+  ReadResult result = readToEnd(pair.io, readable, 0, storage);
+  CHECK_FALSE(result.error);
+  CHECK(result.data.empty());
 }
 
 TEST_CASE("DrainAwareSocket carries Beast's HTTP reads: pipelined requests, then one that comes later",
