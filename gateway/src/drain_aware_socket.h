@@ -32,6 +32,7 @@
     !defined(BOOST_ASIO_DISABLE_DRAIN_AWARE_READS)
 #define MEDICUS_DRAIN_AWARE_READS 1
 #include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/buffer_sequence_adapter.hpp>
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/fenced_block.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
@@ -117,7 +118,7 @@ class ReadCancellation {
 };
 
 // The reactor that serves `socket`. (A lookup under the context's service-registry lock: done once
-// per DrainAwareSocket, which therefore lives as long as the reads it serves, not per read.)
+// per DrainAwareSocket, which therefore lives as long as the connection it reads, not per read.)
 inline ad::epoll_reactor& reactorOf(Socket& socket) {
   return boost::asio::use_service<ad::epoll_reactor>(SocketAccess::implOf(socket).get_service().context());
 }
@@ -170,19 +171,14 @@ class DrainAwareSocket {
   }
 
   executor_type get_executor() { return socket_->get_executor(); }
-  boost::asio::ip::tcp::socket& socket() { return *socket_; }
 
   template <class MutableBufferSequence, class Token>
   auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
 #ifdef MEDICUS_DRAIN_AWARE_READS
-    // The first buffer of the sequence, as Asio reads a single-buffer sequence (the gateway's are).
-    boost::asio::mutable_buffer first;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      first = boost::asio::mutable_buffer(*it);
-      if (first.size() != 0) break;
-    }
+    // The first non-empty buffer, as Asio reads a single-buffer sequence (the gateway's are).
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        drain_detail::InitiateRead{socket_, reactor_}, token, first);
+        drain_detail::InitiateRead{socket_, reactor_}, token,
+        drain_detail::ad::buffer_sequence_adapter<boost::asio::mutable_buffer, MutableBufferSequence>::first(buffers));
 #else
     return socket_->async_read_some(buffers, std::forward<Token>(token));
 #endif

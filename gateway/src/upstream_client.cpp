@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <charconv>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
 namespace medicus::gateway {
@@ -30,14 +31,15 @@ struct Connection {
   std::unique_ptr<beast::ssl_stream<DrainAwareTcpStream>> tls;
   beast::flat_buffer buffer;
   std::unique_ptr<LazyDeadline> deadline;  // the reply's, from the request's write on (set once connected)
+  std::optional<DrainAwareSocket> plain_reader;  // reads `plain` (set once connected; one reactor lookup)
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
 // The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
 thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
 
-// One read into `into` from what readableOf (http_wire.h) gave for the connection: on a plain
-// connection straight from the socket. (Not a coroutine itself: no frame per read.)
+// One read into `into` from what the connection is read from: the TLS stream, or for a plain
+// connection its socket through `plain_reader`. (Not a coroutine itself: no frame per read.)
 template <class Readable>
 asio::awaitable<std::tuple<boost::system::error_code, size_t>> readSome(Readable& readable, asio::mutable_buffer into) {
   return readable.async_read_some(into, kUseAwaitable);
@@ -60,8 +62,8 @@ asio::awaitable<boost::system::error_code> fill(Readable& readable, beast::flat_
 
 // Reads one reply (upstream_reply.h): the head from the connection's buffer, then the body as its
 // framing says. Errors as Beast's http::async_read gave them (end_of_stream, partial_message, ...).
-template <class Stream>
-asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat_buffer& buffer,
+template <class Readable>
+asio::awaitable<boost::system::error_code> readReply(Readable& readable, beast::flat_buffer& buffer,
                                                      const UpstreamConfig& config, bool head_request,
                                                      UpstreamReply& reply, size_t& received) {
   auto buffered = [&buffer] {
@@ -72,7 +74,6 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
   auto at_eof = [&buffer](bool started) -> boost::system::error_code {
     return started || buffer.size() != 0 ? http::error::partial_message : http::error::end_of_stream;
   };
-  auto&& readable = readableOf(stream);
   ReplyHeadResult head;
   for (;;) {
     if (buffer.size() != 0) {
@@ -137,9 +138,10 @@ asio::awaitable<boost::system::error_code> readReply(Stream& stream, beast::flat
   co_return boost::system::error_code{};
 }
 
-template <class Stream>
-asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection, const UpstreamConfig& config,
-                                          const UpstreamRequest& request) {
+// Writes to `stream`, reads the reply from `readable` (the stream itself, or a plain one's plain_reader).
+template <class Stream, class Readable>
+asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Readable& readable, Connection& connection,
+                                          const UpstreamConfig& config, const UpstreamRequest& request) {
   UpstreamResult result;
   LazyDeadline& deadline = *connection.deadline;
   deadline.expiresAfter(config.response_timeout);
@@ -157,7 +159,7 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Connection& connection
   // A HEAD reply has headers but no body.
   size_t received = 0;
   boost::system::error_code read_error =
-      co_await readReply(stream, connection.buffer, config, request.method == http::verb::head, result.reply, received);
+      co_await readReply(readable, connection.buffer, config, request.method == http::verb::head, result.reply, received);
   if (read_error) {
     if (deadline.expired()) {
       result.error = UpstreamResult::Error::Timeout;
@@ -223,7 +225,11 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     }
   }
   lowest.expires_never();  // from here on the connection's own deadline (lazy_deadline.h)
-  if (connection->tls) connection->tls->next_layer().drainAwareReads(true);
+  if (connection->tls) {
+    connection->tls->next_layer().drainAwareReads(true);
+  } else {
+    connection->plain_reader.emplace(connection->plain->socket());
+  }
   connection->deadline = std::make_unique<LazyDeadline>(executor, lowest.socket(), upstream.config->response_timeout);
   co_return connection;
 }
@@ -293,9 +299,9 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     // (No co_await inside ?: — g++ 12 destroys the temporaries of both arms.)
     UpstreamResult result;
     if (connection->tls) {
-      result = co_await roundTrip(*connection->tls, *connection, config, request);
+      result = co_await roundTrip(*connection->tls, *connection->tls, *connection, config, request);
     } else {
-      result = co_await roundTrip(*connection->plain, *connection, config, request);
+      result = co_await roundTrip(*connection->plain, *connection->plain_reader, *connection, config, request);
     }
     if (result.error == UpstreamResult::Error::Connect && reused) {
       if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();
