@@ -26,7 +26,14 @@
 # server's own replies): closed loop and at half the gateway's peak there. Against node, its one thread
 # sets the pace of both proxies and its collections set the POST p99; here the proxies are the
 # bottleneck, so those figures are the proxies' own.
-# Ends with a summary table against the targets.
+# Then the proxy-bound closed-loop runs again over HTTPS: clients connect to both proxies with TLS 1.3
+# (the same self-signed ECDSA P-256 certificate, made here with openssl, and the same cipher, checked),
+# the constant upstream stays plain HTTP, as a platform service behind the gateway often is.
+# Against node, each run also prints the share of a core node's thread was on a CPU: node is the
+# bottleneck there, so that share (and node's own cost per request, which this VM's load moves from run
+# to run) sets the pace, and a proxy can only win by leaving node more of its core.
+# Ends with a summary table against the targets; each closed-loop ratio comes with the lowest and
+# highest ratio of its single rounds (gateway a+b over nginx a+b), a measure of the noise.
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
 # Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
@@ -55,7 +62,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "http_bench: $1 did not come up" >&2; exit 1; }
+wait_http() { for _ in $(seq 1 100); do curl -sk -o /dev/null "$1" && return 0; sleep 0.1; done; echo "http_bench: $1 did not come up" >&2; exit 1; }
 
 # Upstream: any free port first, the same port when restarted (the proxies keep their config).
 start_upstream() {  # port
@@ -71,7 +78,9 @@ start_upstream() {  # port
 start_upstream 0
 
 # nginx: plain reverse proxy with a keep-alive pool, like the gateway's.
-start_nginx_proxy() {  # dir listen_port upstream_port
+start_nginx_proxy() {  # dir listen_port upstream_port [tls_dir: listen with TLS, its cert.pem and key.pem]
+  local tls_listen=""
+  [ -n "${4:-}" ] && tls_listen=" ssl; ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate $4/cert.pem; ssl_certificate_key $4/key.pem"
   mkdir -p "$1/logs"
   cat > "$1/nginx.conf" <<CONF
 worker_processes $proxy_workers;
@@ -87,7 +96,7 @@ http {
   fastcgi_temp_path $1/fcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
   upstream fhir { server 127.0.0.1:$3; keepalive 64; }
   server {
-    listen 127.0.0.1:$2;
+    listen 127.0.0.1:$2$tls_listen;
     client_max_body_size 10m;
     # The X-Forwarded-* fields a reverse proxy in front of a platform service sets, as the gateway does.
     location /fhir/ {
@@ -105,10 +114,12 @@ nginx_port="$(free_port)"
 start_nginx_proxy "$work/nginx" "$nginx_port" "$upstream_port"
 
 # Gateway.
-write_gateway_conf() {  # file listen_port upstream_port access_log
+write_gateway_conf() {  # file listen_port upstream_port access_log [tls_dir: listen with TLS, its cert.pem and key.pem]
+  local listener="{ name: bench, protocol: http, address: 127.0.0.1, port: $2 }"
+  [ -n "${5:-}" ] && listener="{ name: bench, protocol: https, address: 127.0.0.1, port: $2, tls: { certificate: $5/cert.pem, private_key: $5/key.pem } }"
   cat > "$1" <<CONF
 server: { workers: $proxy_workers, access_log: "$4" }
-listeners: [{ name: bench, protocol: http, address: 127.0.0.1, port: $2 }]
+listeners: [$listener]
 upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$3/fhir], format: json, max_idle_connections: 64 }]
 routes:
   - name: fhir
@@ -256,9 +267,30 @@ write_gateway_conf "$work/gateway-static.yaml" "$gateway_static_port" "$static_p
 "$gateway_bin" serve --config "$work/gateway-static.yaml" 2>"$work/gateway-static.log" &
 pids+=($!)
 gateway_static_pid=$!
+# The same two proxies in front of the constant upstream, listening with TLS: one self-signed ECDSA
+# P-256 certificate for both, made here.
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>"$work/tls/openssl.log" ||
+  { echo "http_bench: openssl could not make the test certificate" >&2; cat "$work/tls/openssl.log" >&2; exit 1; }
+nginx_tls_port="$(free_port)"
+start_nginx_proxy "$work/nginx-tls" "$nginx_tls_port" "$static_port" "$work/tls"
+nginx_tls_pid=$!
+gateway_tls_port="$(free_port)"
+write_gateway_conf "$work/gateway-tls.yaml" "$gateway_tls_port" "$static_port" "$work/gateway-tls-access.log" "$work/tls"
+"$gateway_bin" serve --config "$work/gateway-tls.yaml" 2>"$work/gateway-tls.log" &
+pids+=($!)
+gateway_tls_pid=$!
 wait_http "http://127.0.0.1:$static_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id"
+wait_http "https://127.0.0.1:$nginx_tls_port/fhir/Patient/$id"
+wait_http "https://127.0.0.1:$gateway_tls_port/fhir/Patient/$id"
+# What each negotiates with an OpenSSL client like wrk's: the comparison holds only if it is the same.
+negotiated() { openssl s_client -connect "127.0.0.1:$1" -servername 127.0.0.1 </dev/null 2>/dev/null | awk '/^New, /{ sub(/,$/, "", $2); print $2, $NF; exit }'; }
+nginx_tls="$(negotiated "$nginx_tls_port")" gateway_tls="$(negotiated "$gateway_tls_port")"
+[ -n "$nginx_tls" ] && [ "$nginx_tls" = "$gateway_tls" ] ||
+  { echo "http_bench: nginx negotiates '$nginx_tls' and the gateway '$gateway_tls': not the same TLS" >&2; exit 1; }
 
 # CPU time (user + system) of a process and its children (the nginx workers), in clock ticks.
 cpu_ticks() {
@@ -275,13 +307,24 @@ hz=$(getconf CLK_TCK)
 cpu_totals() { awk '/^cpu / { total = 0; for (i = 2; i <= NF; i++) total += $i; print $9, total; exit }' /proc/stat; }
 read -r steal_before total_before < <(cpu_totals)
 
-declare -A rps_of cpu_of
+# Nanoseconds a thread has been on a CPU (/proc/PID/schedstat).
+on_cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+declare -A rps_of cpu_of share_of
+# When set, run() also prints the share of a core this (single-threaded) upstream was on a CPU.
+share_pid=""
+last_rps=0
 run() {  # key name url pid [script]
-  local key="$1" name="$2" url="$3" pid="$4" script="${5:-}" out before after
+  local key="$1" name="$2" url="$3" pid="$4" script="${5:-}" out before after on_before=0 on_after=0 share=""
+  [ -n "$share_pid" ] && on_before=$(on_cpu_ns "$share_pid")
   before=$(cpu_ticks "$pid")
   if [ -n "$script" ]; then out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$script" "$url")"
   else out="$(timeout $((seconds + 30)) wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url")"; fi
   after=$(cpu_ticks "$pid")
+  if [ -n "$share_pid" ]; then
+    on_after=$(on_cpu_ns "$share_pid")
+    share="$(awk -v d=$((on_after - on_before)) -v s="$seconds" 'BEGIN { printf "%.2f", d / 1e9 / s }')"
+    share_of[$key]="${share_of[$key]:-} $share"
+  fi
   local rps p50 p99 errors requests cpu
   rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")"
   p50="$(awk '$1=="50%"{print $2}' <<<"$out")"
@@ -289,11 +332,14 @@ run() {  # key name url pid [script]
   errors="$(awk '/Non-2xx/{print $4}' <<<"$out")"
   requests="$(awk '/requests in/{print $1}' <<<"$out")"
   cpu="$(awk -v t=$((after - before)) -v n="${requests:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')"
-  printf "%-34s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req   non-2xx %s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-0}"
+  printf "%-34s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req   non-2xx %s%s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-0}" \
+    "${share:+   upstream on CPU $share}"
+  last_rps="${rps:-0}"
   rps_of[$key]="${rps_of[$key]:-} $rps"
   cpu_of[$key]="${cpu_of[$key]:-} $cpu"
 }
 mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f", s / NF; else print 0 }' <<<"$1"; }
+mean2() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.2f", s / NF; else print "-" }' <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
@@ -301,23 +347,28 @@ echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections,
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
 # Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
 # falls on both alike: other load on the machine.
-closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid
-  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" round a b
-  for round in $(seq 1 "$rounds"); do
-    a=$((2 * round - 1)) b=$((2 * round))
-    run "nginx_get$suffix" "nginx            GET Patient ($a)" "http://127.0.0.1:$ngx/fhir/Patient/$id" "$ngx_pid"
-    run "gateway_get$suffix" "gateway          GET Patient ($a)" "http://127.0.0.1:$gw/fhir/Patient/$id" "$gw_pid"
-    run "gateway_get$suffix" "gateway          GET Patient ($b)" "http://127.0.0.1:$gw/fhir/Patient/$id" "$gw_pid"
-    run "nginx_get$suffix" "nginx            GET Patient ($b)" "http://127.0.0.1:$ngx/fhir/Patient/$id" "$ngx_pid"
-  done
-  for round in $(seq 1 "$rounds"); do
-    a=$((2 * round - 1)) b=$((2 * round))
-    run "nginx_post$suffix" "nginx            POST Patient ($a)" "http://127.0.0.1:$ngx/fhir/Patient" "$ngx_pid" "$work/post.lua"
-    run "gateway_post$suffix" "gateway          POST Patient ($a)" "http://127.0.0.1:$gw/fhir/Patient" "$gw_pid" "$work/post.lua"
-    run "gateway_post$suffix" "gateway          POST Patient ($b)" "http://127.0.0.1:$gw/fhir/Patient" "$gw_pid" "$work/post.lua"
-    run "nginx_post$suffix" "nginx            POST Patient ($b)" "http://127.0.0.1:$ngx/fhir/Patient" "$ngx_pid" "$work/post.lua"
+declare -A round_ratios_of
+closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid [scheme, default http]
+  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" scheme="${6:-http}" round a b method path script sum_nginx sum_gateway
+  for method in GET POST; do
+    path="/fhir/Patient/$id" script=""
+    [ "$method" = POST ] && path="/fhir/Patient" script="$work/post.lua"
+    local key="${method,,}$suffix"
+    for round in $(seq 1 "$rounds"); do
+      a=$((2 * round - 1)) b=$((2 * round))
+      run "nginx_$key" "nginx            $method Patient ($a)" "$scheme://127.0.0.1:$ngx$path" "$ngx_pid" $script
+      sum_nginx=$last_rps
+      run "gateway_$key" "gateway          $method Patient ($a)" "$scheme://127.0.0.1:$gw$path" "$gw_pid" $script
+      sum_gateway=$last_rps
+      run "gateway_$key" "gateway          $method Patient ($b)" "$scheme://127.0.0.1:$gw$path" "$gw_pid" $script
+      sum_gateway=$(awk -v a="$sum_gateway" -v b="$last_rps" 'BEGIN { print a + b }')
+      run "nginx_$key" "nginx            $method Patient ($b)" "$scheme://127.0.0.1:$ngx$path" "$ngx_pid" $script
+      sum_nginx=$(awk -v a="$sum_nginx" -v b="$last_rps" 'BEGIN { print a + b }')
+      round_ratios_of[$key]="${round_ratios_of[$key]:-} $(ratio "$sum_gateway" "$sum_nginx")"
+    done
   done
 }
+share_pid="$upstream_pid"
 closed_loop_rounds "" "$nginx_port" "$nginx_pid" "$gateway_port" "$gateway_pid"
 for round in $(seq 1 "$rounds"); do
   run validating_post "gateway+validate POST Patient ($round)" "http://127.0.0.1:$validating_port/fhir/Patient" "$validating_pid" "$work/post-validated.lua"
@@ -327,8 +378,12 @@ echo "validation on: enforce, $validation_label; POST body $validated_bytes byte
 
 echo
 echo "proxy-bound: the same GET and POST against a constant-time upstream (nginx answering from memory with the FHIR server's replies)"
+share_pid=""
 run direct_static "constant upstream direct GET" "http://127.0.0.1:$static_port/fhir/Patient/$id" "$static_pid"
 closed_loop_rounds _static "$nginx_static_port" "$nginx_static_pid" "$gateway_static_port" "$gateway_static_pid"
+echo
+echo "proxy-bound over HTTPS: the same runs, clients on TLS to both proxies ($nginx_tls on both), the constant upstream plain HTTP"
+closed_loop_rounds _tls "$nginx_tls_port" "$nginx_tls_pid" "$gateway_tls_port" "$gateway_tls_pid" https
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time). Direct, nginx,
 # direct again and the gateway take turns in 2 ms windows within one http_load run, each over its own
@@ -397,18 +452,23 @@ done
 
 echo
 echo "summary (means of the runs above)"
-printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx req/s" "gateway r/s" "ratio" "nginx cpu/req" "gw cpu/req" "target"
-throughput_row() {  # label nginx_key gateway_key target
+printf "%-28s %12s %12s %7s %11s %14s %14s   %s\n" "" "nginx req/s" "gateway r/s" "ratio" "rounds" "nginx cpu/req" "gw cpu/req" "target"
+spread() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk 'NR == 1 { low = $1 } { high = $1 } END { if (NR) printf "%s-%s", low, high; else print "-" }'; }
+throughput_row() {  # label nginx_key gateway_key target [round key]
   local nginx_rps gateway_rps
   nginx_rps="$(mean "${rps_of[$2]}")" gateway_rps="$(mean "${rps_of[$3]}")"
-  printf "%-28s %12s %12s %7s %11s us %11s us   %s\n" "$1" "$nginx_rps" "$gateway_rps" "$(ratio "$gateway_rps" "$nginx_rps")" \
-    "$(mean "${cpu_of[$2]}")" "$(mean "${cpu_of[$3]}")" "$4"
+  printf "%-28s %12s %12s %7s %11s %11s us %11s us   %s\n" "$1" "$nginx_rps" "$gateway_rps" "$(ratio "$gateway_rps" "$nginx_rps")" \
+    "$(spread "${round_ratios_of[${5:-none}]:-}")" "$(mean "${cpu_of[$2]}")" "$(mean "${cpu_of[$3]}")" "$4"
 }
-throughput_row "GET (pass-through)" nginx_get gateway_get ">= 1.0"
-throughput_row "POST (pass-through)" nginx_post gateway_post ">= 1.0"
-throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0"
-throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0"
+throughput_row "GET (pass-through)" nginx_get gateway_get ">= 1.0" get
+throughput_row "POST (pass-through)" nginx_post gateway_post ">= 1.0" post
+throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0" get_static
+throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0" post_static
+throughput_row "GET (proxy-bound, HTTPS)" nginx_get_tls gateway_get_tls ">= 1.0" get_tls
+throughput_row "POST (proxy-bound, HTTPS)" nginx_post_tls gateway_post_tls ">= 1.0" post_tls
 throughput_row "POST, validation on" nginx_post_v validating_post ">= 0.7"
+printf "(against node, the share of a core node's thread was on a CPU: behind nginx GET %s, POST %s; behind the gateway GET %s, POST %s)\n" \
+  "$(mean2 "${share_of[nginx_get]:-}")" "$(mean2 "${share_of[nginx_post]:-}")" "$(mean2 "${share_of[gateway_get]:-}")" "$(mean2 "${share_of[gateway_post]:-}")"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
 for case in GET POST GET_static POST_static; do
   method=${case%_static}
@@ -429,4 +489,5 @@ printf "(constant upstream: direct p99 GET %s ms, POST %s ms; per run, gateway a
 read -r steal_after total_after < <(cpu_totals)
 awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) \
   'BEGIN { if (t > 0) printf "(VM CPU steal during the run: %.1f%% of all CPU time)\n", 100 * s / t }'
+echo "(rounds: the lowest and highest ratio of single rounds, gateway a+b over nginx a+b; TLS: $nginx_tls on both)"
 echo "(cpu/req: user+system time of the proxy processes over the run / requests; 'adds': p99 through the proxy minus p99 direct in the same interleaved run, median of five runs)"
