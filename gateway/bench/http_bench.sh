@@ -312,7 +312,6 @@ on_cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
 declare -A rps_of cpu_of share_of
 # When set, run() also prints the share of a core this (single-threaded) upstream was on a CPU.
 share_pid=""
-last_rps=0
 run() {  # key name url pid [script]
   local key="$1" name="$2" url="$3" pid="$4" script="${5:-}" out before after on_before=0 on_after=0 share=""
   [ -n "$share_pid" ] && on_before=$(on_cpu_ns "$share_pid")
@@ -334,12 +333,11 @@ run() {  # key name url pid [script]
   cpu="$(awk -v t=$((after - before)) -v n="${requests:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')"
   printf "%-34s %10s req/s   p50 %-9s p99 %-9s cpu %6s us/req   non-2xx %s%s\n" "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-0}" \
     "${share:+   upstream on CPU $share}"
-  last_rps="${rps:-0}"
   rps_of[$key]="${rps_of[$key]:-} $rps"
   cpu_of[$key]="${cpu_of[$key]:-} $cpu"
 }
-mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.1f", s / NF; else print 0 }' <<<"$1"; }
-mean2() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.2f", s / NF; else print "-" }' <<<"$1"; }
+mean() {  # values [decimals, default 1]
+  awk -v d="${2:-1}" '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%." d "f", s / NF; else print 0 }' <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 nginx_pid=${pids[1]} gateway_pid=${pids[2]} validating_pid=${pids[3]}
@@ -347,9 +345,8 @@ echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections,
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
 # Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
 # falls on both alike: other load on the machine.
-declare -A round_ratios_of
 closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid [scheme, default http]
-  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" scheme="${6:-http}" round a b method path script sum_nginx sum_gateway
+  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" scheme="${6:-http}" round a b method path script
   for method in GET POST; do
     path="/fhir/Patient/$id" script=""
     [ "$method" = POST ] && path="/fhir/Patient" script="$work/post.lua"
@@ -357,14 +354,9 @@ closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_p
     for round in $(seq 1 "$rounds"); do
       a=$((2 * round - 1)) b=$((2 * round))
       run "nginx_$key" "nginx            $method Patient ($a)" "$scheme://127.0.0.1:$ngx$path" "$ngx_pid" $script
-      sum_nginx=$last_rps
       run "gateway_$key" "gateway          $method Patient ($a)" "$scheme://127.0.0.1:$gw$path" "$gw_pid" $script
-      sum_gateway=$last_rps
       run "gateway_$key" "gateway          $method Patient ($b)" "$scheme://127.0.0.1:$gw$path" "$gw_pid" $script
-      sum_gateway=$(awk -v a="$sum_gateway" -v b="$last_rps" 'BEGIN { print a + b }')
       run "nginx_$key" "nginx            $method Patient ($b)" "$scheme://127.0.0.1:$ngx$path" "$ngx_pid" $script
-      sum_nginx=$(awk -v a="$sum_nginx" -v b="$last_rps" 'BEGIN { print a + b }')
-      round_ratios_of[$key]="${round_ratios_of[$key]:-} $(ratio "$sum_gateway" "$sum_nginx")"
     done
   done
 }
@@ -453,22 +445,32 @@ done
 echo
 echo "summary (means of the runs above)"
 printf "%-28s %12s %12s %7s %11s %14s %14s   %s\n" "" "nginx req/s" "gateway r/s" "ratio" "rounds" "nginx cpu/req" "gw cpu/req" "target"
-spread() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk 'NR == 1 { low = $1 } { high = $1 } END { if (NR) printf "%s-%s", low, high; else print "-" }'; }
-throughput_row() {  # label nginx_key gateway_key target [round key]
+# The lowest and highest ratio of single rounds (gateway a+b over nginx a+b), from the rates in rps_of,
+# which hold each key's runs in the order they ran.
+round_spread() {  # nginx_key gateway_key runs_per_round
+  awk -v n="${rps_of[$1]:-}" -v g="${rps_of[$2]:-}" -v k="$3" 'BEGIN {
+    runs = split(n, nginx, " "); split(g, gateway, " "); m = 0
+    for (i = 1; i + k - 1 <= runs; i += k) {
+      sn = 0; sg = 0; for (j = i; j < i + k; j++) { sn += nginx[j]; sg += gateway[j] }
+      if (sn > 0) { r = sg / sn; if (m == 0 || r < low) low = r; if (m == 0 || r > high) high = r; m++ }
+    }
+    if (m) printf "%.2f-%.2f", low, high; else print "-" }'
+}
+throughput_row() {  # label nginx_key gateway_key target [runs per round: show the round spread]
   local nginx_rps gateway_rps
   nginx_rps="$(mean "${rps_of[$2]}")" gateway_rps="$(mean "${rps_of[$3]}")"
   printf "%-28s %12s %12s %7s %11s %11s us %11s us   %s\n" "$1" "$nginx_rps" "$gateway_rps" "$(ratio "$gateway_rps" "$nginx_rps")" \
-    "$(spread "${round_ratios_of[${5:-none}]:-}")" "$(mean "${cpu_of[$2]}")" "$(mean "${cpu_of[$3]}")" "$4"
+    "$( [ -n "${5:-}" ] && round_spread "$2" "$3" "$5" || echo -)" "$(mean "${cpu_of[$2]}")" "$(mean "${cpu_of[$3]}")" "$4"
 }
-throughput_row "GET (pass-through)" nginx_get gateway_get ">= 1.0" get
-throughput_row "POST (pass-through)" nginx_post gateway_post ">= 1.0" post
-throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0" get_static
-throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0" post_static
-throughput_row "GET (proxy-bound, HTTPS)" nginx_get_tls gateway_get_tls ">= 1.0" get_tls
-throughput_row "POST (proxy-bound, HTTPS)" nginx_post_tls gateway_post_tls ">= 1.0" post_tls
+throughput_row "GET (pass-through)" nginx_get gateway_get ">= 1.0" 2
+throughput_row "POST (pass-through)" nginx_post gateway_post ">= 1.0" 2
+throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0" 2
+throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0" 2
+throughput_row "GET (proxy-bound, HTTPS)" nginx_get_tls gateway_get_tls ">= 1.0" 2
+throughput_row "POST (proxy-bound, HTTPS)" nginx_post_tls gateway_post_tls ">= 1.0" 2
 throughput_row "POST, validation on" nginx_post_v validating_post ">= 0.7"
 printf "(against node, the share of a core node's thread was on a CPU: behind nginx GET %s, POST %s; behind the gateway GET %s, POST %s)\n" \
-  "$(mean2 "${share_of[nginx_get]:-}")" "$(mean2 "${share_of[nginx_post]:-}")" "$(mean2 "${share_of[gateway_get]:-}")" "$(mean2 "${share_of[gateway_post]:-}")"
+  "$(mean "${share_of[nginx_get]:-}" 2)" "$(mean "${share_of[nginx_post]:-}" 2)" "$(mean "${share_of[gateway_get]:-}" 2)" "$(mean "${share_of[gateway_post]:-}" 2)"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
 for case in GET POST GET_static POST_static; do
   method=${case%_static}
