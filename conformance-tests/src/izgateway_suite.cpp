@@ -149,10 +149,6 @@ std::pair<std::string, std::string> onBundle(const std::string& assertion) {
   return {head, "entry.resource.ofType(" + head + ")" + assertion.substr(end)};
 }
 
-std::string readAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 }  // namespace
 
 int runIzgateway(const CommonOptions& options, int argc, char** argv) {

@@ -12,7 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,7 +20,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include <atomic>
@@ -47,6 +46,7 @@
 #include "validate_operation.h"
 #include "capability_filter.h"
 #include "tls_setup.h"
+#include "tls_socket_stream.h"
 #include "upstream_client.h"
 #include "url_rewriter.h"
 
@@ -1083,24 +1083,19 @@ struct GatewayServer::Impl {
     SessionRegistry& registry = *registries[context_index];
     try {
       if (listener->tls) {
-        beast::ssl_stream<DrainAwareTcpStream> stream(DrainAwareTcpStream(std::move(socket)), *listener->tls);
-        beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+        beast::tcp_stream lowest(std::move(socket));
+        lowest.socket().non_blocking(true, ec);  // TlsSocketStream's OpenSSL calls recv and send itself
         SessionRegistration registration(registry, &lowest);
-        // (Beast's per-operation timer for the handshake and the shutdown: once per connection.)
-        lowest.expires_after(listener->config.limits.header_timeout);
-        auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseAwaitable);
+        TlsSocketStream stream(lowest.socket(), listener->tls->native_handle());
+        LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
+        deadline.expiresAfter(listener->config.limits.header_timeout);
+        auto handshake_error = co_await stream.handshake();
         if (!handshake_error) {
-          lowest.expires_never();
-          stream.next_layer().drainAwareReads(true);  // no Beast timer from here to the shutdown
           conn.client_identity = clientIdentityOf(stream.native_handle());
-          {
-            LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
-            co_await serveRequests(stream, deadline, conn, registration);
-          }
-          stream.next_layer().drainAwareReads(false);
-          lowest.expires_after(std::chrono::seconds(2));
-          co_await stream.async_shutdown(kUseAwaitable);
+          co_await serveRequests(stream, deadline, conn, registration);
+          stream.shutdownNow();
         }
+        lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
       } else {
         beast::tcp_stream stream(std::move(socket));
         stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)

@@ -24,6 +24,7 @@
 
 #include "drain_aware_socket.h"
 #include "passed_reply.h"
+#include "tls_socket_stream.h"
 
 namespace medicus::gateway {
 
@@ -83,7 +84,8 @@ decltype(auto) readableOf(Stream& stream) {
 // The part of writing `head` and `body` that needs no waiting: a plain socket in non-blocking mode
 // takes a whole small message at once, so it is written directly (an async write completes through a
 // posted handler: one more trip round the event loop, and a coroutine frame). Returns the bytes
-// written; `error` is set when the write failed (not for would_block). TLS streams write nothing here.
+// written; `error` is set when the write failed (not for would_block). A TlsSocketStream writes the
+// records the socket takes now; asio::ssl streams write nothing here.
 template <class Stream>
 size_t writeNow(Stream& stream, const std::string& head, const std::string& body, boost::system::error_code& error) {
   if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
@@ -93,6 +95,8 @@ size_t writeNow(Stream& stream, const std::string& head, const std::string& body
       if (error == boost::asio::error::would_block) error = {};
       return written;
     }
+  } else if constexpr (std::is_same_v<Stream, TlsSocketStream>) {
+    return stream.writeNow(head, body, error);
   }
   return 0;
 }
