@@ -12,19 +12,17 @@
 // The flag is set inside the reactor's perform step, at the recv itself, as Asio does at EOF.
 //
 // Built on Asio's reactor internals (Boost 1.81's epoll reactor, Debian 12); with any other Boost or
-// reactor DrainAwareSocket is a plain forwarding wrapper. DrainAwareTcpStream carries the same reads
-// under TLS. Private to gateway/src.
+// reactor DrainAwareSocket is a plain forwarding wrapper. TLS connections read the same way through
+// TlsSocketStream (tls_socket_stream.h). Private to gateway/src.
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/version.hpp>
 
 #include <cstddef>
 #include <memory>
-#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -189,45 +187,6 @@ class DrainAwareSocket {
 #ifdef MEDICUS_DRAIN_AWARE_READS
   drain_detail::ad::epoll_reactor* reactor_;
 #endif
-};
-
-// A beast::tcp_stream whose reads go through DrainAwareSocket while drainAwareReads(true) is on: the
-// next layer of a TLS stream, whose engine reads it and so repeated the same EAGAIN recv per read.
-// Only switch it on while no Beast timeout is set (after the handshake's expires_never: from there a
-// LazyDeadline closes the socket), because these reads skip Beast's timer; switch it off before a
-// timed TLS shutdown. Writes are Beast's.
-class DrainAwareTcpStream : public boost::beast::tcp_stream {
- public:
-  using boost::beast::tcp_stream::tcp_stream;
-  // A moved stream may hold its socket elsewhere: the reads start plain again. (The cast picks
-  // basic_stream's move constructor over its forwarding one.)
-  DrainAwareTcpStream(DrainAwareTcpStream&& other)
-      : boost::beast::tcp_stream(static_cast<boost::beast::tcp_stream&&>(other)) {}
-  DrainAwareTcpStream& operator=(DrainAwareTcpStream&&) = delete;  // as basic_stream's
-
-  void drainAwareReads(bool on) {
-    if (on) {
-      reader_.emplace(socket());
-    } else {
-      reader_.reset();
-    }
-  }
-
-  template <class MutableBufferSequence, class Token>
-  auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, const MutableBufferSequence& into) {
-          if (reader_) {
-            reader_->async_read_some(into, std::move(handler));
-          } else {
-            boost::beast::tcp_stream::async_read_some(into, std::move(handler));
-          }
-        },
-        token, buffers);
-  }
-
- private:
-  std::optional<DrainAwareSocket> reader_;  // reads this stream's socket
 };
 
 }  // namespace medicus::gateway

@@ -81,7 +81,7 @@ BIO_METHOD* socketMethod() {
 }
 }  // namespace
 
-TlsSocketStream::TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context) : socket_(&socket) {
+TlsSocketStream::TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context, Role role) : socket_(&socket) {
   ssl_ = SSL_new(context);
   BIO* bio = ssl_ ? BIO_new(socketMethod()) : nullptr;
   if (!bio) {
@@ -94,7 +94,11 @@ TlsSocketStream::TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* 
   // the same bytes from another address (chunkOf). Read ahead: one recv takes all that arrived.
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_set_read_ahead(ssl_, 1);
-  SSL_set_accept_state(ssl_);
+  if (role == Role::Server) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
 }
 
 TlsSocketStream::~TlsSocketStream() { SSL_free(ssl_); }

@@ -1,5 +1,6 @@
 #pragma once
-// A server-side TLS connection whose OpenSSL object reads and writes the socket itself.
+// A TLS connection (the gateway's listeners, and its HTTPS upstreams) whose OpenSSL object reads and
+// writes the socket itself.
 //
 // asio::ssl::stream runs OpenSSL against a memory BIO pair and moves every record between that pair
 // and the socket through its own buffers: two copies per record, a composed operation per step, and
@@ -20,12 +21,12 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <iterator>
 #include <string>
 #include <type_traits>
 #include <utility>
-#include <algorithm>
 
 namespace medicus::gateway {
 
@@ -35,8 +36,10 @@ class TlsSocketStream {
   // Up to one TLS record's worth of a gather write goes into one SSL_write (one record, one send).
   static constexpr size_t kMaxWriteChunk = 16 * 1024;
 
-  // `socket` (non-blocking, connected) outlives the stream; `context` is the listener's.
-  TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context);
+  enum class Role { Server, Client };
+
+  // `socket` (non-blocking, connected) outlives the stream; `context` is the listener's or the upstream's.
+  TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context, Role role = Role::Server);
   ~TlsSocketStream();
   TlsSocketStream(const TlsSocketStream&) = delete;
   TlsSocketStream& operator=(const TlsSocketStream&) = delete;
@@ -44,7 +47,7 @@ class TlsSocketStream {
   executor_type get_executor() { return socket_->get_executor(); }
   SSL* native_handle() { return ssl_; }
 
-  // The server side of the handshake. (Timeouts: close the socket, as a LazyDeadline does.)
+  // The handshake, as the role's side. (Timeouts: close the socket, as a LazyDeadline does.)
   boost::asio::awaitable<boost::system::error_code> handshake();
   // Sends close_notify if the socket takes it now; never waits for the peer's.
   void shutdownNow();
@@ -104,9 +107,13 @@ class TlsSocketStream {
         self.complete(wait_error, 0);
         return;
       }
-      Next next = Next::WaitRead;
-      if (state == Waiting || !std::is_same_v<Step, ReadStep> || !stream->readShouldWaitFirst()) {
-        next = buffer.size() == 0 ? Next::Done : Step::attempt(*stream, buffer, result, error);
+      Next next;
+      if (buffer.size() == 0) {
+        next = Next::Done;  // nothing to move: done at once, as Asio's reads and writes are
+      } else if (std::is_same_v<Step, ReadStep> && state == Starting && stream->readShouldWaitFirst()) {
+        next = Next::WaitRead;  // the socket was drained: a recv now could only say EAGAIN
+      } else {
+        next = Step::attempt(*stream, buffer, result, error);
       }
       if (next == Next::Done) {
         if (state == Starting) {

@@ -2,15 +2,14 @@
 
 #include "http_wire.h"
 #include "lazy_deadline.h"
+#include "tls_socket_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -27,12 +26,11 @@ using tcp = asio::ip::tcp;
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<DrainAwareTcpStream>> tls;
+  std::unique_ptr<beast::tcp_stream> tcp;  // the socket; an HTTPS one is read and written through `tls`
+  std::unique_ptr<TlsSocketStream> tls;    // (after `tcp`: destroyed before the socket it uses)
   beast::flat_buffer buffer;
-  std::unique_ptr<LazyDeadline> deadline;  // the reply's, from the request's write on (set once connected)
-  std::optional<DrainAwareSocket> plain_reader;  // reads `plain` (set once connected; one reactor lookup)
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  std::unique_ptr<LazyDeadline> deadline;  // the handshake's, then the reply's from the request's write on
+  std::optional<DrainAwareSocket> plain_reader;  // reads a plain `tcp` (set once connected; one reactor lookup)
 };
 
 // The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
@@ -191,16 +189,12 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     detail = "cannot resolve " + endpoint.host + ": " + resolve_error.message();
     co_return nullptr;
   }
-  if (endpoint.https) {
-    if (!upstream.tls) {
-      detail = "no TLS context for " + endpoint.url();
-      co_return nullptr;
-    }
-    connection->tls = std::make_unique<beast::ssl_stream<DrainAwareTcpStream>>(executor, *upstream.tls);
-  } else {
-    connection->plain = std::make_unique<beast::tcp_stream>(executor);
+  if (endpoint.https && !upstream.tls) {
+    detail = "no TLS context for " + endpoint.url();
+    co_return nullptr;
   }
-  beast::tcp_stream& lowest = connection->lowest();
+  connection->tcp = std::make_unique<beast::tcp_stream>(executor);
+  beast::tcp_stream& lowest = *connection->tcp;
   lowest.expires_after(upstream.config->connect_timeout);
   auto [connect_error, connected] = co_await lowest.async_connect(results, kUseAwaitable);
   if (connect_error) {
@@ -208,29 +202,33 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     detail = "cannot connect to " + endpoint.url() + ": " + connect_error.message();
     co_return nullptr;
   }
+  lowest.expires_never();  // from here on the connection's own deadline (lazy_deadline.h)
   lowest.socket().set_option(tcp::no_delay(true));
   boost::system::error_code ignored;
-  lowest.socket().non_blocking(true, ignored);  // for writeMessage's direct first write (http_wire.h)
-  if (connection->tls) {
+  lowest.socket().non_blocking(true, ignored);  // for writeNow (http_wire.h); TlsSocketStream needs it
+  connection->deadline = std::make_unique<LazyDeadline>(
+      executor, lowest.socket(), std::min(upstream.config->connect_timeout, upstream.config->response_timeout));
+  if (endpoint.https) {
+    connection->tls = std::make_unique<TlsSocketStream>(lowest.socket(), upstream.tls->native_handle(),
+                                                        TlsSocketStream::Role::Client);
     const std::string& server_name = upstream.config->tls.server_name.empty() ? endpoint.host : upstream.config->tls.server_name;
     SSL_set_tlsext_host_name(connection->tls->native_handle(), server_name.c_str());
     if (upstream.config->tls.verify) {
       SSL_set1_host(connection->tls->native_handle(), server_name.c_str());
     }
-    auto [handshake_error] = co_await connection->tls->async_handshake(asio::ssl::stream_base::client, kUseAwaitable);
+    // The handshake has the connect timeout too.
+    connection->deadline->expiresAfter(upstream.config->connect_timeout);
+    boost::system::error_code handshake_error = co_await connection->tls->handshake();
     if (handshake_error) {
-      timed_out = handshake_error == beast::error::timeout;
-      detail = "TLS handshake with " + endpoint.url() + " failed: " + handshake_error.message();
+      timed_out = connection->deadline->expired();
+      detail = "TLS handshake with " + endpoint.url() + " failed: " +
+               (timed_out ? std::string("no reply within the connect timeout") : handshake_error.message());
       co_return nullptr;
     }
-  }
-  lowest.expires_never();  // from here on the connection's own deadline (lazy_deadline.h)
-  if (connection->tls) {
-    connection->tls->next_layer().drainAwareReads(true);
+    connection->deadline->expiresNever();
   } else {
-    connection->plain_reader.emplace(connection->plain->socket());
+    connection->plain_reader.emplace(lowest.socket());
   }
-  connection->deadline = std::make_unique<LazyDeadline>(executor, lowest.socket(), upstream.config->response_timeout);
   co_return connection;
 }
 
@@ -301,7 +299,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     if (connection->tls) {
       result = co_await roundTrip(*connection->tls, *connection->tls, *connection, config, request);
     } else {
-      result = co_await roundTrip(*connection->plain, *connection->plain_reader, *connection, config, request);
+      result = co_await roundTrip(*connection->tcp, *connection->plain_reader, *connection, config, request);
     }
     if (result.error == UpstreamResult::Error::Connect && reused) {
       if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();

@@ -234,3 +234,61 @@ TEST_CASE("TlsSocketStream: how the connection ended", "[tls_socket_stream]") {
     CHECK(result->category() == asio::error::get_ssl_category());
   }
 }
+
+TEST_CASE("TlsSocketStream as the client (HTTPS upstreams): handshake, verification, exchange", "[tls_socket_stream]") {
+  test::TempDir dir;
+  asio::io_context io;
+  asio::ssl::context server_context{asio::ssl::context::tls_server};
+  ServerTlsConfig tls;
+  tls.certificate_file = dir.path + "/s.crt";
+  tls.private_key_file = dir.path + "/s.key";
+  tls.self_signed_if_missing = true;
+  REQUIRE(ensureSelfSignedCertificate(tls));
+  configureServerContext(server_context.native_handle(), tls);
+
+  // Verifying against the self-signed certificate itself, for the name given.
+  auto exchange = [&](const std::string& verify_name) {
+    asio::ssl::context client_context{asio::ssl::context::tls_client};
+    UpstreamTlsConfig upstream_tls;
+    upstream_tls.ca_file = tls.certificate_file;
+    configureClientContext(client_context.native_handle(), upstream_tls);
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    tcp::socket client_socket(io), server_socket(io);
+    client_socket.connect(acceptor.local_endpoint());
+    acceptor.accept(server_socket);
+    client_socket.non_blocking(true);
+    server_socket.non_blocking(true);
+    TlsSocketStream server(server_socket, server_context.native_handle());
+    TlsSocketStream client(client_socket, client_context.native_handle(), TlsSocketStream::Role::Client);
+    SSL_set_tlsext_host_name(client.native_handle(), verify_name.c_str());
+    SSL_set1_host(client.native_handle(), verify_name.c_str());
+
+    std::optional<boost::system::error_code> server_done, client_done;
+    asio::co_spawn(io, server.handshake(), [&](std::exception_ptr, boost::system::error_code e) { server_done = e; });
+    asio::co_spawn(io, client.handshake(), [&](std::exception_ptr, boost::system::error_code e) { client_done = e; });
+    io.restart();
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (!(server_done && client_done) && std::chrono::steady_clock::now() < until) io.run_one_for(10ms);
+    REQUIRE(client_done);
+    if (*client_done) return *client_done;
+
+    std::string request = "GET /fhir/Patient/1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    boost::system::error_code error;
+    REQUIRE(client.writeNow(request, "", error) == request.size());
+    std::string received(request.size(), '\0');
+    std::optional<boost::system::error_code> read_done;
+    asio::async_read(server, asio::buffer(received), [&](boost::system::error_code e, size_t) { read_done = e; });
+    io.restart();
+    until = std::chrono::steady_clock::now() + 10s;
+    while (!read_done && std::chrono::steady_clock::now() < until) io.run_one_for(10ms);
+    REQUIRE(read_done);
+    REQUIRE_FALSE(*read_done);
+    CHECK(received == request);
+    return boost::system::error_code();
+  };
+
+  CHECK_FALSE(exchange("localhost"));
+  boost::system::error_code wrong_name = exchange("fhir.example.org");
+  CHECK(wrong_name);
+  CHECK_THAT(wrong_name.message(), Catch::Contains("certificate verify failed"));
+}

@@ -1295,6 +1295,34 @@ TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 aft
   close(listener);
 }
 
+TEST_CASE("e2e: an HTTPS upstream that never answers the TLS handshake gives 504 after connect_timeout") {
+  REQUIRE_E2E_UPSTREAM();
+  // A listener that never accepts: the kernel completes the TCP handshake into its queue, and the
+  // gateway's ClientHello is never answered.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(listen(listener, 8) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string yaml = configYaml("https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fhir");
+  yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
+  {
+    RunningGateway gateway(mustLoad(yaml));
+    auto started = std::chrono::steady_clock::now();
+    HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+json"}});
+    auto took = std::chrono::steady_clock::now() - started;
+    checkOutcome(reply, 504, false);
+    CHECK_THAT(reply.body, Catch::Contains("TLS handshake"));
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::milliseconds(2000));
+    CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
+  }
+  close(listener);
+}
+
 TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls off, passes bodies and URLs as they are") {
   REQUIRE_E2E_UPSTREAM();
   NodeFhirServer upstream;
