@@ -1097,6 +1097,31 @@ TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /ready
   CHECK_THAT(m, Catch::Contains("medicus_gateway_build_info{version=\""));
 }
 
+TEST_CASE("e2e: an HTTPS client that stalls in the TLS handshake is cut off after header_timeout; others are served meanwhile") {
+  REQUIRE_E2E_UPSTREAM();
+  TempDir dir;
+  NodeFhirServer upstream;
+  std::string yaml = configYaml(upstream.baseUrl());
+  yaml.replace(yaml.find("    protocol: http\n"), 19,
+               "    protocol: https\n"
+               "    tls: { certificate: server.crt, private_key: server.key, self_signed_if_missing: true }\n"
+               "    limits: { header_timeout: 1s }\n");
+  RunningGateway gateway(mustLoad(yaml, dir.path));
+  const int port = gateway.port;
+  // The start of a ClientHello whose record claims 512 bytes, one byte every 200 ms: OpenSSL waits for
+  // the rest, which would take 10 s.
+  std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+  hello += std::string(40, 'A');
+  long closed_after = -2;
+  std::thread stalling([&] { closed_after = trickleUntilClosed(port, hello, 200); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  TlsClientOptions tls{true, "", "", ""};  // (no CA: not verified)
+  for (int i = 0; i < 3; ++i) CHECK(httpRequest(port, "GET", "/fhir/Patient?_count=1", {}, "", tls).status == 200);
+  stalling.join();
+  CHECK(closed_after > 700);
+  CHECK(closed_after < 3000);
+}
+
 TEST_CASE("e2e: listeners speak TLS 1.2 and 1.3 with AEAD suites only; min_version 1.3; the client identity is the SAN") {
   REQUIRE_E2E_UPSTREAM();
   if (std::string(MEDICUS_OPENSSL).empty()) {
