@@ -81,7 +81,13 @@ BIO_METHOD* socketMethod() {
 }
 }  // namespace
 
-TlsSocketStream::TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context, Role role) : socket_(&socket) {
+TlsSocketStream::TlsSocketStream(boost::asio::ip::tcp::socket& socket, SSL_CTX* context, Role role)
+    : socket_(&socket)
+#ifdef MEDICUS_DRAIN_AWARE_READS
+      ,
+      reactor_(&drain_detail::reactorOf(socket))
+#endif
+{
   ssl_ = SSL_new(context);
   BIO* bio = ssl_ ? BIO_new(socketMethod()) : nullptr;
   if (!bio) {
