@@ -53,33 +53,41 @@ struct SocketAccess : Socket {
   static auto& implOf(Socket& socket) { return socket.*(&SocketAccess::impl_); }
 };
 
-// One recv, as Asio's reactive_socket_recv_op does it, except for what it reports when it got less
-// than it asked for.
-template <class Handler, class IoExecutor>
-class RecvOp : public ad::reactor_op {
+// One read as a reactor operation, as Asio's reactive_socket_recv_op is one recv: `Reader` does the
+// read in the reactor's perform step and says what to report (not_done: wait for epoll; done; or
+// done_and_exhausted: the socket is drained, so the next read waits for epoll first). A Reader may
+// instead take the handler over at completion (redirected(), redirect()): TlsSocketStream does when
+// OpenSSL wants to write during a read.
+template <class Reader, class Handler, class IoExecutor>
+class ReadOp : public ad::reactor_op {
  public:
-  BOOST_ASIO_DEFINE_HANDLER_PTR(RecvOp);
+  BOOST_ASIO_DEFINE_HANDLER_PTR(ReadOp);
 
-  RecvOp(ad::socket_type socket, boost::asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_executor)
-      : ad::reactor_op(boost::system::error_code(), &RecvOp::doPerform, &RecvOp::doComplete),
-        socket_(socket),
+  ReadOp(Reader reader, boost::asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_executor)
+      : ad::reactor_op(boost::system::error_code(), &ReadOp::doPerform, &ReadOp::doComplete),
+        reader_(std::move(reader)),
         buffer_(buffer),
         handler_(std::move(handler)),
         work_(handler_, io_executor) {}
 
   static status doPerform(ad::reactor_op* base) {
-    auto* op = static_cast<RecvOp*>(base);
-    if (!ad::socket_ops::non_blocking_recv1(op->socket_, op->buffer_.data(), op->buffer_.size(), 0, true, op->ec_,
-                                            op->bytes_transferred_)) {
-      return not_done;  // EAGAIN: wait for epoll
-    }
-    return op->ec_ || op->bytes_transferred_ < op->buffer_.size() ? done_and_exhausted : done;
+    auto* op = static_cast<ReadOp*>(base);
+    return op->reader_.perform(op->buffer_, op->ec_, op->bytes_transferred_);
   }
 
   static void doComplete(void* owner, ad::operation* base, const boost::system::error_code&, std::size_t) {
-    auto* op = static_cast<RecvOp*>(base);
+    auto* op = static_cast<ReadOp*>(base);
     ptr p = {std::addressof(op->handler_), op, op};
     ad::handler_work<Handler, IoExecutor> work(std::move(op->work_));
+    if (op->reader_.redirected()) {
+      Reader reader(std::move(op->reader_));
+      boost::asio::mutable_buffer buffer = op->buffer_;
+      Handler handler(std::move(op->handler_));
+      p.h = std::addressof(handler);
+      p.reset();
+      if (owner) reader.redirect(buffer, std::move(handler));
+      return;
+    }
     // The handler is moved out before the operation's memory is freed (it may own that memory).
     ad::binder2<Handler, boost::system::error_code, std::size_t> bound(op->handler_, op->ec_, op->bytes_transferred_);
     p.h = std::addressof(bound.handler_);
@@ -91,10 +99,24 @@ class RecvOp : public ad::reactor_op {
   }
 
  private:
-  ad::socket_type socket_;
+  Reader reader_;
   boost::asio::mutable_buffer buffer_;
   Handler handler_;
   ad::handler_work<Handler, IoExecutor> work_;
+};
+
+// DrainAwareSocket's Reader: one recv, reported exhausted when it got less than it asked for.
+struct RecvReader {
+  ad::socket_type socket;
+  ad::reactor_op::status perform(boost::asio::mutable_buffer buffer, boost::system::error_code& ec, std::size_t& n) {
+    if (!ad::socket_ops::non_blocking_recv1(socket, buffer.data(), buffer.size(), 0, true, ec, n)) {
+      return ad::reactor_op::not_done;  // EAGAIN: wait for epoll
+    }
+    return ec || n < buffer.size() ? ad::reactor_op::done_and_exhausted : ad::reactor_op::done;
+  }
+  bool redirected() const { return false; }
+  template <class Handler>
+  void redirect(boost::asio::mutable_buffer, Handler&&) {}
 };
 
 // Per-operation cancellation (a coroutine's cancellation slot), as Asio's own socket reads have it.
@@ -121,33 +143,39 @@ inline ad::epoll_reactor& reactorOf(Socket& socket) {
   return boost::asio::use_service<ad::epoll_reactor>(SocketAccess::implOf(socket).get_service().context());
 }
 
+// Starts a ReadOp with `reader` on `socket` (served by `reactor`), as Asio starts its own reads: the
+// reactor tries it at once unless the last read left the socket drained.
+template <class Reader, class Handler>
+void startRead(Socket& socket, ad::epoll_reactor& reactor, Reader reader, Handler&& handler, boost::asio::mutable_buffer buffer) {
+  using HandlerType = std::decay_t<Handler>;
+  auto& io_object = SocketAccess::implOf(socket);
+  auto& impl = io_object.get_implementation();
+  using IoExecutor = std::decay_t<decltype(io_object.get_executor())>;
+  using Op = ReadOp<Reader, HandlerType, IoExecutor>;
+  bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+  auto slot = boost::asio::get_associated_cancellation_slot(handler);
+
+  typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+  p.p = new (p.v) Op(std::move(reader), buffer, handler, io_object.get_executor());
+  if (slot.is_connected()) {
+    p.p->cancellation_key_ = &slot.template emplace<ReadCancellation>(&reactor, &impl.reactor_data_, impl.socket_);
+  }
+  if (buffer.size() != 0 && ((impl.state_ & ad::socket_ops::non_blocking) ||
+                             ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))) {
+    reactor.start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
+  } else {
+    reactor.post_immediate_completion(p.p, is_continuation);  // nothing to read into, or the error set above
+  }
+  p.v = p.p = nullptr;
+}
+
 struct InitiateRead {
   Socket* socket;
   ad::epoll_reactor* reactor;
 
   template <class Handler>
   void operator()(Handler&& handler, boost::asio::mutable_buffer buffer) const {
-    using HandlerType = std::decay_t<Handler>;
-    auto& io_object = SocketAccess::implOf(*socket);
-    auto& impl = io_object.get_implementation();
-    using IoExecutor = std::decay_t<decltype(io_object.get_executor())>;
-    using Op = RecvOp<HandlerType, IoExecutor>;
-    ad::epoll_reactor& reactor = *this->reactor;
-    bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
-    auto slot = boost::asio::get_associated_cancellation_slot(handler);
-
-    typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) Op(impl.socket_, buffer, handler, io_object.get_executor());
-    if (slot.is_connected()) {
-      p.p->cancellation_key_ = &slot.template emplace<ReadCancellation>(&reactor, &impl.reactor_data_, impl.socket_);
-    }
-    if (buffer.size() != 0 && ((impl.state_ & ad::socket_ops::non_blocking) ||
-                               ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))) {
-      reactor.start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
-    } else {
-      reactor.post_immediate_completion(p.p, is_continuation);  // nothing to read into, or the error set above
-    }
-    p.v = p.p = nullptr;
+    startRead(*socket, *reactor, RecvReader{socket->native_handle()}, std::forward<Handler>(handler), buffer);
   }
 };
 }  // namespace drain_detail

@@ -139,66 +139,31 @@ class TlsSocketStream {
   };
 
 #ifdef MEDICUS_DRAIN_AWARE_READS
-  // A read as one reactor operation whose perform step is SSL_read, as Asio's own recv operation is a
-  // recv: no socket wait operation (Asio re-registers the descriptor with epoll_ctl for each of
-  // those), and the reactor's own speculative-read flag does what readShouldWaitFirst does above: a
-  // read that left the socket drained (and OpenSSL nothing buffered) reports it exhausted, so the next
-  // read waits for epoll first. OpenSSL wanting to write during a read (rare: a full socket while it
-  // answers the peer) falls back to a socket wait, then reads again.
-  template <class Handler, class IoExecutor>
-  class ReadOp : public drain_detail::ad::reactor_op {
-    using ad_op = drain_detail::ad::reactor_op;
+  // A read as one reactor operation (drain_detail::ReadOp) whose perform step is SSL_read, as Asio's
+  // own recv operation is a recv: no socket wait operation (Asio re-registers the descriptor with
+  // epoll_ctl for each of those), and the reactor's own speculative-read flag does what
+  // readShouldWaitFirst does above: a read that left the socket drained (and OpenSSL nothing
+  // buffered) reports it exhausted, so the next read waits for epoll first. OpenSSL wanting to write
+  // during a read (a full socket while it answers the peer) falls back to a socket wait, then reads again.
+  struct Reader {
+    TlsSocketStream* stream;
+    bool wants_write = false;
 
-   public:
-    BOOST_ASIO_DEFINE_HANDLER_PTR(ReadOp);
-
-    ReadOp(TlsSocketStream* stream, boost::asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_executor)
-        : ad_op(boost::system::error_code(), &ReadOp::doPerform, &ReadOp::doComplete),
-          stream_(stream),
-          buffer_(buffer),
-          handler_(std::move(handler)),
-          work_(handler_, io_executor) {}
-
-    static status doPerform(ad_op* base) {
-      auto* op = static_cast<ReadOp*>(base);
-      switch (op->stream_->tryRead(op->buffer_, op->bytes_transferred_, op->ec_)) {
-        case Next::WaitRead: return not_done;
-        case Next::WaitWrite: op->wants_write_ = true; return done;
+    drain_detail::ad::reactor_op::status perform(boost::asio::mutable_buffer buffer, boost::system::error_code& ec,
+                                                 std::size_t& n) {
+      using Op = drain_detail::ad::reactor_op;
+      switch (stream->tryRead(buffer, n, ec)) {
+        case Next::WaitRead: return Op::not_done;
+        case Next::WaitWrite: wants_write = true; return Op::done;
         case Next::Done: break;
       }
-      return op->ec_ || op->stream_->readShouldWaitFirst() ? done_and_exhausted : done;
+      return ec || stream->readShouldWaitFirst() ? Op::done_and_exhausted : Op::done;
     }
-
-    static void doComplete(void* owner, drain_detail::ad::operation* base, const boost::system::error_code&, std::size_t) {
-      namespace ad = drain_detail::ad;
-      auto* op = static_cast<ReadOp*>(base);
-      ptr p = {std::addressof(op->handler_), op, op};
-      ad::handler_work<Handler, IoExecutor> work(std::move(op->work_));
-      if (op->wants_write_) {
-        TlsSocketStream* stream = op->stream_;
-        boost::asio::mutable_buffer buffer = op->buffer_;
-        Handler handler(std::move(op->handler_));
-        p.h = std::addressof(handler);
-        p.reset();
-        if (owner) stream->readAfterWritable(buffer, std::move(handler));
-        return;
-      }
-      // The handler is moved out before the operation's memory is freed (it may own that memory).
-      ad::binder2<Handler, boost::system::error_code, std::size_t> bound(op->handler_, op->ec_, op->bytes_transferred_);
-      p.h = std::addressof(bound.handler_);
-      p.reset();
-      if (owner) {
-        ad::fenced_block fence(ad::fenced_block::half);
-        work.complete(bound, bound.handler_);
-      }
+    bool redirected() const { return wants_write; }
+    template <class Handler>
+    void redirect(boost::asio::mutable_buffer buffer, Handler&& handler) {
+      stream->readAfterWritable(buffer, std::forward<Handler>(handler));
     }
-
-   private:
-    TlsSocketStream* stream_;
-    boost::asio::mutable_buffer buffer_;
-    Handler handler_;
-    drain_detail::ad::handler_work<Handler, IoExecutor> work_;
-    bool wants_write_ = false;
   };
 
   struct InitiateRead {
@@ -206,28 +171,7 @@ class TlsSocketStream {
 
     template <class Handler>
     void operator()(Handler&& handler, boost::asio::mutable_buffer buffer) const {
-      namespace ad = drain_detail::ad;
-      using HandlerType = std::decay_t<Handler>;
-      auto& io_object = drain_detail::SocketAccess::implOf(*stream->socket_);
-      auto& impl = io_object.get_implementation();
-      using IoExecutor = std::decay_t<decltype(io_object.get_executor())>;
-      using Op = ReadOp<HandlerType, IoExecutor>;
-      ad::epoll_reactor& reactor = *stream->reactor_;
-      bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
-      auto slot = boost::asio::get_associated_cancellation_slot(handler);
-
-      typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-      p.p = new (p.v) Op(stream, buffer, handler, io_object.get_executor());
-      if (slot.is_connected()) {
-        p.p->cancellation_key_ =
-            &slot.template emplace<drain_detail::ReadCancellation>(&reactor, &impl.reactor_data_, impl.socket_);
-      }
-      if (buffer.size() != 0) {
-        reactor.start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
-      } else {
-        reactor.post_immediate_completion(p.p, is_continuation);  // nothing to read into
-      }
-      p.v = p.p = nullptr;
+      drain_detail::startRead(*stream->socket_, *stream->reactor_, Reader{stream}, std::forward<Handler>(handler), buffer);
     }
   };
 

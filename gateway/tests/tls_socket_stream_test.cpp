@@ -29,7 +29,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+// Sets up `context` as a listener's, with a self-signed certificate made under `dir`; returns its files.
+ServerTlsConfig configureSelfSignedServer(asio::ssl::context& context, const std::string& dir) {
+  ServerTlsConfig tls;
+  tls.certificate_file = dir + "/server.crt";
+  tls.private_key_file = dir + "/server.key";
+  tls.self_signed_if_missing = true;
+  REQUIRE(ensureSelfSignedCertificate(tls));
+  configureServerContext(context.native_handle(), tls);
+  return tls;
+}
 
 // A loopback connection: `server` through TlsSocketStream, `client` through asio::ssl::stream, both
 // handshaken, on one io_context.
@@ -43,12 +52,7 @@ struct TlsPair {
   asio::ssl::stream<tcp::socket> client{io, client_context};
 
   TlsPair() {
-    ServerTlsConfig tls;
-    tls.certificate_file = dir.path + "/server.crt";
-    tls.private_key_file = dir.path + "/server.key";
-    tls.self_signed_if_missing = true;
-    REQUIRE(ensureSelfSignedCertificate(tls));
-    configureServerContext(server_context.native_handle(), tls);
+    configureSelfSignedServer(server_context, dir.path);
     client_context.set_verify_mode(asio::ssl::verify_none);
 
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
@@ -213,12 +217,7 @@ TEST_CASE("TlsSocketStream: how the connection ended", "[tls_socket_stream]") {
     test::TempDir dir;
     asio::io_context io;
     asio::ssl::context context{asio::ssl::context::tls_server};
-    ServerTlsConfig tls;
-    tls.certificate_file = dir.path + "/s.crt";
-    tls.private_key_file = dir.path + "/s.key";
-    tls.self_signed_if_missing = true;
-    REQUIRE(ensureSelfSignedCertificate(tls));
-    configureServerContext(context.native_handle(), tls);
+    configureSelfSignedServer(context, dir.path);
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
     tcp::socket client(io), server_socket(io);
     client.connect(acceptor.local_endpoint());
@@ -239,12 +238,7 @@ TEST_CASE("TlsSocketStream as the client (HTTPS upstreams): handshake, verificat
   test::TempDir dir;
   asio::io_context io;
   asio::ssl::context server_context{asio::ssl::context::tls_server};
-  ServerTlsConfig tls;
-  tls.certificate_file = dir.path + "/s.crt";
-  tls.private_key_file = dir.path + "/s.key";
-  tls.self_signed_if_missing = true;
-  REQUIRE(ensureSelfSignedCertificate(tls));
-  configureServerContext(server_context.native_handle(), tls);
+  const ServerTlsConfig tls = configureSelfSignedServer(server_context, dir.path);
 
   // Verifying against the self-signed certificate itself, for the name given.
   auto exchange = [&](const std::string& verify_name) {

@@ -1285,22 +1285,34 @@ TEST_CASE("e2e: a client that stops reading its reply is cut off after write_tim
   CHECK(received < big.size());
 }
 
+// A loopback listener that never accepts, with the accept queue given; closed at the end of its scope.
+struct SilentListener {
+  int fd = -1;
+  sockaddr_in addr{};
+  explicit SilentListener(int backlog) {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(fd, backlog) == 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  }
+  ~SilentListener() { close(fd); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+};
+
 TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 after connect_timeout") {
   REQUIRE_E2E_UPSTREAM();
   // A listener that never accepts, its accept queue full: further SYNs are dropped, connects hang.
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(listen(listener, 0) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const SilentListener silent(0);
+  const sockaddr_in addr = silent.addr;
   std::vector<int> fillers;
   for (int i = 0; i < 3; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     fcntl(fd, F_SETFL, O_NONBLOCK);
-    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     fillers.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1317,22 +1329,14 @@ TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 aft
     CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
   }
   for (int fd : fillers) close(fd);
-  close(listener);
 }
 
 TEST_CASE("e2e: an HTTPS upstream that never answers the TLS handshake gives 504 after connect_timeout") {
   REQUIRE_E2E_UPSTREAM();
   // A listener that never accepts: the kernel completes the TCP handshake into its queue, and the
   // gateway's ClientHello is never answered.
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(listen(listener, 8) == 0);
-  socklen_t len = sizeof addr;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::string yaml = configYaml("https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fhir");
+  const SilentListener silent(8);
+  std::string yaml = configYaml("https://127.0.0.1:" + std::to_string(ntohs(silent.addr.sin_port)) + "/fhir");
   yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
   {
     RunningGateway gateway(mustLoad(yaml));
@@ -1345,7 +1349,6 @@ TEST_CASE("e2e: an HTTPS upstream that never answers the TLS handshake gives 504
     CHECK(took < std::chrono::milliseconds(2000));
     CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
   }
-  close(listener);
 }
 
 TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls off, passes bodies and URLs as they are") {
