@@ -54,5 +54,5 @@ if(TARGET gateway_tests)
     BOOST_ASIO_NO_DEPRECATED)
 endif()
 
-# Fixed-rate load generator for gateway/bench/http_bench.sh (latency at a given load; wrk has no rate).
-medicus_add_benchmark(http_load SOURCES bench/http_load.cpp LIBS Boost::headers Threads::Threads)
+# Fixed-rate load generator for gateway/bench/http_bench.sh (latency at a given load, HTTP and HTTPS; wrk has no rate).
+medicus_add_benchmark(http_load SOURCES bench/http_load.cpp LIBS Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)

@@ -21,7 +21,9 @@
 # a stall of the upstream (its garbage collections, 5 to 30 ms) or of this VM (CPU steal) falls on all
 # alike (with 10 ms windows a stall fell mostly on one target, and the POST figures of three runs
 # spread over 5 ms), and each proxy follows a direct window, not the other proxy's; five such runs per
-# method, and the median of each figure counts.
+# method, and the median of each figure counts. Then the same at the same rates over HTTPS: clients
+# on TLS to a second nginx and gateway in front of node (direct stays plain, so what a proxy adds
+# includes terminating TLS).
 # Then the same GET and POST against a constant-time upstream (nginx answering from memory with the FHIR
 # server's own replies): closed loop and at half the gateway's peak there. Against node, its one thread
 # sets the pace of both proxies and its collections set the POST p99; here the proxies are the
@@ -37,7 +39,7 @@
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
 # Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
-# the constant upstream's rounds as many again; the latency part takes about 80 x SECONDS more.
+# the constant upstream's rounds as many again; the latency part takes about 120 x SECONDS more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -281,6 +283,15 @@ write_gateway_conf "$work/gateway-tls.yaml" "$gateway_tls_port" "$static_port" "
 "$gateway_bin" serve --config "$work/gateway-tls.yaml" 2>"$work/gateway-tls.log" &
 pids+=($!)
 gateway_tls_pid=$!
+# And both with TLS in front of the node FHIR server, for the p99 an HTTPS proxy adds at a fixed rate.
+nginx_tls_node_port="$(free_port)"
+start_nginx_proxy "$work/nginx-tls-node" "$nginx_tls_node_port" "$upstream_port" "$work/tls"
+gateway_tls_node_port="$(free_port)"
+write_gateway_conf "$work/gateway-tls-node.yaml" "$gateway_tls_node_port" "$upstream_port" "$work/gateway-tls-node-access.log" "$work/tls"
+"$gateway_bin" serve --config "$work/gateway-tls-node.yaml" 2>"$work/gateway-tls-node.log" &
+pids+=($!)
+wait_http "https://127.0.0.1:$nginx_tls_node_port/fhir/Patient/$id"
+wait_http "https://127.0.0.1:$gateway_tls_node_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$static_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$nginx_static_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$gateway_static_port/fhir/Patient/$id"
@@ -387,11 +398,11 @@ closed_loop_rounds _tls "$nginx_tls_port" "$nginx_tls_pid" "$gateway_tls_port" "
 declare -A p99_of added_of
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 field() { awk -v name="$2" '{ for (i = 1; i < NF; i++) if ($i == name) print $(i + 1) }' <<<"$1"; }
-latency_round() {  # method rate upstream_port nginx_port gateway_port key_suffix [body file]
-  local method="$1" rate="$2" up="$3" ngx="$4" gw="$5" suffix="$6" body="${7:-}" out path
+latency_round() {  # method rate upstream_port nginx_port gateway_port key_suffix [body file] [proxy scheme, default http]
+  local method="$1" rate="$2" up="$3" ngx="$4" gw="$5" suffix="$6" body="${7:-}" scheme="${8:-http}" out path
   path="/fhir/Patient/$id"; [ "$method" = POST ] && path="/fhir/Patient"
-  local args=(--url "http://127.0.0.1:$up$path" --url "http://127.0.0.1:$ngx$path"
-              --url "http://127.0.0.1:$up$path" --url "http://127.0.0.1:$gw$path"
+  local args=(--url "http://127.0.0.1:$up$path" --url "$scheme://127.0.0.1:$ngx$path"
+              --url "http://127.0.0.1:$up$path" --url "$scheme://127.0.0.1:$gw$path"
               --rate "$rate" --seconds $((4 * seconds)) --window 0.002 --connections "$connections")
   [ -n "$body" ] && args+=(--method POST --header "Content-Type: application/fhir+json" --body "$body")
   out="$(timeout $((4 * seconds + 30)) "$load_bin" "${args[@]}" || true)"
@@ -423,6 +434,9 @@ fresh_upstream() {
   for warm_port in "$nginx_port" "$gateway_port"; do
     timeout 30 wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$warm_port/fhir/Patient/$id" > /dev/null
   done
+  for warm_port in "$nginx_tls_node_port" "$gateway_tls_node_port"; do
+    timeout 30 wrk -t1 -c"$connections" -d1s "https://127.0.0.1:$warm_port/fhir/Patient/$id" > /dev/null
+  done
 }
 echo
 echo "fixed rate, half the gateway's peak (http_load, $connections connections per target), each run on a restarted upstream:"
@@ -432,6 +446,14 @@ for round in 1 2 3 4 5; do
   latency_round GET "$get_rate" "$upstream_port" "$nginx_port" "$gateway_port" ""
   fresh_upstream
   latency_round POST "$post_rate" "$upstream_port" "$nginx_port" "$gateway_port" "" "$work/patient.json"
+done
+echo
+echo "the same over HTTPS: clients on TLS to both proxies (direct stays plain HTTP, so 'adds' includes TLS), same rates; five runs each"
+for round in 1 2 3 4 5; do
+  fresh_upstream
+  latency_round GET "$get_rate" "$upstream_port" "$nginx_tls_node_port" "$gateway_tls_node_port" _tls "" https
+  fresh_upstream
+  latency_round POST "$post_rate" "$upstream_port" "$nginx_tls_node_port" "$gateway_tls_node_port" _tls "$work/patient.json" https
 done
 static_get_rate=$(awk -v r="$(mean "${rps_of[gateway_get_static]}")" 'BEGIN { printf "%d", r / 2 }')
 static_post_rate=$(awk -v r="$(mean "${rps_of[gateway_post_static]}")" 'BEGIN { printf "%d", r / 2 }')
@@ -472,10 +494,12 @@ throughput_row "POST, validation on" nginx_post_v validating_post ">= 0.7"
 printf "(against node, the share of a core node's thread was on a CPU: behind nginx GET %s, POST %s; behind the gateway GET %s, POST %s)\n" \
   "$(mean "${share_of[nginx_get]:-}" 2)" "$(mean "${share_of[nginx_post]:-}" 2)" "$(mean "${share_of[gateway_get]:-}" 2)" "$(mean "${share_of[gateway_post]:-}" 2)"
 printf "%-28s %12s %12s %7s %14s %14s   %s\n" "" "nginx p99" "gateway p99" "" "nginx adds" "gateway adds" ""
-for case in GET POST GET_static POST_static; do
-  method=${case%_static}
+for case in GET POST GET_tls POST_tls GET_static POST_static; do
+  method=${case%_static} method=${method%_tls}
   rate=$get_rate label="$method p99 @ $rate/s"
-  [ "$case" = POST ] && rate=$post_rate label="$method p99 @ $rate/s"
+  [ "$method" = POST ] && rate=$post_rate label="$method p99 @ $rate/s"
+  [ "$case" = GET_tls ] && label="$method p99 @ $rate/s, HTTPS"
+  [ "$case" = POST_tls ] && label="$method p99 @ $rate/s, HTTPS"
   [ "$case" = GET_static ] && label="$method p99 @ $static_get_rate/s, const."
   [ "$case" = POST_static ] && label="$method p99 @ $static_post_rate/s, const."
   printf "%-28s %9s ms %9s ms %7s %11s ms %11s ms   %s\n" "$label" "$(median "${p99_of[nginx_$case]}")" \
@@ -485,6 +509,8 @@ done
 printf "(direct p99: GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
   "$(median "${p99_of[direct_GET]}")" "$(median "${p99_of[direct_POST]}")" "${added_of[gateway_GET]}" "${added_of[gateway_POST]}" \
   "${added_of[nginx_GET]}" "${added_of[nginx_POST]}"
+printf "(HTTPS: per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
+  "${added_of[gateway_GET_tls]:-}" "${added_of[gateway_POST_tls]:-}" "${added_of[nginx_GET_tls]:-}" "${added_of[nginx_POST_tls]:-}"
 printf "(constant upstream: direct p99 GET %s ms, POST %s ms; per run, gateway adds: GET%s ms, POST%s ms; nginx adds: GET%s ms, POST%s ms)\n" \
   "$(median "${p99_of[direct_GET_static]}")" "$(median "${p99_of[direct_POST_static]}")" "${added_of[gateway_GET_static]}" \
   "${added_of[gateway_POST_static]}" "${added_of[nginx_GET_static]}" "${added_of[nginx_POST_static]}"

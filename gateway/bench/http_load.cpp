@@ -1,7 +1,7 @@
 // http_load: a fixed-rate (open-loop) HTTP/1.1 load generator for the gateway benchmark, for the
 // latency-at-a-given-load figures that wrk cannot give (wrk sends as fast as replies come back).
 //
-//   http_load --url http://127.0.0.1:PORT/path [--url ...] --rate R --seconds S [--connections C]
+//   http_load --url http[s]://127.0.0.1:PORT/path [--url ...] --rate R --seconds S [--connections C]
 //             [--window W] [--method POST --body FILE --header "Name: value"]...
 //
 // Request i is due at start + i/R. Each of the C keep-alive connections takes the next due request,
@@ -16,6 +16,8 @@
 // on every target alike, instead of on whichever target ran its whole measurement at that moment.
 // Prints one line per target (the URL first when there are several):
 //   rate R/s sent N ok N errors N unsent N achieved A/s  p50 X ms  p90 X ms  p99 X ms  p99.9 X ms  max X ms
+// https:// targets: TLS 1.2+ (OpenSSL's default suites), the server certificate not verified (a
+// benchmark's self-signed one), one handshake per connection before its first request is due.
 // Loopback only (127.0.0.0/8, localhost, ::1) and bounded: R*S requests, stopped S+10 s after start.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +25,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -39,6 +43,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,6 +59,7 @@ constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 struct Target {
   std::string url;
+  bool tls = false;
   std::string host = "127.0.0.1";
   std::string port = "80";
   std::string path = "/";
@@ -86,11 +92,12 @@ struct Schedule {
 
 // One target's requests and results.
 struct Run {
-  Run(const Schedule& s, uint64_t i) : schedule(s), index(i) {
+  Run(const Schedule& s, uint64_t i, asio::ssl::context* tls_context) : schedule(s), index(i), tls(tls_context) {
     while (schedule.globalIndex(index, due) < schedule.total) ++due;  // (once: a closed form needs care at the end)
   }
   const Schedule& schedule;
   uint64_t index;           // this target's place in the turns
+  asio::ssl::context* tls;  // for an https:// target, else null
   uint64_t due = 0;         // requests due to this target in all
   std::string request_bytes;  // serialised once; every request is the same
   uint64_t next = 0;        // this target's next request (its own count, see Schedule::globalIndex)
@@ -104,24 +111,57 @@ struct Run {
   Clock::time_point last_reply;
 };
 
+// One request and its reply: whether it succeeded (a reply below 400), whether the connection stays
+// open, and what failed.
+struct Exchange {
+  bool good = false;
+  bool keep_alive = false;
+  std::string kind;
+};
+
+template <class Stream>
+asio::awaitable<Exchange> exchange(Stream& stream, beast::flat_buffer& buffer, const std::string& request) {
+  Exchange result;
+  auto [write_error, written] = co_await asio::async_write(stream, asio::buffer(request), kUseAwaitable);
+  if (write_error) {
+    result.kind = "write: " + write_error.message();
+    co_return result;
+  }
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  auto [read_error, read] = co_await http::async_read(stream, buffer, parser, kUseAwaitable);
+  result.good = !read_error && parser.get().result_int() < 400;
+  result.keep_alive = !read_error && parser.get().keep_alive();
+  if (read_error) result.kind = "read: " + read_error.message();
+  else if (!result.good) result.kind = std::to_string(parser.get().result_int());
+  co_return result;
+}
+
 asio::awaitable<void> connectionLoop(Run& run, tcp::resolver::results_type endpoints) {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
-  tcp::socket socket(executor);
+  std::optional<tcp::socket> plain;
+  std::optional<asio::ssl::stream<tcp::socket>> tls;
   beast::flat_buffer buffer;
   bool connected = false;
   const Schedule& schedule = run.schedule;
   while (run.next < run.due && Clock::now() < schedule.hard_stop) {
     if (!connected) {
-      socket = tcp::socket(executor);
-      auto [connect_error, ep] = co_await asio::async_connect(socket, endpoints, kUseAwaitable);
-      if (connect_error) {
+      plain.reset();
+      tls.reset();
+      tcp::socket* socket = run.tls ? &tls.emplace(executor, *run.tls).next_layer() : &plain.emplace(executor);
+      auto [connect_error, ep] = co_await asio::async_connect(*socket, endpoints, kUseAwaitable);
+      boost::system::error_code handshake_error;
+      if (!connect_error) {
+        socket->set_option(tcp::no_delay(true));
+        if (tls) std::tie(handshake_error) = co_await tls->async_handshake(asio::ssl::stream_base::client, kUseAwaitable);
+      }
+      if (connect_error || handshake_error) {
         ++run.connect_failures;
         timer.expires_after(std::chrono::milliseconds(10));
         co_await timer.async_wait(kUseAwaitable);
         continue;
       }
-      socket.set_option(tcp::no_delay(true));
       buffer.clear();
       connected = true;
     }
@@ -132,42 +172,38 @@ asio::awaitable<void> connectionLoop(Run& run, tcp::resolver::results_type endpo
       timer.expires_at(due);
       co_await timer.async_wait(kUseAwaitable);
     }
-    auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(run.request_bytes), kUseAwaitable);
-    bool good = !write_error;
-    bool keep_alive = false;
-    std::string kind = write_error ? "write: " + write_error.message() : std::string();
-    if (good) {
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(64 << 20);
-      auto [read_error, read] = co_await http::async_read(socket, buffer, parser, kUseAwaitable);
-      good = !read_error && parser.get().result_int() < 400;
-      keep_alive = !read_error && parser.get().keep_alive();
-      if (read_error) kind = "read: " + read_error.message();
-      else if (!good) kind = std::to_string(parser.get().result_int());
+    // (No co_await inside ?: — g++ 12 destroys the temporaries of both arms.)
+    Exchange result;
+    if (tls) {
+      result = co_await exchange(*tls, buffer, run.request_bytes);
+    } else {
+      result = co_await exchange(*plain, buffer, run.request_bytes);
     }
     auto done = Clock::now();
     run.last_reply = std::max(run.last_reply, done);
-    if (good) {
+    if (result.good) {
       ++run.ok;
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(done - due).count();
       run.latencies_us.push_back(static_cast<uint32_t>(std::min<int64_t>(us, UINT32_MAX)));
     } else {
       ++run.errors;
-      ++run.error_kinds[kind];
+      ++run.error_kinds[result.kind];
     }
-    if (!keep_alive) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      connected = false;
-    }
+    if (!result.keep_alive) connected = false;  // (the next connect replaces the stream)
   }
 }
 
 bool parseUrl(std::string_view url, Target& target) {
   target.url = std::string(url);
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) return false;
-  url.remove_prefix(scheme.size());
+  if (url.starts_with("https://")) {
+    target.tls = true;
+    target.port = "443";
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return false;
+  }
   size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
   target.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
@@ -192,7 +228,7 @@ double percentile(const std::vector<uint32_t>& sorted, double p) {
 
 int usage(const char* why) {
   std::fprintf(stderr,
-               "http_load: %s\nusage: http_load --url http://127.0.0.1:PORT/path [--url ...] --rate R --seconds S "
+               "http_load: %s\nusage: http_load --url http[s]://127.0.0.1:PORT/path [--url ...] --rate R --seconds S "
                "[--connections C] [--window W] [--method M] [--body FILE] [--header 'Name: value']...\n",
                why);
   return 2;
@@ -233,7 +269,7 @@ int main(int argc, char** argv) {
     const char* v = nullptr;
     if (arg == "--url" && (v = value())) {
       Target target;
-      if (!parseUrl(v, target)) return usage("--url must look like http://127.0.0.1:PORT/path");
+      if (!parseUrl(v, target)) return usage("--url must look like http://127.0.0.1:PORT/path or https://...");
       options.targets.push_back(std::move(target));
     } else if (arg == "--rate" && (v = value())) options.rate = std::atof(v);
     else if (arg == "--seconds" && (v = value())) options.seconds = std::atof(v);
@@ -279,10 +315,13 @@ int main(int argc, char** argv) {
   schedule.hard_stop =
       schedule.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds + 10));
 
+  // One client context for the https:// targets; loopback benchmark servers have self-signed certificates.
+  asio::ssl::context tls_context(asio::ssl::context::tls_client);
+  tls_context.set_verify_mode(asio::ssl::verify_none);
   std::vector<std::unique_ptr<Run>> runs;
   for (size_t t = 0; t < options.targets.size(); ++t) {
     const Target& target = options.targets[t];
-    auto run = std::make_unique<Run>(schedule, t);
+    auto run = std::make_unique<Run>(schedule, t, target.tls ? &tls_context : nullptr);
     std::ostringstream request;
     request << options.method << ' ' << target.path << " HTTP/1.1\r\nHost: " << target.host << ':' << target.port
             << "\r\nUser-Agent: medicus-http-load\r\n";
