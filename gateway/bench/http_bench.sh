@@ -498,8 +498,7 @@ for case in GET POST GET_tls POST_tls GET_static POST_static; do
   method=${case%_static} method=${method%_tls}
   rate=$get_rate label="$method p99 @ $rate/s"
   [ "$method" = POST ] && rate=$post_rate label="$method p99 @ $rate/s"
-  [ "$case" = GET_tls ] && label="$method p99 @ $rate/s, HTTPS"
-  [ "$case" = POST_tls ] && label="$method p99 @ $rate/s, HTTPS"
+  [ "${case%_tls}" != "$case" ] && label="$label, HTTPS"
   [ "$case" = GET_static ] && label="$method p99 @ $static_get_rate/s, const."
   [ "$case" = POST_static ] && label="$method p99 @ $static_post_rate/s, const."
   printf "%-28s %9s ms %9s ms %7s %11s ms %11s ms   %s\n" "$label" "$(median "${p99_of[nginx_$case]}")" \

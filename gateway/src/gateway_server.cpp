@@ -1082,12 +1082,14 @@ struct GatewayServer::Impl {
     metrics.connectionOpened(listener->config.name);
     SessionRegistry& registry = *registries[context_index];
     try {
+      beast::tcp_stream transport(std::move(socket));
+      // Non-blocking for writeNow's direct writes (http_wire.h), and TlsSocketStream's OpenSSL calls
+      // recv and send itself.
+      transport.socket().non_blocking(true, ec);
+      SessionRegistration registration(registry, &transport);
+      LazyDeadline deadline(transport.get_executor(), transport.socket(), shortestTimeout(listener->config.limits));
       if (listener->tls) {
-        beast::tcp_stream lowest(std::move(socket));
-        lowest.socket().non_blocking(true, ec);  // TlsSocketStream's OpenSSL calls recv and send itself
-        SessionRegistration registration(registry, &lowest);
-        TlsSocketStream stream(lowest.socket(), listener->tls->native_handle());
-        LazyDeadline deadline(lowest.get_executor(), lowest.socket(), shortestTimeout(listener->config.limits));
+        TlsSocketStream stream(transport.socket(), listener->tls->native_handle());
         deadline.expiresAfter(listener->config.limits.header_timeout);
         auto handshake_error = co_await stream.handshake();
         if (!handshake_error) {
@@ -1095,17 +1097,10 @@ struct GatewayServer::Impl {
           co_await serveRequests(stream, deadline, conn, registration);
           stream.shutdownNow();
         }
-        lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
       } else {
-        beast::tcp_stream stream(std::move(socket));
-        stream.socket().non_blocking(true, ec);  // for writeMessage's direct first write (http_wire.h)
-        SessionRegistration registration(registry, &stream);
-        {
-          LazyDeadline deadline(stream.get_executor(), stream.socket(), shortestTimeout(listener->config.limits));
-          co_await serveRequests(stream, deadline, conn, registration);
-        }
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        co_await serveRequests(transport, deadline, conn, registration);
       }
+      transport.socket().shutdown(tcp::socket::shutdown_send, ec);
     } catch (const std::exception& e) {
       info(std::string("connection error: ") + e.what());
     }

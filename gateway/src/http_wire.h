@@ -85,7 +85,7 @@ decltype(auto) readableOf(Stream& stream) {
 // takes a whole small message at once, so it is written directly (an async write completes through a
 // posted handler: one more trip round the event loop, and a coroutine frame). Returns the bytes
 // written; `error` is set when the write failed (not for would_block). A TlsSocketStream writes the
-// records the socket takes now; asio::ssl streams write nothing here.
+// records the socket takes now; other streams write nothing here.
 template <class Stream>
 size_t writeNow(Stream& stream, const std::string& head, const std::string& body, boost::system::error_code& error) {
   if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {

@@ -12,7 +12,6 @@
 //
 // For one connection on one thread, one read and one write at a time (as Beast's HTTP operations
 // use a stream). The socket must be non-blocking. Private to gateway/src: includes Asio.
-#include <boost/asio/append.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>

@@ -104,6 +104,39 @@ std::string patterned(size_t size, char seed) {
   return s;
 }
 
+// A 4 MB reply that the server starts with writeNow while the client reads nothing, so the socket
+// fills and the rest is left; finish() starts writeRest and the client's read of the whole reply.
+struct StuckReply {
+  TlsPair& pair;
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
+  std::string body;
+  size_t written_now = 0;
+  std::optional<std::tuple<boost::system::error_code, size_t>> written;
+  std::string reply;
+  std::optional<boost::system::error_code> read_done;
+
+  StuckReply(TlsPair& p, char seed) : pair(p), body(patterned(4 << 20, seed)) {
+    boost::system::error_code error;
+    written_now = pair.server->writeNow(head, body, error);
+    REQUIRE_FALSE(error);
+    REQUIRE(written_now < head.size() + body.size());  // the client reads nothing yet: the socket fills
+  }
+  void finish() {
+    asio::co_spawn(pair.io, writeRest(*pair.server, head, body, written_now),
+                   [this](std::exception_ptr, std::tuple<boost::system::error_code, size_t> r) { written = r; });
+    reply.assign(head.size() + body.size(), '\0');
+    asio::async_read(pair.client, asio::buffer(reply), [this](boost::system::error_code e, size_t) { read_done = e; });
+  }
+  bool done() const { return written && read_done; }
+  // Both ends finished without error, and the client got the reply byte for byte.
+  void check() const {
+    REQUIRE_FALSE(std::get<0>(*written));
+    CHECK(std::get<1>(*written) == head.size() + body.size());
+    REQUIRE_FALSE(*read_done);
+    CHECK(reply == head + body);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("TlsSocketStream: requests and replies on one connection, written inline when the socket takes them",
@@ -151,24 +184,10 @@ TEST_CASE("TlsSocketStream: requests that arrived together are read without wait
 TEST_CASE("TlsSocketStream: a reply larger than the socket takes is finished by writeRest, byte for byte",
           "[tls_socket_stream]") {
   TlsPair pair;
-  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
-  std::string body = patterned(4 << 20, '0');
-  boost::system::error_code error;
-  size_t now = pair.server->writeNow(head, body, error);
-  REQUIRE_FALSE(error);
-  REQUIRE(now < head.size() + body.size());  // the client reads nothing yet: the socket fills
-
-  std::optional<std::tuple<boost::system::error_code, size_t>> written;
-  asio::co_spawn(pair.io, writeRest(*pair.server, head, body, now),
-                 [&](std::exception_ptr, std::tuple<boost::system::error_code, size_t> r) { written = r; });
-  std::string reply(head.size() + body.size(), '\0');
-  std::optional<boost::system::error_code> read_done;
-  asio::async_read(pair.client, asio::buffer(reply), [&](boost::system::error_code e, size_t) { read_done = e; });
-  REQUIRE(pair.runUntil([&] { return written && read_done; }));
-  REQUIRE_FALSE(std::get<0>(*written));
-  CHECK(std::get<1>(*written) == head.size() + body.size());
-  REQUIRE_FALSE(*read_done);
-  CHECK(reply == head + body);
+  StuckReply stuck(pair, '0');
+  stuck.finish();
+  REQUIRE(pair.runUntil([&] { return stuck.done(); }));
+  stuck.check();
 }
 
 TEST_CASE("TlsSocketStream: how the connection ended", "[tls_socket_stream]") {
@@ -290,12 +309,7 @@ TEST_CASE("TlsSocketStream as the client (HTTPS upstreams): handshake, verificat
 TEST_CASE("TlsSocketStream: a key update the peer asks for while the socket is full is answered, and the read goes on",
           "[tls_socket_stream]") {
   TlsPair pair;
-  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
-  std::string body = patterned(4 << 20, 'k');
-  boost::system::error_code error;
-  size_t now = pair.server->writeNow(head, body, error);
-  REQUIRE_FALSE(error);
-  REQUIRE(now < head.size() + body.size());  // the socket is full
+  StuckReply stuck(pair, 'k');
 
   // TLS 1.3: the client asks the server to update its keys too (sent with its next write), while the
   // server's reply is stuck. (Here OpenSSL 3.0 did not write during the read, so this does not reach
@@ -307,16 +321,9 @@ TEST_CASE("TlsSocketStream: a key update the peer asks for while the socket is f
   std::string received(request.size(), '\0');
   std::optional<boost::system::error_code> read_done;
   asio::async_read(*pair.server, asio::buffer(received), [&](boost::system::error_code e, size_t) { read_done = e; });
-  std::optional<std::tuple<boost::system::error_code, size_t>> written;
-  asio::co_spawn(pair.io, writeRest(*pair.server, head, body, now),
-                 [&](std::exception_ptr, std::tuple<boost::system::error_code, size_t> r) { written = r; });
-  std::string reply(head.size() + body.size(), '\0');
-  std::optional<boost::system::error_code> reply_done;
-  asio::async_read(pair.client, asio::buffer(reply), [&](boost::system::error_code e, size_t) { reply_done = e; });
-  REQUIRE(pair.runUntil([&] { return read_done && written && reply_done; }));
+  stuck.finish();
+  REQUIRE(pair.runUntil([&] { return read_done && stuck.done(); }));
   REQUIRE_FALSE(*read_done);
   CHECK(received == request);
-  REQUIRE_FALSE(std::get<0>(*written));
-  REQUIRE_FALSE(*reply_done);
-  CHECK(reply == head + body);
+  stuck.check();
 }
