@@ -107,6 +107,11 @@ struct RequestPathFamilies {
         upstream_errors(registerFamily(prometheus::BuildCounter(),
                                        {"medicus_gateway_upstream_errors_total", "Failed upstream exchanges by upstream and kind"},
                                        registry)),
+        upstream_connections(registerFamily(
+            prometheus::BuildCounter(),
+            {"medicus_gateway_upstream_connections_opened_total",
+             "Upstream connections opened, by upstream and TLS handshake (none, full, resumed)"},
+            registry)),
         stages(registerFamily(prometheus::BuildCounter(),
                               {"medicus_gateway_messages_total", "Messages through each pipeline stage by outcome"}, registry)),
         validations(registerFamily(prometheus::BuildCounter(),
@@ -118,6 +123,7 @@ struct RequestPathFamilies {
   prometheus::Family<prometheus::Histogram>& latency;
   prometheus::Family<prometheus::Histogram>& upstream_latency;
   prometheus::Family<prometheus::Counter>& upstream_errors;
+  prometheus::Family<prometheus::Counter>& upstream_connections;
   prometheus::Family<prometheus::Counter>& stages;
   prometheus::Family<prometheus::Counter>& validations;
   prometheus::Family<prometheus::Counter>& validation_issues;
@@ -249,6 +255,11 @@ void GatewayMetrics::countUpstream(std::string_view upstream, double seconds) {
 void GatewayMetrics::countUpstreamError(std::string_view upstream, std::string_view kind) {
   cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'e') << upstream << kind, [&]() -> auto& {
     return impl_->mine().upstream_errors.Add({{"upstream", str(upstream)}, {"kind", str(kind)}});
+  }).Increment();
+}
+void GatewayMetrics::countUpstreamConnection(std::string_view upstream, std::string_view tls) {
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'o') << upstream << tls, [&]() -> auto& {
+    return impl_->mine().upstream_connections.Add({{"upstream", str(upstream)}, {"tls", str(tls)}});
   }).Increment();
 }
 void GatewayMetrics::setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy) {

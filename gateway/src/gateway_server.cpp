@@ -272,6 +272,8 @@ struct GatewayServer::Impl {
       if (any_https) {
         u.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
         configureClientContext(u.tls->native_handle(), upstream.tls);
+        TlsSessionCache::enable(u.tls->native_handle());
+        u.tls_sessions = std::make_shared<TlsSessionCache>(upstream.endpoints.size());
       }
       rt->upstreams.emplace(upstream.name, std::move(u));
     }
@@ -634,6 +636,12 @@ struct GatewayServer::Impl {
     auto upstream_started = Clock::now();
     UpstreamResult result = co_await exchangeWithUpstream(upstream, *endpoint, std::move(up));
     metrics.countUpstream(upstream_config.name, std::chrono::duration<double>(Clock::now() - upstream_started).count());
+    if (result.connection != UpstreamResult::Connection::Pooled) {
+      metrics.countUpstreamConnection(upstream_config.name,
+                                      result.connection == UpstreamResult::Connection::OpenedPlain       ? "none"
+                                      : result.connection == UpstreamResult::Connection::OpenedTlsResumed ? "resumed"
+                                                                                                           : "full");
+    }
     if (result.error != UpstreamResult::Error::None) {
       bool timeout = result.error == UpstreamResult::Error::Timeout;
       metrics.countUpstreamError(upstream_config.name, timeout ? "timeout"

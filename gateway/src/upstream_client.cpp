@@ -26,6 +26,7 @@ using tcp = asio::ip::tcp;
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
+  std::shared_ptr<TlsSessionCache> tls_sessions;  // (first: outlives `tls`, whose SSL points into it)
   std::unique_ptr<beast::tcp_stream> tcp;  // the socket; an HTTPS one is read and written through `tls`
   std::unique_ptr<TlsSocketStream> tls;    // (after `tcp`: destroyed before the socket it uses)
   beast::flat_buffer buffer;
@@ -216,6 +217,12 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
     if (upstream.config->tls.verify) {
       SSL_set1_host(connection->tls->native_handle(), server_name.c_str());
     }
+    // The session this endpoint's server issued last (if any), and its next one saved for the next
+    // connection. (Keyed by endpoint within one config snapshot, so by host, port and server name.)
+    if (ptrdiff_t index = upstream.indexOfUrl(endpoint); upstream.tls_sessions && index >= 0) {
+      connection->tls_sessions = upstream.tls_sessions;
+      connection->tls_sessions->offer(connection->tls->native_handle(), static_cast<size_t>(index));
+    }
     // The handshake has the connect timeout too.
     connection->deadline->expiresAfter(upstream.config->connect_timeout);
     boost::system::error_code handshake_error = co_await connection->tls->handshake();
@@ -279,6 +286,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<Connection> connection;
     bool reused = false;
+    UpstreamResult::Connection opened = UpstreamResult::Connection::Pooled;
     if (auto it = t_idle.find(key); attempt == 0 && it != t_idle.end() && !it->second.empty()) {
       connection = std::move(it->second.back());
       it->second.pop_back();
@@ -293,6 +301,9 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
         failed.detail = detail;
         co_return failed;
       }
+      opened = !connection->tls                                ? UpstreamResult::Connection::OpenedPlain
+               : SSL_session_reused(connection->tls->native_handle()) ? UpstreamResult::Connection::OpenedTlsResumed
+                                                                      : UpstreamResult::Connection::OpenedTlsFull;
     }
     // (No co_await inside ?: — g++ 12 destroys the temporaries of both arms.)
     UpstreamResult result;
@@ -301,6 +312,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     } else {
       result = co_await roundTrip(*connection->tcp, *connection->plain_reader, *connection, config, request);
     }
+    result.connection = opened;
     if (result.error == UpstreamResult::Error::Connect && reused) {
       if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();
       continue;
@@ -328,6 +340,12 @@ void UpstreamRuntime::describeEndpoints() {
     endpoint_urls.push_back(endpoint.url());
     pool_keys.push_back(config->name + "|" + endpoint_urls.back());
   }
+}
+
+ptrdiff_t UpstreamRuntime::indexOfUrl(const UpstreamEndpoint& endpoint) const {
+  if (ptrdiff_t index = indexOf(endpoint); index >= 0) return index;
+  auto found = std::find(endpoint_urls.begin(), endpoint_urls.end(), endpoint.url());
+  return found == endpoint_urls.end() ? -1 : found - endpoint_urls.begin();
 }
 
 ptrdiff_t UpstreamRuntime::indexOf(const UpstreamEndpoint& endpoint) const {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "medicus/gateway/config.h"
+#include "tls_session_cache.h"
 #include "upstream_reply.h"
 
 namespace medicus::gateway {
@@ -20,6 +21,10 @@ namespace http = boost::beast::http;
 struct UpstreamResult {
   enum class Error : uint8_t { None, Connect, Timeout, Protocol, TooLarge };
   Error error = Error::None;
+  // The connection the exchange used: a pooled one, or one opened for it (plain, or TLS with a full
+  // or a resumed handshake), for medicus_gateway_upstream_connections_opened_total.
+  enum class Connection : uint8_t { Pooled, OpenedPlain, OpenedTlsFull, OpenedTlsResumed };
+  Connection connection = Connection::Pooled;
   std::string detail;  // what failed, for the OperationOutcome and the log
   UpstreamReply reply;
 };
@@ -28,6 +33,8 @@ struct UpstreamResult {
 struct UpstreamRuntime {
   const UpstreamConfig* config = nullptr;
   std::shared_ptr<boost::asio::ssl::context> tls;  // null when no endpoint is https
+  // With `tls`: the session each endpoint's server issued last, offered when connecting to it again.
+  std::shared_ptr<TlsSessionCache> tls_sessions;
   // Per endpoint of `config`, in its order, made once per config snapshot (describeEndpoints): the
   // endpoint's url() and its idle pool's key, which every request used to build again.
   std::vector<std::string> endpoint_urls;
@@ -36,6 +43,8 @@ struct UpstreamRuntime {
   void describeEndpoints();
   // The endpoint's place in config->endpoints, or -1 for an endpoint from elsewhere (a copy).
   ptrdiff_t indexOf(const UpstreamEndpoint& endpoint) const;
+  // The same, also for a copy (a health check's): the first endpoint with the same URL, or -1.
+  ptrdiff_t indexOfUrl(const UpstreamEndpoint& endpoint) const;
 };
 
 // A request already in wire form: building the forwarded request as a Beast message cost one

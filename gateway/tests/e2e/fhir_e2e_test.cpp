@@ -598,6 +598,15 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
     CHECK_THAT(refused.body, Catch::Contains("OperationOutcome") && Catch::Contains("TLS handshake"));
   }
   {
+    // Without a pool every request opens a connection: the first one does a full handshake, the
+    // next ones resume the session the upstream issued on the one before (node sends TLS 1.3 tickets).
+    RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "    max_idle_connections: 0\n    tls: { ca: upstream-ca.crt }\n"), d));
+    for (int i = 0; i < 3; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 1\n"));
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"resumed\",upstream=\"fhir\"} 2\n"));
+  }
+  {
     // verify: false (for test set-ups only) accepts any certificate.
     RunningGateway gateway(withTls(upstream.baseUrl(), "verify: false"));
     CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
@@ -1090,6 +1099,9 @@ TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /ready
   CHECK_THAT(m, Catch::Contains("# TYPE medicus_gateway_upstream_duration_seconds histogram"));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_duration_seconds_count{upstream=\"fhir\"} 2"));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"connect\",upstream=\"down\"} 1"));
+  // Connections opened (plain: tls="none"; one per worker thread at most, the rest pooled).
+  CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"none\",upstream=\"fhir\"} 1\n") ||
+                    Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"none\",upstream=\"fhir\"} 2\n"));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_healthy{endpoint=\"" + upstream.baseUrl() + "\",upstream=\"fhir\"} 1"));
   // Open connections (this one), reloads, build info. (Validation outcomes: the validate-stage test.)
   CHECK_THAT(m, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 1"));
