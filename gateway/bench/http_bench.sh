@@ -31,6 +31,10 @@
 # Then the proxy-bound closed-loop runs again over HTTPS: clients connect to both proxies with TLS 1.3
 # (the same self-signed ECDSA P-256 certificate, made here with openssl, and the same cipher, checked),
 # the constant upstream stays plain HTTP, as a platform service behind the gateway often is.
+# Then the other way round: clients plain, the constant upstream over HTTPS (its certificate verified by
+# both proxies), with the proxies' keep-alive pools and without one (a TCP connection and a TLS
+# handshake per request, which both proxies resume with the session the upstream issued before: what a
+# pool that reconnects costs).
 # Against node, each run also prints the share of a core node's thread was on a CPU: node is the
 # bottleneck there, so that share (and node's own cost per request, which this VM's load moves from run
 # to run) sets the pace, and a proxy can only win by leaving node more of its core.
@@ -39,7 +43,8 @@
 #
 #   gateway/bench/http_bench.sh [BUILD_DIR] [SECONDS per run, default 10] [CONNECTIONS, default 32] [ROUNDS, default 2]
 # Each closed-loop round runs nginx, gateway, gateway, nginx for GET and for POST (about 8 x SECONDS);
-# the constant upstream's rounds as many again; the latency part takes about 120 x SECONDS more.
+# the constant upstream's rounds as many again, three times (plain, HTTPS clients, HTTPS upstream), and
+# the HTTPS upstream's GET without a pool half as many; the latency part takes about 120 x SECONDS more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -80,9 +85,19 @@ start_upstream() {  # port
 start_upstream 0
 
 # nginx: plain reverse proxy with a keep-alive pool, like the gateway's.
-start_nginx_proxy() {  # dir listen_port upstream_port [tls_dir: listen with TLS, its cert.pem and key.pem]
-  local tls_listen=""
+# With upstream_tls_dir the upstream is https, verified against that folder's cert.pem (sessions
+# reused, nginx's default); with pool "off" every request opens its own upstream connection.
+start_nginx_proxy() {  # dir listen_port upstream_port [tls_dir: listen with TLS, its cert.pem and key.pem] [upstream_tls_dir] [pool: on|off]
+  local tls_listen="" scheme=http upstream_tls="" keepalive="keepalive 64;"
   [ -n "${4:-}" ] && tls_listen=" ssl; ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate $4/cert.pem; ssl_certificate_key $4/key.pem"
+  if [ -n "${5:-}" ]; then
+    scheme=https
+    # TLS 1.3 as the gateway's (nginx 1.22 offers upstreams at most 1.2 by default; a 1.2 resumption
+    # skips the key exchange that 1.3's does, and cost a quarter of the CPU per new connection).
+    upstream_tls="proxy_ssl_protocols TLSv1.2 TLSv1.3; proxy_ssl_verify on; proxy_ssl_trusted_certificate $5/cert.pem;"
+    upstream_tls+=" proxy_ssl_name 127.0.0.1;"
+  fi
+  [ "${6:-on}" = off ] && keepalive=""
   mkdir -p "$1/logs"
   cat > "$1/nginx.conf" <<CONF
 worker_processes $proxy_workers;
@@ -96,13 +111,13 @@ http {
   access_log $1/logs/access.log json buffer=32k flush=200ms;
   client_body_temp_path $1/body; proxy_temp_path $1/proxy;
   fastcgi_temp_path $1/fcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
-  upstream fhir { server 127.0.0.1:$3; keepalive 64; }
+  upstream fhir { server 127.0.0.1:$3; $keepalive }
   server {
     listen 127.0.0.1:$2$tls_listen;
     client_max_body_size 10m;
     # The X-Forwarded-* fields a reverse proxy in front of a platform service sets, as the gateway does.
     location /fhir/ {
-      proxy_pass http://fhir; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_pass $scheme://fhir; proxy_http_version 1.1; proxy_set_header Connection ""; $upstream_tls
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme;
       proxy_set_header X-Forwarded-Host \$http_host;
     }
@@ -116,13 +131,16 @@ nginx_port="$(free_port)"
 start_nginx_proxy "$work/nginx" "$nginx_port" "$upstream_port"
 
 # Gateway.
-write_gateway_conf() {  # file listen_port upstream_port access_log [tls_dir: listen with TLS, its cert.pem and key.pem]
-  local listener="{ name: bench, protocol: http, address: 127.0.0.1, port: $2 }"
+# upstream_tls_dir and pool as for start_nginx_proxy.
+write_gateway_conf() {  # file listen_port upstream_port access_log [tls_dir: listen with TLS, its cert.pem and key.pem] [upstream_tls_dir] [pool: on|off]
+  local listener="{ name: bench, protocol: http, address: 127.0.0.1, port: $2 }" endpoint="http://127.0.0.1:$3/fhir" upstream_tls="" idle=64
   [ -n "${5:-}" ] && listener="{ name: bench, protocol: https, address: 127.0.0.1, port: $2, tls: { certificate: $5/cert.pem, private_key: $5/key.pem } }"
+  [ -n "${6:-}" ] && endpoint="https://127.0.0.1:$3/fhir" upstream_tls=", tls: { ca: $6/cert.pem }"
+  [ "${7:-on}" = off ] && idle=0
   cat > "$1" <<CONF
 server: { workers: $proxy_workers, access_log: "$4" }
 listeners: [$listener]
-upstreams: [{ name: fhir, endpoints: [http://127.0.0.1:$3/fhir], format: json, max_idle_connections: 64 }]
+upstreams: [{ name: fhir, endpoints: [$endpoint], format: json, max_idle_connections: $idle$upstream_tls }]
 routes:
   - name: fhir
     match: { path_prefix: /fhir }
@@ -213,24 +231,34 @@ sed "s|$work/patient.json|$validated_body|" "$work/post.lua" > "$work/post-valid
 # Against the FHIR server, node's one thread sets the pace of both proxies (their ratio says little)
 # and its garbage collections set every POST p99 (what a proxy adds drowns in them); here the proxies
 # are the bottleneck, so throughput and added latency are the proxies' own.
+# One self-signed ECDSA P-256 certificate, made here, for every TLS listener of this run: the proxies'
+# and the constant upstream's.
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>"$work/tls/openssl.log" ||
+  { echo "http_bench: openssl could not make the test certificate" >&2; cat "$work/tls/openssl.log" >&2; exit 1; }
 static_port="$(free_port)"
+static_tls_port="$(free_port)"  # the same constant upstream over HTTPS
 mkdir -p "$work/static/logs"
 curl -s -D "$work/static/get.head" -o "$work/static/get.body" "http://127.0.0.1:$upstream_port/fhir/Patient/$id"
 curl -s -D "$work/static/post.head" -o "$work/static/post.body" -X POST -H 'Content-Type: application/fhir+json' \
   --data-binary @"$work/patient.json" "http://127.0.0.1:$upstream_port/fhir/Patient"
-python3 - "$work/static" "$upstream_port" "$static_port" "$id" <<'PY2'
+python3 - "$work/static" "$upstream_port" "$static_port" "$id" "$static_tls_port" "$work/tls" <<'PY2'
 import sys
-folder, upstream_port, static_port, patient_id = sys.argv[1:]
+folder, upstream_port, static_port, patient_id, static_tls_port, tls = sys.argv[1:]
+# Its URLs name the listener a request came to (nginx's $scheme and $server_port), as the FHIR
+# server's own name it: plain on static_port, https on static_tls_port.
+own_base = "$scheme://127.0.0.1:$server_port"
 def reply(name):
     fields = {}
     for line in open(f"{folder}/{name}.head", encoding="latin-1").read().splitlines()[1:]:
         if ":" in line:
             key, value = line.split(":", 1)
-            fields[key.strip().lower()] = value.strip().replace(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{static_port}")
-    body = open(f"{folder}/{name}.body", encoding="utf-8").read().replace(f"127.0.0.1:{upstream_port}", f"127.0.0.1:{static_port}")
+            fields[key.strip().lower()] = value.strip().replace(f"http://127.0.0.1:{upstream_port}", own_base)
+    body = open(f"{folder}/{name}.body", encoding="utf-8").read()
     if "'" in body or "\\" in body or "$" in body:
         sys.exit("http_bench: the upstream's reply has characters the constant upstream's config cannot quote")
-    return fields, body
+    return fields, body.replace(f"http://127.0.0.1:{upstream_port}", own_base)
 get_fields, get_body = reply("get")
 post_fields, post_body = reply("post")
 open(f"{folder}/nginx.conf", "w", encoding="utf-8").write(f"""worker_processes 1;
@@ -239,12 +267,19 @@ error_log {folder}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
   access_log off; server_tokens off; etag off;
+  # Requests that carry X-Bench-Check (the checks before the runs, not wrk's) are logged with the TLS
+  # their connection negotiated and whether it resumed a session.
+  map $http_x_bench_check $bench_check {{ "" 0; default 1; }}
+  log_format tls '$http_x_bench_check $ssl_protocol $ssl_cipher $ssl_session_reused';
   keepalive_requests 100000000; keepalive_timeout 300s;
   client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
   fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
   default_type "{get_fields['content-type']}";
   server {{
     listen 127.0.0.1:{static_port};
+    listen 127.0.0.1:{static_tls_port} ssl;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate {tls}/cert.pem; ssl_certificate_key {tls}/key.pem;
+    access_log {folder}/logs/tls.log tls if=$bench_check;
     client_max_body_size 10m;
     location = /fhir/Patient/{patient_id} {{
       add_header ETag '{get_fields['etag']}'; add_header Content-Location '{get_fields['content-location']}';
@@ -269,12 +304,7 @@ write_gateway_conf "$work/gateway-static.yaml" "$gateway_static_port" "$static_p
 "$gateway_bin" serve --config "$work/gateway-static.yaml" 2>"$work/gateway-static.log" &
 pids+=($!)
 gateway_static_pid=$!
-# The same two proxies in front of the constant upstream, listening with TLS: one self-signed ECDSA
-# P-256 certificate for both, made here.
-mkdir -p "$work/tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>"$work/tls/openssl.log" ||
-  { echo "http_bench: openssl could not make the test certificate" >&2; cat "$work/tls/openssl.log" >&2; exit 1; }
+# The same two proxies in front of the constant upstream, listening with TLS.
 nginx_tls_port="$(free_port)"
 start_nginx_proxy "$work/nginx-tls" "$nginx_tls_port" "$static_port" "$work/tls"
 nginx_tls_pid=$!
@@ -290,6 +320,46 @@ gateway_tls_node_port="$(free_port)"
 write_gateway_conf "$work/gateway-tls-node.yaml" "$gateway_tls_node_port" "$upstream_port" "$work/gateway-tls-node-access.log" "$work/tls"
 "$gateway_bin" serve --config "$work/gateway-tls-node.yaml" 2>"$work/gateway-tls-node.log" &
 pids+=($!)
+# And both in front of the constant upstream over HTTPS (verified against the certificate above), clients
+# plain: with their keep-alive pools, and without (each request opens a connection, so a TLS handshake
+# per request; both resume the session the upstream issued before).
+nginx_up_tls_port="$(free_port)"
+start_nginx_proxy "$work/nginx-up-tls" "$nginx_up_tls_port" "$static_tls_port" "" "$work/tls"
+nginx_up_tls_pid=$!
+gateway_up_tls_port="$(free_port)"
+write_gateway_conf "$work/gateway-up-tls.yaml" "$gateway_up_tls_port" "$static_tls_port" "$work/gateway-up-tls-access.log" "" "$work/tls"
+"$gateway_bin" serve --config "$work/gateway-up-tls.yaml" 2>"$work/gateway-up-tls.log" &
+pids+=($!)
+gateway_up_tls_pid=$!
+nginx_up_tls_nopool_port="$(free_port)"
+start_nginx_proxy "$work/nginx-up-tls-nopool" "$nginx_up_tls_nopool_port" "$static_tls_port" "" "$work/tls" off
+nginx_up_tls_nopool_pid=$!
+gateway_up_tls_nopool_port="$(free_port)"
+write_gateway_conf "$work/gateway-up-tls-nopool.yaml" "$gateway_up_tls_nopool_port" "$static_tls_port" \
+  "$work/gateway-up-tls-nopool-access.log" "" "$work/tls" off
+"$gateway_bin" serve --config "$work/gateway-up-tls-nopool.yaml" 2>"$work/gateway-up-tls-nopool.log" &
+pids+=($!)
+gateway_up_tls_nopool_pid=$!
+# Both must reach it with the same TLS, and without a pool resume sessions: three requests through
+# each, which the constant upstream logs with what their connections negotiated.
+for proxy in nginx:$nginx_up_tls_port gateway:$gateway_up_tls_port nginx-nopool:$nginx_up_tls_nopool_port \
+             gateway-nopool:$gateway_up_tls_nopool_port; do
+  wait_http "http://127.0.0.1:${proxy#*:}/fhir/Patient/$id"
+  for _ in 1 2 3; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Bench-Check: ${proxy%%:*}" "http://127.0.0.1:${proxy#*:}/fhir/Patient/$id")" = 200 ] ||
+      { echo "http_bench: the ${proxy%%:*} proxy does not reach the HTTPS constant upstream" >&2; exit 1; }
+  done
+done
+upstream_tls_of() { awk -v who="$1" '$1 == who { print $2, $3 }' "$work/static/logs/tls.log" | sort -u | paste -sd/; }
+resumed_of() { awk -v who="$1" '$1 == who && $4 == "r"' "$work/static/logs/tls.log" | wc -l; }
+nginx_up_tls="$(upstream_tls_of nginx-nopool)" gateway_up_tls="$(upstream_tls_of gateway-nopool)"
+[ -n "$nginx_up_tls" ] && [ "$nginx_up_tls" = "$gateway_up_tls" ] && [ "$(upstream_tls_of nginx)" = "$nginx_up_tls" ] &&
+  [ "$(upstream_tls_of gateway)" = "$nginx_up_tls" ] ||
+  { echo "http_bench: towards the HTTPS upstream nginx negotiates '$nginx_up_tls' and the gateway '$gateway_up_tls': not the same TLS" >&2; exit 1; }
+# (Four connections each, wait_http's first; a session cache per nginx worker, one for the gateway: at
+# least two of the three checked must have resumed.)
+[ "$(resumed_of nginx-nopool)" -ge 2 ] && [ "$(resumed_of gateway-nopool)" -ge 2 ] ||
+  { echo "http_bench: without a pool, of 3 connections to the HTTPS upstream nginx resumed $(resumed_of nginx-nopool) and the gateway $(resumed_of gateway-nopool)" >&2; exit 1; }
 wait_http "https://127.0.0.1:$nginx_tls_node_port/fhir/Patient/$id"
 wait_http "https://127.0.0.1:$gateway_tls_node_port/fhir/Patient/$id"
 wait_http "http://127.0.0.1:$static_port/fhir/Patient/$id"
@@ -356,9 +426,9 @@ echo "http_bench: ${seconds}s per run, $rounds rounds, $connections connections,
 run direct "upstream direct  GET Patient" "http://127.0.0.1:$upstream_port/fhir/Patient/$id" "$upstream_pid"
 # Each round runs nginx, gateway, gateway, nginx (and the same for the validated POST), so drift
 # falls on both alike: other load on the machine.
-closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid [scheme, default http]
-  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" scheme="${6:-http}" round a b method path script
-  for method in GET POST; do
+closed_loop_rounds() {  # key_suffix nginx_port nginx_pid gateway_port gateway_pid [scheme, default http] [methods, default "GET POST"]
+  local suffix="$1" ngx="$2" ngx_pid="$3" gw="$4" gw_pid="$5" scheme="${6:-http}" methods="${7:-GET POST}" round a b method path script
+  for method in $methods; do
     path="/fhir/Patient/$id" script=""
     [ "$method" = POST ] && path="/fhir/Patient" script="$work/post.lua"
     local key="${method,,}$suffix"
@@ -387,6 +457,12 @@ closed_loop_rounds _static "$nginx_static_port" "$nginx_static_pid" "$gateway_st
 echo
 echo "proxy-bound over HTTPS: the same runs, clients on TLS to both proxies ($nginx_tls on both), the constant upstream plain HTTP"
 closed_loop_rounds _tls "$nginx_tls_port" "$nginx_tls_pid" "$gateway_tls_port" "$gateway_tls_pid" https
+echo
+echo "proxy-bound to an HTTPS upstream: clients plain HTTP, the constant upstream over TLS ($nginx_up_tls on both, certificate verified by both), pooled"
+closed_loop_rounds _up_tls "$nginx_up_tls_port" "$nginx_up_tls_pid" "$gateway_up_tls_port" "$gateway_up_tls_pid"
+echo "the same without a pool: a new upstream connection and TLS handshake per request (sessions resumed by both)"
+closed_loop_rounds _up_tls_nopool "$nginx_up_tls_nopool_port" "$nginx_up_tls_nopool_pid" \
+  "$gateway_up_tls_nopool_port" "$gateway_up_tls_nopool_pid" http GET
 
 # Latency at a fixed rate (open loop: latency counts from each request's due time). Direct, nginx,
 # direct again and the gateway take turns in 2 ms windows within one http_load run, each over its own
@@ -490,6 +566,9 @@ throughput_row "GET (proxy-bound)" nginx_get_static gateway_get_static ">= 1.0" 
 throughput_row "POST (proxy-bound)" nginx_post_static gateway_post_static ">= 1.0" 2
 throughput_row "GET (proxy-bound, HTTPS)" nginx_get_tls gateway_get_tls ">= 1.0" 2
 throughput_row "POST (proxy-bound, HTTPS)" nginx_post_tls gateway_post_tls ">= 1.0" 2
+throughput_row "GET (HTTPS upstream)" nginx_get_up_tls gateway_get_up_tls ">= 1.0" 2
+throughput_row "POST (HTTPS upstream)" nginx_post_up_tls gateway_post_up_tls ">= 1.0" 2
+throughput_row "GET (HTTPS upstream, no pool)" nginx_get_up_tls_nopool gateway_get_up_tls_nopool "-" 2
 throughput_row "POST, validation on" nginx_post_v validating_post ">= 0.7"
 printf "(against node, the share of a core node's thread was on a CPU: behind nginx GET %s, POST %s; behind the gateway GET %s, POST %s)\n" \
   "$(mean "${share_of[nginx_get]:-}" 2)" "$(mean "${share_of[nginx_post]:-}" 2)" "$(mean "${share_of[gateway_get]:-}" 2)" "$(mean "${share_of[gateway_post]:-}" 2)"

@@ -16,6 +16,7 @@
 #include <deque>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace medicus::gateway {
 namespace {
@@ -34,8 +35,11 @@ struct Connection {
   std::optional<DrainAwareSocket> plain_reader;  // reads a plain `tcp` (set once connected; one reactor lookup)
 };
 
-// The idle pool of this worker thread: "upstream|https://host:port" -> idle connections.
-thread_local std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> t_idle;
+// The idle pool of this worker thread: "upstream|https://host:port" -> idle connections. Entries are
+// never erased (closeIdleUpstreamConnections empties them), so an exchange keeps a reference to its
+// endpoint's across its co_awaits: one lookup per request.
+using IdleConnections = std::deque<std::unique_ptr<Connection>>;
+thread_local std::unordered_map<std::string, IdleConnections> t_idle;
 
 // One read into `into` from what the connection is read from: the TLS stream, or for a plain
 // connection its socket through `plain_reader`. (Not a coroutine itself: no frame per read.)
@@ -183,12 +187,22 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   // Beast reads at most the buffer's free space (at least 512 bytes) and the parser empties the
   // buffer as it goes: without room reserved, a 3 KB reply would take six read calls.
   connection->buffer.reserve(16 * 1024);
-  tcp::resolver resolver(executor);
-  auto [resolve_error, results] =
-      co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
-  if (resolve_error) {
-    detail = "cannot resolve " + endpoint.host + ": " + resolve_error.message();
-    co_return nullptr;
+  // An IP address needs no resolver: Asio's runs getaddrinfo on a thread of its own, which cost
+  // two thread hand-offs (futex wake-ups) per new connection.
+  std::vector<tcp::endpoint> addresses;
+  boost::system::error_code not_an_address;
+  asio::ip::address address = asio::ip::make_address(endpoint.host, not_an_address);
+  if (!not_an_address) {
+    addresses.emplace_back(address, endpoint.port);
+  } else {
+    tcp::resolver resolver(executor);
+    auto [resolve_error, results] =
+        co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
+    if (resolve_error) {
+      detail = "cannot resolve " + endpoint.host + ": " + resolve_error.message();
+      co_return nullptr;
+    }
+    for (const auto& result : results) addresses.push_back(result.endpoint());
   }
   if (endpoint.https && !upstream.tls) {
     detail = "no TLS context for " + endpoint.url();
@@ -197,7 +211,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   connection->tcp = std::make_unique<beast::tcp_stream>(executor);
   beast::tcp_stream& lowest = *connection->tcp;
   lowest.expires_after(upstream.config->connect_timeout);
-  auto [connect_error, connected] = co_await lowest.async_connect(results, kUseAwaitable);
+  auto [connect_error, connected] = co_await lowest.async_connect(addresses, kUseAwaitable);
   if (connect_error) {
     timed_out = connect_error == beast::error::timeout;
     detail = "cannot connect to " + endpoint.url() + ": " + connect_error.message();
@@ -283,13 +297,14 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
   // keep-alive connections, node after 5 s): on a failure before any reply byte, retry once on a
   // fresh connection. The other idle connections of that endpoint have most likely been idle as
   // long, so they go too (before, the retry took the next stale one and the client got a 502).
+  IdleConnections& idle = t_idle[key];
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<Connection> connection;
     bool reused = false;
     UpstreamResult::Connection opened = UpstreamResult::Connection::Pooled;
-    if (auto it = t_idle.find(key); attempt == 0 && it != t_idle.end() && !it->second.empty()) {
-      connection = std::move(it->second.back());
-      it->second.pop_back();
+    if (attempt == 0 && !idle.empty()) {
+      connection = std::move(idle.back());
+      idle.pop_back();
       reused = true;
     } else {
       std::string detail;
@@ -314,14 +329,12 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     }
     result.connection = opened;
     if (result.error == UpstreamResult::Error::Connect && reused) {
-      if (auto it = t_idle.find(key); it != t_idle.end()) it->second.clear();
+      idle.clear();
       continue;
     }
-    if (result.error == UpstreamResult::Error::None && result.reply.keep_alive) {
-      auto& idle = t_idle[key];
-      if (idle.size() < config.max_idle_connections) {
-        idle.push_back(std::move(connection));
-      }
+    if (result.error == UpstreamResult::Error::None && result.reply.keep_alive &&
+        idle.size() < config.max_idle_connections) {
+      idle.push_back(std::move(connection));
     }
     co_return result;
   }
@@ -331,7 +344,9 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
   co_return failed;
 }
 
-void closeIdleUpstreamConnections() { t_idle.clear(); }
+void closeIdleUpstreamConnections() {
+  for (auto& [key, idle] : t_idle) idle.clear();
+}
 
 void UpstreamRuntime::describeEndpoints() {
   endpoint_urls.clear();
