@@ -370,6 +370,7 @@ UpstreamConfig readUpstream(Loader& loader, const YAML::Node& node, std::set<std
     tr.path("certificate", u.tls.certificate_file);
     tr.path("private_key", u.tls.private_key_file);
     tr.string("server_name", u.tls.server_name);
+    tr.boolean("session_reuse", u.tls.session_reuse);
     tr.finish();
   }
   r.integer<size_t>("max_idle_connections", u.max_idle_connections, 0, 10000);

@@ -272,8 +272,10 @@ struct GatewayServer::Impl {
       if (any_https) {
         u.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
         configureClientContext(u.tls->native_handle(), upstream.tls);
-        TlsSessionCache::enable(u.tls->native_handle());
-        u.tls_sessions = std::make_shared<TlsSessionCache>(upstream.endpoints.size());
+        if (upstream.tls.session_reuse) {
+          TlsSessionCache::enable(u.tls->native_handle());
+          u.tls_sessions = std::make_shared<TlsSessionCache>(upstream.endpoints.size());
+        }
       }
       rt->upstreams.emplace(upstream.name, std::move(u));
     }

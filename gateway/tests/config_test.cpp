@@ -119,6 +119,30 @@ routes: [{ name: r, forward: { upstream: u } }]
   CHECK((*ok)->listeners[0].tls->private_key_file == "/abs/a.key");
 }
 
+TEST_CASE("upstream tls: verification and session reuse on by default, both can be turned off") {
+  auto on = load(R"(listeners: [{ name: main, protocol: http }]
+upstreams: [{ name: u, endpoints: [https://127.0.0.1:1/], tls: { ca: ca.pem } }]
+routes: [{ name: r, forward: { upstream: u } }]
+)");
+  REQUIRE(on);
+  CHECK((*on)->upstreams[0].tls.verify);
+  CHECK((*on)->upstreams[0].tls.session_reuse);
+  CHECK((*on)->upstreams[0].tls.ca_file == "/etc/medicus/ca.pem");
+  auto off = load(R"(listeners: [{ name: main, protocol: http }]
+upstreams: [{ name: u, endpoints: [https://127.0.0.1:1/], tls: { verify: false, session_reuse: false } }]
+routes: [{ name: r, forward: { upstream: u } }]
+)");
+  REQUIRE(off);
+  CHECK_FALSE((*off)->upstreams[0].tls.verify);
+  CHECK_FALSE((*off)->upstreams[0].tls.session_reuse);
+  auto wrong = load(R"(listeners: [{ name: main, protocol: http }]
+upstreams: [{ name: u, endpoints: [https://127.0.0.1:1/], tls: { session_reuse: maybe } }]
+routes: [{ name: r, forward: { upstream: u } }]
+)");
+  REQUIRE_FALSE(wrong);
+  CHECK_THAT(allErrors(wrong.error()), Catch::Contains("session_reuse"));
+}
+
 TEST_CASE("stages are checked at load time") {
   std::string base = R"(listeners: [{ name: l, port: 0 }]
 upstreams: [{ name: u, endpoints: [http://127.0.0.1:1/] }]

@@ -607,6 +607,15 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
     CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"resumed\",upstream=\"fhir\"} 2\n"));
   }
   {
+    // session_reuse: false: a full handshake every time.
+    RunningGateway gateway(mustLoad(
+        configYaml(upstream.baseUrl(), "", "    max_idle_connections: 0\n    tls: { ca: upstream-ca.crt, session_reuse: false }\n"), d));
+    for (int i = 0; i < 3; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 3\n"));
+    CHECK_THAT(metrics, !Catch::Contains("tls=\"resumed\""));
+  }
+  {
     // verify: false (for test set-ups only) accepts any certificate.
     RunningGateway gateway(withTls(upstream.baseUrl(), "verify: false"));
     CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);

@@ -86,6 +86,7 @@ struct UpstreamTlsConfig {
   std::string certificate_file;  // client certificate for mTLS towards the upstream
   std::string private_key_file;
   std::string server_name;       // SNI and name check; default: the endpoint host
+  bool session_reuse = true;     // new connections resume the session the endpoint issued last
   uint32_t line = 0, column = 0; // where 'tls:' is in the file, 0 without one
 };
 
