@@ -27,7 +27,10 @@ using tcp = asio::ip::tcp;
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
-  std::shared_ptr<TlsSessionCache> tls_sessions;  // (first: outlives `tls`, whose SSL points into it)
+  // An HTTPS connection's TLS settings (the config snapshot's context it was made with): after a
+  // reload with others (CA bundle, client certificate, server name, verify) it is not reused.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  std::shared_ptr<TlsSessionCache> tls_sessions;  // (before `tls`: outlives it, its SSL points into it)
   std::unique_ptr<beast::tcp_stream> tcp;  // the socket; an HTTPS one is read and written through `tls`
   std::unique_ptr<TlsSocketStream> tls;    // (after `tcp`: destroyed before the socket it uses)
   beast::flat_buffer buffer;
@@ -224,6 +227,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   connection->deadline = std::make_unique<LazyDeadline>(
       executor, lowest.socket(), std::min(upstream.config->connect_timeout, upstream.config->response_timeout));
   if (endpoint.https) {
+    connection->tls_context = upstream.tls;
     connection->tls = std::make_unique<TlsSocketStream>(lowest.socket(), upstream.tls->native_handle(),
                                                         TlsSocketStream::Role::Client);
     const std::string& server_name = upstream.config->tls.server_name.empty() ? endpoint.host : upstream.config->tls.server_name;
@@ -302,9 +306,13 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     std::unique_ptr<Connection> connection;
     bool reused = false;
     UpstreamResult::Connection opened = UpstreamResult::Connection::Pooled;
-    if (attempt == 0 && !idle.empty()) {
+    // (Pooled HTTPS connections made under an older config's TLS settings are dropped on the way.)
+    while (attempt == 0 && !connection && !idle.empty()) {
       connection = std::move(idle.back());
       idle.pop_back();
+      if (connection->tls && connection->tls_context != upstream.tls) connection.reset();
+    }
+    if (connection) {
       reused = true;
     } else {
       std::string detail;

@@ -607,6 +607,28 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
     CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"resumed\",upstream=\"fhir\"} 2\n"));
   }
   {
+    // A reload with other TLS settings: the connection pooled under the old ones is not reused (one
+    // worker, so the second request would find it). Here the new CA does not verify the upstream.
+    auto oneWorker = [&](const std::string& tls) {
+      std::string yaml = configYaml(upstream.baseUrl(), "", "    tls: { " + tls + " }\n");
+      yaml.replace(yaml.find("workers: 2"), 10, "workers: 1");
+      return mustLoad(yaml, d);
+    };
+    RunningGateway gateway(oneWorker("ca: upstream-ca.crt"));
+    CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
+    gateway.server.reload(oneWorker("ca: other-ca.crt"));
+    HttpReply refused = httpRequest(gateway.port, "GET", "/fhir/Patient", {});
+    CHECK(refused.status == 502);
+    CHECK_THAT(refused.body, Catch::Contains("certificate verify failed"));
+    // And back: one new connection under the new settings (with a full handshake: each config
+    // snapshot has its own sessions), then pooled and reused.
+    gateway.server.reload(oneWorker("ca: upstream-ca.crt"));
+    for (int i = 0; i < 2; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 2\n"));
+    CHECK_THAT(metrics, !Catch::Contains("tls=\"resumed\""));
+  }
+  {
     // session_reuse: false: a full handshake every time.
     RunningGateway gateway(mustLoad(
         configYaml(upstream.baseUrl(), "", "    max_idle_connections: 0\n    tls: { ca: upstream-ca.crt, session_reuse: false }\n"), d));
