@@ -110,7 +110,7 @@ struct RequestPathFamilies {
         upstream_connections(registerFamily(
             prometheus::BuildCounter(),
             {"medicus_gateway_upstream_connections_opened_total",
-             "Upstream connections opened, by upstream and TLS handshake (none, full, resumed)"},
+             "Upstream connections opened for requests (not health checks), by upstream and TLS handshake (none, full, resumed)"},
             registry)),
         stages(registerFamily(prometheus::BuildCounter(),
                               {"medicus_gateway_messages_total", "Messages through each pipeline stage by outcome"}, registry)),
