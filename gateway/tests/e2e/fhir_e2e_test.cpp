@@ -79,6 +79,12 @@ std::string configYaml(const std::string& upstream_url, const std::string& liste
          "    forward: { upstream: fhir }\n";
 }
 
+// The line /metrics has for `count` connections opened to upstream "fhir" with handshake `tls`.
+std::string connectionsOpenedLine(const std::string& tls, int count) {
+  return "medicus_gateway_upstream_connections_opened_total{tls=\"" + tls + "\",upstream=\"fhir\"} " +
+         std::to_string(count) + "\n";
+}
+
 // Certificates made at test time with the openssl command (EC P-256, valid for two days), as files
 // NAME.key and NAME.crt in dir.
 struct TestCertificates {
@@ -561,8 +567,12 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
   NodeFhirServer upstream({"--tls-cert", d + "/upstream.crt", "--tls-key", d + "/upstream.key"});
   REQUIRE_THAT(upstream.baseUrl(), Catch::StartsWith("https://127.0.0.1:"));
   const std::string by_name = "https://localhost:" + std::to_string(upstream.port()) + "/fhir";
-  auto withTls = [&](const std::string& url, const std::string& tls) {
-    return mustLoad(configYaml(url, "", "    tls: { " + tls + " }\n"), d);
+  // The upstream with `tls` (and further upstream lines).
+  auto tlsYaml = [](const std::string& url, const std::string& tls, const std::string& upstream_extra = "") {
+    return configYaml(url, "", upstream_extra + "    tls: { " + tls + " }\n");
+  };
+  auto withTls = [&](const std::string& url, const std::string& tls, const std::string& upstream_extra = "") {
+    return mustLoad(tlsYaml(url, tls, upstream_extra), d);
   };
   {
     // Verified against the upstream's CA, by IP address and by host name.
@@ -600,17 +610,17 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
   {
     // Without a pool every request opens a connection: the first one does a full handshake, the
     // next ones resume the session the upstream issued on the one before (node sends TLS 1.3 tickets).
-    RunningGateway gateway(mustLoad(configYaml(upstream.baseUrl(), "", "    max_idle_connections: 0\n    tls: { ca: upstream-ca.crt }\n"), d));
+    RunningGateway gateway(withTls(upstream.baseUrl(), "ca: upstream-ca.crt", "    max_idle_connections: 0\n"));
     for (int i = 0; i < 3; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
     std::string metrics = gateway.server.metricsText();
-    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 1\n"));
-    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"resumed\",upstream=\"fhir\"} 2\n"));
+    CHECK_THAT(metrics, Catch::Contains(connectionsOpenedLine("full", 1)));
+    CHECK_THAT(metrics, Catch::Contains(connectionsOpenedLine("resumed", 2)));
   }
   {
     // A reload with other TLS settings: the connection pooled under the old ones is not reused (one
     // worker, so the second request would find it). Here the new CA does not verify the upstream.
     auto oneWorker = [&](const std::string& tls) {
-      std::string yaml = configYaml(upstream.baseUrl(), "", "    tls: { " + tls + " }\n");
+      std::string yaml = tlsYaml(upstream.baseUrl(), tls);
       yaml.replace(yaml.find("workers: 2"), 10, "workers: 1");
       return mustLoad(yaml, d);
     };
@@ -625,16 +635,15 @@ TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate 
     gateway.server.reload(oneWorker("ca: upstream-ca.crt"));
     for (int i = 0; i < 2; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
     std::string metrics = gateway.server.metricsText();
-    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 2\n"));
+    CHECK_THAT(metrics, Catch::Contains(connectionsOpenedLine("full", 2)));
     CHECK_THAT(metrics, !Catch::Contains("tls=\"resumed\""));
   }
   {
     // session_reuse: false: a full handshake every time.
-    RunningGateway gateway(mustLoad(
-        configYaml(upstream.baseUrl(), "", "    max_idle_connections: 0\n    tls: { ca: upstream-ca.crt, session_reuse: false }\n"), d));
+    RunningGateway gateway(withTls(upstream.baseUrl(), "ca: upstream-ca.crt, session_reuse: false", "    max_idle_connections: 0\n"));
     for (int i = 0; i < 3; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 200);
     std::string metrics = gateway.server.metricsText();
-    CHECK_THAT(metrics, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"full\",upstream=\"fhir\"} 3\n"));
+    CHECK_THAT(metrics, Catch::Contains(connectionsOpenedLine("full", 3)));
     CHECK_THAT(metrics, !Catch::Contains("tls=\"resumed\""));
   }
   {
@@ -1131,8 +1140,8 @@ TEST_CASE("e2e: /metrics lists every family the issue names, /healthz and /ready
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_duration_seconds_count{upstream=\"fhir\"} 2"));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"connect\",upstream=\"down\"} 1"));
   // Connections opened (plain: tls="none"; one per worker thread at most, the rest pooled).
-  CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"none\",upstream=\"fhir\"} 1\n") ||
-                    Catch::Contains("medicus_gateway_upstream_connections_opened_total{tls=\"none\",upstream=\"fhir\"} 2\n"));
+  CHECK_THAT(m, Catch::Contains(connectionsOpenedLine("none", 1)) ||
+                    Catch::Contains(connectionsOpenedLine("none", 2)));
   CHECK_THAT(m, Catch::Contains("medicus_gateway_upstream_healthy{endpoint=\"" + upstream.baseUrl() + "\",upstream=\"fhir\"} 1"));
   // Open connections (this one), reloads, build info. (Validation outcomes: the validate-stage test.)
   CHECK_THAT(m, Catch::Contains("medicus_gateway_open_connections{listener=\"main\"} 1"));
@@ -1346,6 +1355,29 @@ struct SilentListener {
   SilentListener& operator=(const SilentListener&) = delete;
 };
 
+namespace {
+
+// One GET (with `accept`) through a gateway whose upstream is `url` with connect_timeout 300ms: the
+// reply, how long it took, and /metrics after it.
+struct ShortConnectTimeoutGet {
+  HttpReply reply;
+  std::chrono::steady_clock::duration took{};
+  std::string metrics;
+};
+ShortConnectTimeoutGet getWithShortConnectTimeout(const std::string& url, const std::string& accept) {
+  std::string yaml = configYaml(url);
+  yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
+  RunningGateway gateway(mustLoad(yaml));
+  ShortConnectTimeoutGet got;
+  auto started = std::chrono::steady_clock::now();
+  got.reply = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", accept}});
+  got.took = std::chrono::steady_clock::now() - started;
+  got.metrics = gateway.server.metricsText();
+  return got;
+}
+
+}  // namespace
+
 TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 after connect_timeout") {
   REQUIRE_E2E_UPSTREAM();
   // A listener that never accepts, its accept queue full: further SYNs are dropped, connects hang.
@@ -1359,18 +1391,11 @@ TEST_CASE("e2e: an upstream that never completes the TCP handshake gives 504 aft
     fillers.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fhir";
-  std::string yaml = configYaml(url);
-  yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
-  {
-    RunningGateway gateway(mustLoad(yaml));
-    auto started = std::chrono::steady_clock::now();
-    HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+xml"}});
-    auto took = std::chrono::steady_clock::now() - started;
-    checkOutcome(reply, 504, true);
-    CHECK(took < std::chrono::milliseconds(2000));
-    CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
-  }
+  const ShortConnectTimeoutGet got =
+      getWithShortConnectTimeout("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fhir", "application/fhir+xml");
+  checkOutcome(got.reply, 504, true);
+  CHECK(got.took < std::chrono::milliseconds(2000));
+  CHECK_THAT(got.metrics, Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
   for (int fd : fillers) close(fd);
 }
 
@@ -1379,19 +1404,13 @@ TEST_CASE("e2e: an HTTPS upstream that never answers the TLS handshake gives 504
   // A listener that never accepts: the kernel completes the TCP handshake into its queue, and the
   // gateway's ClientHello is never answered.
   const SilentListener silent(8);
-  std::string yaml = configYaml("https://127.0.0.1:" + std::to_string(ntohs(silent.addr.sin_port)) + "/fhir");
-  yaml.replace(yaml.find("connect_timeout: 1s"), 19, "connect_timeout: 300ms");
-  {
-    RunningGateway gateway(mustLoad(yaml));
-    auto started = std::chrono::steady_clock::now();
-    HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient", {{"Accept", "application/fhir+json"}});
-    auto took = std::chrono::steady_clock::now() - started;
-    checkOutcome(reply, 504, false);
-    CHECK_THAT(reply.body, Catch::Contains("TLS handshake"));
-    CHECK(took >= std::chrono::milliseconds(250));
-    CHECK(took < std::chrono::milliseconds(2000));
-    CHECK_THAT(gateway.server.metricsText(), Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
-  }
+  const ShortConnectTimeoutGet got =
+      getWithShortConnectTimeout("https://127.0.0.1:" + std::to_string(ntohs(silent.addr.sin_port)) + "/fhir", "application/fhir+json");
+  checkOutcome(got.reply, 504, false);
+  CHECK_THAT(got.reply.body, Catch::Contains("TLS handshake"));
+  CHECK(got.took >= std::chrono::milliseconds(250));
+  CHECK(got.took < std::chrono::milliseconds(2000));
+  CHECK_THAT(got.metrics, Catch::Contains("medicus_gateway_upstream_errors_total{kind=\"timeout\",upstream=\"fhir\"} 1"));
 }
 
 TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls off, passes bodies and URLs as they are") {
