@@ -148,10 +148,14 @@ routes:
     forward: { upstream: fhir, rewrite_urls: true }
 CONF
 }
+# Starts a gateway on $work/NAME.yaml, its log $work/NAME.log; $! is its pid.
+start_gateway() {  # NAME
+  "$gateway_bin" serve --config "$work/$1.yaml" 2>"$work/$1.log" &
+  pids+=($!)
+}
 gateway_port="$(free_port)"
 write_gateway_conf "$work/gateway.yaml" "$gateway_port" "$upstream_port" "$work/gateway-access.log"
-"$gateway_bin" serve --config "$work/gateway.yaml" 2>"$work/gateway.log" &
-pids+=($!)
+start_gateway gateway
 # The same gateway with validation on (enforce): R4 core from the package cache plus, when the test
 # data is there ($MEDICUS_TESTDATA, see scripts/setup.sh), the German base profiles and ISiK Basis.
 validating_port="$(free_port)"
@@ -169,8 +173,7 @@ fi
 sed -e "s/port: $gateway_port/port: $validating_port/" -e "s|validate: { mode: off }|$validate_stage|" \
   -e "s|gateway-access.log|gateway-validating-access.log|" \
   "$work/gateway.yaml" > "$work/gateway-validating.yaml"
-"$gateway_bin" serve --config "$work/gateway-validating.yaml" 2>"$work/gateway-validating.log" &
-pids+=($!)
+start_gateway gateway-validating
 wait_http "http://127.0.0.1:$nginx_port/fhir/metadata"
 wait_http "http://127.0.0.1:$gateway_port/healthz"
 wait_http "http://127.0.0.1:$validating_port/healthz"
@@ -301,8 +304,7 @@ start_nginx_proxy "$work/nginx-static" "$nginx_static_port" "$static_port"
 nginx_static_pid=$!
 gateway_static_port="$(free_port)"
 write_gateway_conf "$work/gateway-static.yaml" "$gateway_static_port" "$static_port" "$work/gateway-static-access.log"
-"$gateway_bin" serve --config "$work/gateway-static.yaml" 2>"$work/gateway-static.log" &
-pids+=($!)
+start_gateway gateway-static
 gateway_static_pid=$!
 # The same two proxies in front of the constant upstream, listening with TLS.
 nginx_tls_port="$(free_port)"
@@ -310,16 +312,14 @@ start_nginx_proxy "$work/nginx-tls" "$nginx_tls_port" "$static_port" "$work/tls"
 nginx_tls_pid=$!
 gateway_tls_port="$(free_port)"
 write_gateway_conf "$work/gateway-tls.yaml" "$gateway_tls_port" "$static_port" "$work/gateway-tls-access.log" "$work/tls"
-"$gateway_bin" serve --config "$work/gateway-tls.yaml" 2>"$work/gateway-tls.log" &
-pids+=($!)
+start_gateway gateway-tls
 gateway_tls_pid=$!
 # And both with TLS in front of the node FHIR server, for the p99 an HTTPS proxy adds at a fixed rate.
 nginx_tls_node_port="$(free_port)"
 start_nginx_proxy "$work/nginx-tls-node" "$nginx_tls_node_port" "$upstream_port" "$work/tls"
 gateway_tls_node_port="$(free_port)"
 write_gateway_conf "$work/gateway-tls-node.yaml" "$gateway_tls_node_port" "$upstream_port" "$work/gateway-tls-node-access.log" "$work/tls"
-"$gateway_bin" serve --config "$work/gateway-tls-node.yaml" 2>"$work/gateway-tls-node.log" &
-pids+=($!)
+start_gateway gateway-tls-node
 # And both in front of the constant upstream over HTTPS (verified against the certificate above), clients
 # plain: with their keep-alive pools, and without (each request opens a connection, so a TLS handshake
 # per request; both resume the session the upstream issued before).
@@ -328,8 +328,7 @@ start_nginx_proxy "$work/nginx-up-tls" "$nginx_up_tls_port" "$static_tls_port" "
 nginx_up_tls_pid=$!
 gateway_up_tls_port="$(free_port)"
 write_gateway_conf "$work/gateway-up-tls.yaml" "$gateway_up_tls_port" "$static_tls_port" "$work/gateway-up-tls-access.log" "" "$work/tls"
-"$gateway_bin" serve --config "$work/gateway-up-tls.yaml" 2>"$work/gateway-up-tls.log" &
-pids+=($!)
+start_gateway gateway-up-tls
 gateway_up_tls_pid=$!
 nginx_up_tls_nopool_port="$(free_port)"
 start_nginx_proxy "$work/nginx-up-tls-nopool" "$nginx_up_tls_nopool_port" "$static_tls_port" "" "$work/tls" off
@@ -337,8 +336,7 @@ nginx_up_tls_nopool_pid=$!
 gateway_up_tls_nopool_port="$(free_port)"
 write_gateway_conf "$work/gateway-up-tls-nopool.yaml" "$gateway_up_tls_nopool_port" "$static_tls_port" \
   "$work/gateway-up-tls-nopool-access.log" "" "$work/tls" off
-"$gateway_bin" serve --config "$work/gateway-up-tls-nopool.yaml" 2>"$work/gateway-up-tls-nopool.log" &
-pids+=($!)
+start_gateway gateway-up-tls-nopool
 gateway_up_tls_nopool_pid=$!
 # Both must reach it with the same TLS, and without a pool resume sessions: three requests through
 # each, which the constant upstream logs with what their connections negotiated.
