@@ -506,12 +506,6 @@ std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& runn
     }
     return nullptr;
   };
-  auto sameTls = [](const std::optional<ServerTlsConfig>& a, const std::optional<ServerTlsConfig>& b) {
-    if (!a || !b) return !a && !b;
-    return a->certificate_file == b->certificate_file && a->private_key_file == b->private_key_file &&
-           a->self_signed_if_missing == b->self_signed_if_missing && a->client_ca_file == b->client_ca_file &&
-           a->require_client_certificate == b->require_client_certificate && a->min_version == b->min_version;
-  };
   std::vector<std::string> changes;
   const auto before = http(running), after = http(reloaded);
   for (const auto* now : after) {
@@ -527,9 +521,6 @@ std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& runn
     differs(was->protocol == now->protocol, "protocol");
     differs(was->address == now->address, "address");
     differs(was->port == now->port, "port");
-    differs(sameTls(was->tls, now->tls), "tls");
-    differs(was->limits == now->limits, "limits");
-    differs(was->admin_endpoints == now->admin_endpoints, "admin_endpoints");
     if (!what.empty()) changes.push_back("listener '" + now->name + "': " + what);
   }
   for (const auto* was : before) {

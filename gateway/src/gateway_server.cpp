@@ -236,13 +236,35 @@ struct GatewayServer::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::atomic<size_t> next_context{0};
 
-  struct BoundListener {
+  // What a connection takes from its listener when it is accepted and keeps until it closes. A reload
+  // builds a new one (the certificate, key and CA files read again, so a certificate renewed at the
+  // same path takes effect; limits; admin endpoints); connections already open keep theirs.
+  struct ListenerState {
     ListenerConfig config;
+    std::shared_ptr<asio::ssl::context> tls;  // null for plain HTTP
+  };
+  struct BoundListener {
     std::unique_ptr<tcp::acceptor> acceptor;
-    std::shared_ptr<asio::ssl::context> tls;
     uint16_t port = 0;
+    std::atomic<std::shared_ptr<const ListenerState>> state;  // loaded once per accepted connection
   };
   std::vector<std::unique_ptr<BoundListener>> listeners;
+  std::mutex reload_mutex;  // one reload at a time (SIGHUP and callers of reload())
+
+  // Throws std::runtime_error naming the file when a certificate, key or CA bundle does not load.
+  std::shared_ptr<const ListenerState> makeListenerState(const ListenerConfig& config) {
+    auto state = std::make_shared<ListenerState>();
+    state->config = config;
+    if (config.tls) {
+      if (ensureSelfSignedCertificate(*config.tls)) {
+        info("listener " + config.name + ": made a self-signed certificate " + config.tls->certificate_file +
+             " (replace it with a real one for production)");
+      }
+      state->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+      configureServerContext(state->tls->native_handle(), *config.tls);
+    }
+    return state;
+  }
 
   std::mutex health_mutex;
   std::map<std::string, std::shared_ptr<EndpointHealth>> health;  // "upstream|url"
@@ -1081,7 +1103,8 @@ struct GatewayServer::Impl {
     return std::min({limits.header_timeout, limits.body_timeout, limits.write_timeout, limits.idle_timeout});
   }
 
-  asio::awaitable<void> session(tcp::socket socket, BoundListener* listener, size_t context_index) {
+  asio::awaitable<void> session(tcp::socket socket, BoundListener* bound, size_t context_index) {
+    const std::shared_ptr<const ListenerState> listener = bound->state.load();  // this connection's, for its life
     ConnectionInfo conn;
     conn.listener = &listener->config;
     conn.https = listener->tls != nullptr;
@@ -1164,15 +1187,7 @@ void GatewayServer::start() {
       continue;
     }
     auto bound = std::make_unique<Impl::BoundListener>();
-    bound->config = listener_config;
-    if (listener_config.tls) {
-      if (ensureSelfSignedCertificate(*listener_config.tls)) {
-        impl_->info("listener " + listener_config.name + ": made a self-signed certificate " +
-                    listener_config.tls->certificate_file + " (replace it with a real one for production)");
-      }
-      bound->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-      configureServerContext(bound->tls->native_handle(), *listener_config.tls);
-    }
+    bound->state = impl_->makeListenerState(listener_config);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(listener_config.address, ec);
     if (ec) throw std::runtime_error("listener " + listener_config.name + ": '" + listener_config.address + "' is not an IP address");
@@ -1188,7 +1203,7 @@ void GatewayServer::start() {
     }
     bound->acceptor->listen(asio::socket_base::max_listen_connections);
     bound->port = bound->acceptor->local_endpoint().port();
-    impl_->info("listener " + listener_config.name + " on " + (bound->tls ? "https://" : "http://") +
+    impl_->info("listener " + listener_config.name + " on " + (listener_config.tls ? "https://" : "http://") +
                 listener_config.address + ":" + std::to_string(bound->port));
     impl_->listeners.push_back(std::move(bound));
   }
@@ -1208,17 +1223,32 @@ void GatewayServer::start() {
 
 uint16_t GatewayServer::port(std::string_view listener_name) const {
   for (const auto& l : impl_->listeners) {
-    if (l->config.name == listener_name) return l->port;
+    if (l->state.load()->config.name == listener_name) return l->port;
   }
   return 0;
 }
 
 void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
+  std::lock_guard lock(impl_->reload_mutex);
   auto old = impl_->runtime.load();
+  // Everything is built before anything is swapped in: a certificate or CA bundle that does not load
+  // throws here and the running config stays, listeners included.
+  std::vector<std::pair<Impl::BoundListener*, std::shared_ptr<const Impl::ListenerState>>> listener_states;
+  for (auto& bound : impl_->listeners) {
+    const ListenerConfig& running = bound->state.load()->config;
+    for (const auto& next : config->listeners) {
+      // (Same name, protocol, address and port: the socket stays; any other change waits for a restart.)
+      if (next.name == running.name && next.protocol == running.protocol && next.address == running.address &&
+          next.port == running.port) {
+        listener_states.emplace_back(bound.get(), impl_->makeListenerState(next));
+      }
+    }
+  }
+  auto rt = impl_->buildRuntime(config);
   for (const std::string& change : listenerChangesNeedingRestart(*old->config, *config)) {
     impl_->info("reload: " + change + " (takes effect only after a restart)");
   }
-  auto rt = impl_->buildRuntime(std::move(config));
+  for (auto& [bound, state] : listener_states) bound->state.store(std::move(state));
   impl_->setRuntime(rt);
   impl_->metrics.countReload(true);
   if (!impl_->contexts.empty()) impl_->startHealthChecks(rt);
@@ -1227,10 +1257,12 @@ void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
 
 bool GatewayServer::reloadFromFile(const std::string& path) {
   auto loaded = loadConfig(path);
-  if (!loaded) {
+  // (The TLS files as serve checks them at start: each problem at its 'tls:' line.)
+  ConfigErrors errors = loaded ? checkTlsFiles(**loaded) : loaded.error();
+  if (!errors.empty()) {
     impl_->metrics.countReload(false);
     std::string message = "reload failed; keeping the running config:";
-    for (const auto& e : loaded.error()) message += "\n  " + formatConfigError(e);
+    for (const auto& e : errors) message += "\n  " + formatConfigError(e);
     impl_->info(message);
     return false;
   }

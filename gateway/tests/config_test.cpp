@@ -224,8 +224,13 @@ TEST_CASE("a reload names the listener changes that wait for a restart") {
   auto running = config(main);
   CHECK(listenerChangesNeedingRestart(*running, *config(main)).empty());
   CHECK(listenerChangesNeedingRestart(
-            *running, *config("  - { name: main, protocol: http, address: 127.0.0.1, port: 8081, limits: { max_body_bytes: 1MiB } }\n")) ==
-        std::vector<std::string>{"listener 'main': port, limits"});
+            *running, *config("  - { name: main, protocol: http, address: 127.0.0.2, port: 8081, limits: { max_body_bytes: 1MiB } }\n")) ==
+        std::vector<std::string>{"listener 'main': address, port"});
+  // What the reload applies to a listener that stays is not a change that waits.
+  CHECK(listenerChangesNeedingRestart(
+            *running, *config("  - { name: main, protocol: http, address: 127.0.0.1, port: 8080, admin_endpoints: false, "
+                              "limits: { max_body_bytes: 1MiB } }\n"))
+            .empty());
   CHECK(listenerChangesNeedingRestart(*running, *config("  - { name: other, protocol: http, address: 127.0.0.1, port: 8080 }\n")) ==
         std::vector<std::string>{"listener 'other': added", "listener 'main': removed"});
   CHECK(listenerChangesNeedingRestart(*running, *config(main + "  - { name: admin, protocol: http, address: 127.0.0.1, port: 9090, "

@@ -121,8 +121,9 @@ std::shared_ptr<const GatewayConfig> mustLoad(const std::string& yaml, const std
 }
 
 struct RunningGateway {
-  explicit RunningGateway(std::shared_ptr<const GatewayConfig> config, const std::string& listener = "main")
-      : server(std::move(config)) {
+  explicit RunningGateway(std::shared_ptr<const GatewayConfig> config, const std::string& listener = "main",
+                          GatewayServer::LogSink log = {})
+      : server(std::move(config), std::move(log)) {
     server.start();
     port = server.port(listener);
   }
@@ -703,6 +704,104 @@ TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old 
   std::string metrics = gateway.server.metricsText();
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_config_reloads_total{result=\"success\"} 6"));
   CHECK_THAT(metrics, Catch::Contains("medicus_gateway_config_reloads_total{result=\"failure\"} 1"));
+}
+
+TEST_CASE("e2e: a reload applies a listener's renewed certificate, client CA, limits and admin endpoints to new connections; a request in flight keeps its own") {
+  REQUIRE_E2E_UPSTREAM();
+  if (std::string(MEDICUS_OPENSSL).empty()) {
+    WARN("SKIPPED: the openssl command is not installed");
+    return;
+  }
+  TempDir dir;
+  const std::string d = dir.path;
+  const TestCertificates certs{d};
+  certs.makeCa("old-ca", "old-ca");
+  certs.makeCa("new-ca", "new-ca");
+  const std::string san = "subjectAltName=IP:127.0.0.1\n";
+  certs.issue("server", "localhost", "old-ca", san);
+  certs.issue("old-client", "old.kis.example", "old-ca");
+  certs.issue("new-client", "new.kis.example", "new-ca");
+
+  NodeFhirServer upstream;
+  NodeFhirServer slow({"--delay-ms", "800"});
+  auto yaml = [&](const std::string& mtls_ca, const std::string& tls_extra) {
+    std::string text = configYaml(upstream.baseUrl(), "", "",
+                                  "  - name: slow\n    match: { path_prefix: /slow }\n    forward: { upstream: slow }\n");
+    text.replace(text.find("listeners:\n"), 11,
+                 "listeners:\n"
+                 "  - name: tls\n"
+                 "    protocol: https\n"
+                 "    port: 0\n"
+                 "    tls: { certificate: server.crt, private_key: server.key }\n" +
+                     tls_extra +
+                     "  - name: mtls\n"
+                     "    protocol: https\n"
+                     "    port: 0\n"
+                     "    tls: { certificate: server.crt, private_key: server.key, client_ca: " +
+                     mtls_ca + ", require_client_certificate: true }\n");
+    text.replace(text.find("routes:\n"), 8,
+                 "  - name: slow\n    endpoints: [" + slow.baseUrl() + "]\n    response_timeout: 5s\nroutes:\n");
+    return text;
+  };
+  const std::string path = d + "/gateway.yaml";
+  std::ofstream(path) << yaml("old-ca.crt", "");
+  auto first = loadConfig(path);
+  REQUIRE(first);
+  std::mutex log_mutex;
+  std::string log;
+  RunningGateway gateway(*first, "tls", [&](std::string_view line) {
+    std::lock_guard lock(log_mutex);
+    log.append(line).append("\n");
+  });
+  const int mtls_port = gateway.server.port("mtls");
+  const TlsClientOptions trusts_old{true, d + "/old-ca.crt", "", ""};
+  const TlsClientOptions trusts_new{true, d + "/new-ca.crt", "", ""};
+  const TlsClientOptions old_client{true, d + "/old-ca.crt", d + "/old-client.crt", d + "/old-client.key"};
+  const TlsClientOptions new_client{true, d + "/new-ca.crt", d + "/new-client.crt", d + "/new-client.key"};
+  CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_old).status == 200);
+  CHECK_FALSE(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_new).ok);
+  CHECK(httpRequest(mtls_port, "GET", "/fhir/Patient", {}, "", old_client).status == 200);
+  CHECK(httpRequest(gateway.port, "GET", "/metrics", {}, "", trusts_old).status == 200);
+  CHECK(httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson, trusts_old).status == 201);
+
+  // A request on a connection made before the reload, still waiting for its upstream while it happens.
+  HttpReply in_flight;
+  std::thread before([&] { in_flight = httpRequest(gateway.port, "GET", "/slow/Patient?_count=1", {}, "", trusts_old); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The certificate renewed at the same path (by the other CA), the client CA swapped, a body limit
+  // below the Patient's size, the admin endpoints off.
+  certs.issue("server", "localhost", "new-ca", san);
+  std::ofstream(path) << yaml("new-ca.crt", "    limits: { max_body_bytes: 64 }\n    admin_endpoints: false\n");
+  REQUIRE(gateway.server.reloadFromFile(path));
+  before.join();
+  REQUIRE(in_flight.ok);
+  CHECK(in_flight.status == 200);
+
+  CHECK_FALSE(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_old).ok);
+  CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_new).status == 200);
+  CHECK_FALSE(httpRequest(mtls_port, "GET", "/fhir/Patient", {}, "", old_client).ok);
+  CHECK(httpRequest(mtls_port, "GET", "/fhir/Patient", {}, "", new_client).status == 200);
+  CHECK(httpRequest(gateway.port, "POST", "/fhir/Patient", kJson, kPatientJson, trusts_new).status == 413);
+  CHECK(httpRequest(gateway.port, "GET", "/metrics", {}, "", trusts_new).status == 404);
+  // The other listener kept its own limits and admin endpoints.
+  CHECK(httpRequest(mtls_port, "POST", "/fhir/Patient", kJson, kPatientJson, new_client).status == 201);
+  CHECK(httpRequest(mtls_port, "GET", "/metrics", {}, "", new_client).status == 200);
+
+  // A key that does not load fails the reload at its 'tls:' line; the certificate loaded before stays.
+  std::ofstream(d + "/server.key") << "not a key\n";
+  CHECK_FALSE(gateway.server.reloadFromFile(path));
+  CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_new).status == 200);
+  // Moving a listener waits for a restart, and says so.
+  std::string moved = yaml("new-ca.crt", "");
+  moved.replace(moved.find("port: 0\n"), 8, "port: 0\n    address: 127.0.0.2\n");
+  std::ofstream(path) << moved;
+  certs.issue("server", "localhost", "new-ca", san);
+  REQUIRE(gateway.server.reloadFromFile(path));
+  CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}, "", trusts_new).status == 200);
+  std::lock_guard lock(log_mutex);
+  CHECK_THAT(log, Catch::Contains("gateway.yaml:"));
+  CHECK_THAT(log, Catch::Contains("server.key"));
+  CHECK_THAT(log, Catch::Contains("reload: listener 'tls': address (takes effect only after a restart)"));
 }
 
 TEST_CASE("e2e: stop drains a request in flight") {

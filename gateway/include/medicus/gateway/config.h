@@ -148,9 +148,11 @@ tl::expected<std::shared_ptr<const GatewayConfig>, ConfigErrors> loadConfigText(
                                                                                 const std::string& file_name,
                                                                                 const std::string& base_dir);
 
-// What a reload cannot apply to the running HTTP(S) listeners (they are bound once, at start), one text
-// per listener: "listener 'main': port, limits", "listener 'admin': added". Empty: nothing. MLLP
-// listeners are the HL7 v2 intake's, which says its own.
+// What a reload cannot apply to the running HTTP(S) listeners, one text per listener: their sockets are
+// bound once, at start, so a changed protocol, address or port, and listeners added or removed, wait
+// for a restart ("listener 'main': port", "listener 'admin': added"). Empty: nothing. TLS files,
+// limits and admin_endpoints of a listener that stays are applied by the reload. MLLP listeners are the
+// HL7 v2 intake's, which says its own.
 std::vector<std::string> listenerChangesNeedingRestart(const GatewayConfig& running, const GatewayConfig& reloaded);
 
 // "10s", "250ms", "2m", or a bare integer of milliseconds.

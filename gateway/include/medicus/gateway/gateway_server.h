@@ -30,7 +30,10 @@ class GatewayServer {
   // The bound port of a listener (useful with port 0), or 0 if there is no such listener.
   uint16_t port(std::string_view listener_name) const;
 
-  // Swaps in a new config for routes, upstreams and stages. Listener changes need a restart (logged).
+  // Swaps in a new config for routes, upstreams and stages, and for each listener that keeps its name,
+  // protocol, address and port: its TLS files (read again), limits and admin endpoints, for connections
+  // accepted from then on. Other listener changes need a restart (logged). Throws std::runtime_error
+  // (naming the file) when a certificate, key or CA bundle does not load; then nothing changed.
   void reload(std::shared_ptr<const GatewayConfig> config);
   // Loads the file and reloads; on failure keeps the running config, logs why and returns false.
   // After a successful reload, the reload hooks run with the new config (on the calling thread).
