@@ -149,12 +149,14 @@ class MapReader {
     }
     out = static_cast<Int>(value);
   }
-  void duration(const std::string& key, Millis& out) {
+  // zero_means: what 0 does where 0 is allowed (named in the error); empty: a positive duration only.
+  void duration(const std::string& key, Millis& out, const std::string& zero_means = "") {
     YAML::Node n = get(key);
     if (!n.IsDefined() || n.IsNull()) return;
     auto d = n.IsScalar() ? parseDuration(n.Scalar()) : std::nullopt;
-    if (!d || d->count() <= 0) {
-      loader_.error(n, "'" + key + "' must be a positive duration such as 500ms, 10s or 2m");
+    if (!d || d->count() < 0 || (d->count() == 0 && zero_means.empty())) {
+      loader_.error(n, zero_means.empty() ? "'" + key + "' must be a positive duration such as 500ms, 10s or 2m"
+                                          : "'" + key + "' must be a duration such as 0s, 30s or 5m (0: " + zero_means + ")");
       return;
     }
     out = *d;
@@ -375,6 +377,7 @@ UpstreamConfig readUpstream(Loader& loader, const YAML::Node& node, std::set<std
   }
   r.integer<size_t>("max_idle_connections", u.max_idle_connections, 0, 10000);
   r.duration("connect_timeout", u.connect_timeout);
+  r.duration("resolve_ttl", u.resolve_ttl, "a lookup for every new connection");
   r.duration("response_timeout", u.response_timeout);
   r.byteSize("max_response_bytes", u.max_response_bytes);
   YAML::Node health = r.get("health_check");

@@ -112,6 +112,13 @@ struct RequestPathFamilies {
             {"medicus_gateway_upstream_connections_opened_total",
              "Upstream connections opened for requests (not health checks), by upstream and TLS handshake (none, full, resumed)"},
             registry)),
+        upstream_resolutions(registerFamily(
+            prometheus::BuildCounter(),
+            {"medicus_gateway_upstream_resolutions_total",
+             "Host name lookups for new upstream connections (not health checks), by upstream and result (resolved; "
+             "failed; stale: failed, and the last addresses were used); within resolve_ttl the kept addresses are "
+             "used without one"},
+            registry)),
         stages(registerFamily(prometheus::BuildCounter(),
                               {"medicus_gateway_messages_total", "Messages through each pipeline stage by outcome"}, registry)),
         validations(registerFamily(prometheus::BuildCounter(),
@@ -124,6 +131,7 @@ struct RequestPathFamilies {
   prometheus::Family<prometheus::Histogram>& upstream_latency;
   prometheus::Family<prometheus::Counter>& upstream_errors;
   prometheus::Family<prometheus::Counter>& upstream_connections;
+  prometheus::Family<prometheus::Counter>& upstream_resolutions;
   prometheus::Family<prometheus::Counter>& stages;
   prometheus::Family<prometheus::Counter>& validations;
   prometheus::Family<prometheus::Counter>& validation_issues;
@@ -260,6 +268,11 @@ void GatewayMetrics::countUpstreamError(std::string_view upstream, std::string_v
 void GatewayMetrics::countUpstreamConnection(std::string_view upstream, std::string_view tls) {
   cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'o') << upstream << tls, [&]() -> auto& {
     return impl_->mine().upstream_connections.Add({{"upstream", str(upstream)}, {"tls", str(tls)}});
+  }).Increment();
+}
+void GatewayMetrics::countUpstreamResolution(std::string_view upstream, std::string_view result) {
+  cachedSeries<prometheus::Counter>(CacheKey(impl_->id, 'n') << upstream << result, [&]() -> auto& {
+    return impl_->mine().upstream_resolutions.Add({{"upstream", str(upstream)}, {"result", str(result)}});
   }).Increment();
 }
 void GatewayMetrics::setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy) {

@@ -20,6 +20,7 @@ class GatewayMetrics {
   void countUpstream(std::string_view upstream, double seconds);
   void countUpstreamError(std::string_view upstream, std::string_view kind);  // connect, timeout, protocol
   void countUpstreamConnection(std::string_view upstream, std::string_view tls);  // tls: none, full, resumed
+  void countUpstreamResolution(std::string_view upstream, std::string_view result);  // resolved, failed, stale
   void setUpstreamHealth(std::string_view upstream, std::string_view endpoint, bool healthy);
   void countStage(std::string_view stage, std::string_view outcome);          // messages_total{stage,outcome}
   void countReload(bool ok);

@@ -666,6 +666,11 @@ struct GatewayServer::Impl {
                                       : result.connection == UpstreamResult::Connection::OpenedTlsResumed ? "resumed"
                                                                                                            : "full");
     }
+    if (result.resolution != UpstreamResult::Resolution::None) {
+      metrics.countUpstreamResolution(upstream_config.name, result.resolution == UpstreamResult::Resolution::Resolved ? "resolved"
+                                                            : result.resolution == UpstreamResult::Resolution::Stale  ? "stale"
+                                                                                                                       : "failed");
+    }
     if (result.error != UpstreamResult::Error::None) {
       bool timeout = result.error == UpstreamResult::Error::Timeout;
       metrics.countUpstreamError(upstream_config.name, timeout ? "timeout"

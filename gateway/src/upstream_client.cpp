@@ -1,5 +1,6 @@
 #include "upstream_client.h"
 
+#include "host_resolution_cache.h"
 #include "http_wire.h"
 #include "lazy_deadline.h"
 #include "tls_socket_stream.h"
@@ -43,6 +44,8 @@ struct Connection {
 // endpoint's across its co_awaits: one lookup per request.
 using IdleConnections = std::deque<std::unique_ptr<Connection>>;
 thread_local std::unordered_map<std::string, IdleConnections> t_idle;
+// This worker thread's addresses of upstream host names (host_resolution_cache.h).
+thread_local HostResolutionCache t_resolved;
 
 // One read into `into` from what the connection is read from: the TLS stream, or for a plain
 // connection its socket through `plain_reader`. (Not a coroutine itself: no frame per read.)
@@ -184,7 +187,8 @@ asio::awaitable<UpstreamResult> roundTrip(Stream& stream, Readable& readable, Co
 }
 
 asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upstream, const UpstreamEndpoint& endpoint,
-                                                     std::string& detail, bool& timed_out) {
+                                                     std::string& detail, bool& timed_out,
+                                                     UpstreamResult::Resolution& resolution) {
   auto executor = co_await asio::this_coro::executor;
   auto connection = std::make_unique<Connection>();
   // Beast reads at most the buffer's free space (at least 512 bytes) and the parser empties the
@@ -192,20 +196,37 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   connection->buffer.reserve(16 * 1024);
   // An IP address needs no resolver: Asio's runs getaddrinfo on a thread of its own, which cost
   // two thread hand-offs (futex wake-ups) per new connection.
-  std::vector<tcp::endpoint> addresses;
+  // A host name's addresses come from this thread's cache while younger than resolve_ttl.
+  HostResolutionCache::Addresses addresses;
   boost::system::error_code not_an_address;
   asio::ip::address address = asio::ip::make_address(endpoint.host, not_an_address);
   if (!not_an_address) {
     addresses.emplace_back(address, endpoint.port);
+  } else if (addresses = t_resolved.fresh(endpoint.host, endpoint.port, HostResolutionCache::Clock::now(),
+                                          upstream.config->resolve_ttl);
+             !addresses.empty()) {
+    // (Kept from a lookup less than resolve_ttl ago.)
   } else {
     tcp::resolver resolver(executor);
     auto [resolve_error, results] =
         co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
-    if (resolve_error) {
-      detail = "cannot resolve " + endpoint.host + ": " + resolve_error.message();
-      co_return nullptr;
-    }
     for (const auto& result : results) addresses.push_back(result.endpoint());
+    if (resolve_error || addresses.empty()) {
+      // (A DNS outage should not take down an upstream whose addresses have not changed.)
+      addresses = t_resolved.stale(endpoint.host, endpoint.port);
+      if (addresses.empty()) {
+        resolution = UpstreamResult::Resolution::Failed;
+        detail = "cannot resolve " + endpoint.host + ": " +
+                 (resolve_error ? resolve_error.message() : std::string("no addresses"));
+        co_return nullptr;
+      }
+      resolution = UpstreamResult::Resolution::Stale;
+    } else {
+      resolution = UpstreamResult::Resolution::Resolved;
+      if (upstream.config->resolve_ttl.count() > 0) {
+        t_resolved.store(endpoint.host, endpoint.port, addresses, HostResolutionCache::Clock::now());
+      }
+    }
   }
   if (endpoint.https && !upstream.tls) {
     detail = "no TLS context for " + endpoint.url();
@@ -216,6 +237,8 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   lowest.expires_after(upstream.config->connect_timeout);
   auto [connect_error, connected] = co_await lowest.async_connect(addresses, kUseAwaitable);
   if (connect_error) {
+    // Addresses that do not answer are not kept: the next connection looks the name up again.
+    if (not_an_address) t_resolved.forget(endpoint.host, endpoint.port);
     timed_out = connect_error == beast::error::timeout;
     detail = "cannot connect to " + endpoint.url() + ": " + connect_error.message();
     co_return nullptr;
@@ -306,6 +329,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     std::unique_ptr<Connection> connection;
     bool reused = false;
     UpstreamResult::Connection opened = UpstreamResult::Connection::Pooled;
+    UpstreamResult::Resolution resolution = UpstreamResult::Resolution::None;
     // (Pooled HTTPS connections made under an older config's TLS settings are dropped on the way.)
     while (attempt == 0 && !connection && !idle.empty()) {
       connection = std::move(idle.back());
@@ -317,11 +341,12 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
     } else {
       std::string detail;
       bool timed_out = false;
-      connection = co_await connect(upstream, endpoint, detail, timed_out);
+      connection = co_await connect(upstream, endpoint, detail, timed_out, resolution);
       if (!connection) {
         UpstreamResult failed;
         failed.error = timed_out ? UpstreamResult::Error::Timeout : UpstreamResult::Error::Connect;
         failed.detail = detail;
+        failed.resolution = resolution;
         co_return failed;
       }
       opened = !connection->tls                                ? UpstreamResult::Connection::OpenedPlain
@@ -336,6 +361,7 @@ asio::awaitable<UpstreamResult> exchangeWithUpstream(const UpstreamRuntime& upst
       result = co_await roundTrip(*connection->tcp, *connection->plain_reader, *connection, config, request);
     }
     result.connection = opened;
+    result.resolution = resolution;
     if (result.error == UpstreamResult::Error::Connect && reused) {
       idle.clear();
       continue;

@@ -25,6 +25,11 @@ struct UpstreamResult {
   // or a resumed handshake), for medicus_gateway_upstream_connections_opened_total.
   enum class Connection : uint8_t { Pooled, OpenedPlain, OpenedTlsFull, OpenedTlsResumed };
   Connection connection = Connection::Pooled;
+  // The host name lookup the exchange made, for medicus_gateway_upstream_resolutions_total: None (a
+  // pooled connection, an IP address, or addresses kept from a lookup less than resolve_ttl ago),
+  // Resolved, Failed, or Stale (failed, and the addresses of the last lookup were used).
+  enum class Resolution : uint8_t { None, Resolved, Failed, Stale };
+  Resolution resolution = Resolution::None;
   std::string detail;  // what failed, for the OperationOutcome and the log
   UpstreamReply reply;
 };

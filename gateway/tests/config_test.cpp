@@ -143,6 +143,30 @@ routes: [{ name: r, forward: { upstream: u } }]
   CHECK_THAT(allErrors(wrong.error()), Catch::Contains("session_reuse"));
 }
 
+TEST_CASE("upstream resolve_ttl: 30s by default, 0 for a lookup per connection, a bad value named") {
+  auto upstream = [](const std::string& extra) {
+    return load("listeners: [{ name: main, protocol: http }]\nupstreams: [{ name: u, endpoints: [http://fhir.internal:8080/]" +
+                extra + " }]\nroutes: [{ name: r, forward: { upstream: u } }]\n");
+  };
+  auto plain = upstream("");
+  REQUIRE(plain);
+  CHECK((*plain)->upstreams[0].resolve_ttl == Millis(30'000));
+  auto every = upstream(", resolve_ttl: 0s");
+  REQUIRE(every);
+  CHECK((*every)->upstreams[0].resolve_ttl == Millis(0));
+  auto five = upstream(", resolve_ttl: 5m");
+  REQUIRE(five);
+  CHECK((*five)->upstreams[0].resolve_ttl == Millis(300'000));
+  auto wrong = upstream(", resolve_ttl: soon");
+  REQUIRE_FALSE(wrong);
+  CHECK_THAT(allErrors(wrong.error()), Catch::Contains("test.yaml:2:"));
+  CHECK_THAT(allErrors(wrong.error()), Catch::Contains("'resolve_ttl' must be a duration such as 0s, 30s or 5m (0: a lookup for every new connection)"));
+  // Elsewhere 0 stays an error.
+  auto zero_timeout = upstream(", connect_timeout: 0s");
+  REQUIRE_FALSE(zero_timeout);
+  CHECK_THAT(allErrors(zero_timeout.error()), Catch::Contains("'connect_timeout' must be a positive duration"));
+}
+
 TEST_CASE("stages are checked at load time") {
   std::string base = R"(listeners: [{ name: l, port: 0 }]
 upstreams: [{ name: u, endpoints: [http://127.0.0.1:1/] }]

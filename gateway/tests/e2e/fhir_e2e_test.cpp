@@ -1068,6 +1068,43 @@ std::string metricsWith(const GatewayServer& server, const std::string& line) {
 }
 }  // namespace
 
+TEST_CASE("e2e: an upstream host name is looked up once per resolve_ttl; addresses that do not connect are looked up again") {
+  REQUIRE_E2E_UPSTREAM();
+  NodeFhirServer upstream;
+  // One worker (the cache is per worker thread), no pool: a new connection for every request.
+  auto yaml = [](int port, const std::string& upstream_extra) {
+    std::string text = configYaml("http://localhost:" + std::to_string(port) + "/fhir", "",
+                                  "    max_idle_connections: 0\n" + upstream_extra);
+    text.replace(text.find("workers: 2"), 10, "workers: 1");
+    return text;
+  };
+  auto resolvedLine = [](int count) {
+    return "medicus_gateway_upstream_resolutions_total{result=\"resolved\",upstream=\"fhir\"} " + std::to_string(count) + "\n";
+  };
+  {
+    RunningGateway gateway(mustLoad(yaml(upstream.port(), "")));
+    for (int i = 0; i < 3; ++i) {
+      HttpReply reply = httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {});
+      CHECK(reply.status == 200);
+      // The upstream's own URLs (by the name the gateway used) are rewritten to the gateway's.
+      CHECK_THAT(reply.body, !Catch::Contains("localhost:" + std::to_string(upstream.port())));
+    }
+    std::string metrics = gateway.server.metricsText();
+    CHECK_THAT(metrics, Catch::Contains(resolvedLine(1)));
+    CHECK_THAT(metrics, Catch::Contains(connectionsOpenedLine("none", 3)));
+  }
+  {
+    RunningGateway gateway(mustLoad(yaml(upstream.port(), "    resolve_ttl: 0s\n")));
+    for (int i = 0; i < 3; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient?_count=1", {}).status == 200);
+    CHECK_THAT(gateway.server.metricsText(), Catch::Contains(resolvedLine(3)));
+  }
+  {
+    RunningGateway gateway(mustLoad(yaml(unusedPort(), "")));
+    for (int i = 0; i < 2; ++i) CHECK(httpRequest(gateway.port, "GET", "/fhir/Patient", {}).status == 502);
+    CHECK_THAT(gateway.server.metricsText(), Catch::Contains(resolvedLine(2)));
+  }
+}
+
 TEST_CASE("e2e: type-level history is forwarded; the upstream, which has none, answers with its OperationOutcome") {
   REQUIRE_E2E_UPSTREAM();
   NodeFhirServer upstream;

@@ -102,6 +102,9 @@ struct UpstreamConfig {
   UpstreamTlsConfig tls;
   size_t max_idle_connections = 32;  // per worker thread and endpoint
   Millis connect_timeout{2'000};
+  // How long a host name's addresses are used for new connections before it is looked up again (per
+  // worker thread); 0: a lookup for every new connection. (IP addresses need none.)
+  Millis resolve_ttl{30'000};
   Millis response_timeout{30'000};
   size_t max_response_bytes = 64u << 20;
   HealthCheckConfig health_check;
