@@ -81,7 +81,9 @@ struct MllpServer::Impl {
     // Swapped by updatePolicies() (SIGHUP); a connection takes the current one for each batch of frames.
     std::atomic<std::shared_ptr<MllpMessageHandler>> handler;
     std::unique_ptr<tcp::acceptor> acceptor;
-    std::unique_ptr<asio::ssl::context> tls;
+    // Swapped by updatePolicies() with the TLS files read again (a renewed certificate); a connection
+    // takes the current one when accepted and keeps it.
+    std::atomic<std::shared_ptr<asio::ssl::context>> tls;
     uint16_t bound_port = 0;
   };
 
@@ -111,16 +113,16 @@ struct MllpServer::Impl {
       }
       socket.set_option(tcp::no_delay(true));
       auto executor = socket.get_executor();
-      if (listener.tls) {
-        asio::co_spawn(executor, serveTls(listener, std::move(socket)), asio::detached);
+      if (std::shared_ptr<asio::ssl::context> tls = listener.tls.load()) {
+        asio::co_spawn(executor, serveTls(listener, std::move(tls), std::move(socket)), asio::detached);
       } else {
         asio::co_spawn(executor, serveConnection(listener, std::move(socket)), asio::detached);
       }
     }
   }
 
-  asio::awaitable<void> serveTls(Listener& listener, tcp::socket socket) {
-    auto stream = std::make_shared<asio::ssl::stream<tcp::socket>>(std::move(socket), *listener.tls);
+  asio::awaitable<void> serveTls(Listener& listener, std::shared_ptr<asio::ssl::context> tls, tcp::socket socket) {
+    auto stream = std::make_shared<asio::ssl::stream<tcp::socket>>(std::move(socket), *tls);
     auto state = std::make_shared<ConnectionState>(stream->get_executor());
     asio::co_spawn(stream->get_executor(), watchdog(state, [stream] {
       boost::system::error_code ignored;
@@ -298,14 +300,20 @@ MllpServer::MllpServer(std::vector<MllpListenerConfig> listeners, store::Message
 
 MllpServer::~MllpServer() { stop(); }
 
+namespace {
+// Throws std::runtime_error naming the file when a certificate, key or CA bundle does not load.
+std::shared_ptr<asio::ssl::context> makeServerContext(const ServerTlsConfig& tls) {
+  ensureSelfSignedCertificate(tls);
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  configureServerContext(context->native_handle(), tls);
+  return context;
+}
+}  // namespace
+
 void MllpServer::start() {
   for (auto& l : impl_->listeners) {
     const auto& config = l->config;
-    if (config.tls) {
-      ensureSelfSignedCertificate(*config.tls);
-      l->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-      configureServerContext(l->tls->native_handle(), *config.tls);
-    }
+    if (config.tls) l->tls = makeServerContext(*config.tls);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(config.address, ec);
     if (ec) {
@@ -344,14 +352,19 @@ std::vector<std::string> MllpServer::updatePolicies(const std::vector<MllpListen
       notes.push_back("mllp listener " + name + " is new: it starts after a restart");
       continue;
     }
-    const MllpListenerConfig& running = (*it)->config;
-    if (next.address != running.address || next.port != running.port || next.tls.has_value() != running.tls.has_value() ||
-        (next.tls && (next.tls->certificate_file != running.tls->certificate_file ||
-                      next.tls->private_key_file != running.tls->private_key_file ||
-                      next.tls->client_ca_file != running.tls->client_ca_file ||
-                      next.tls->require_client_certificate != running.tls->require_client_certificate ||
-                      next.tls->min_version != running.tls->min_version))) {
-      notes.push_back("mllp listener " + name + ": address, port and TLS changes take effect after a restart");
+    MllpListenerConfig& running = (*it)->config;
+    if (next.address != running.address || next.port != running.port || next.tls.has_value() != running.tls.has_value()) {
+      notes.push_back("mllp listener " + name + ": address, port and TLS on or off take effect after a restart");
+    } else if (next.tls && !impl_->started) {
+      running.tls = next.tls;  // (start() reads them)
+    } else if (next.tls) {
+      // The TLS files read again (a certificate renewed at the same path, another client CA), for
+      // connections accepted from now on; when they do not load, the running ones stay.
+      try {
+        (*it)->tls.store(makeServerContext(*next.tls));
+      } catch (const std::exception& e) {
+        notes.push_back("mllp listener " + name + ": keeping the running TLS settings: " + e.what());
+      }
     }
     if (next.max_message_bytes != running.max_message_bytes || next.read_timeout != running.read_timeout ||
         next.idle_timeout != running.idle_timeout || next.write_timeout != running.write_timeout) {

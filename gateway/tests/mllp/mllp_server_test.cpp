@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -286,4 +288,71 @@ TEST_CASE("MLLP over TLS: handshake, AA after the commit; a plain client gets no
   plain.sendMessage(adtMessage("PLAIN1"));
   CHECK_FALSE(plain.receiveFrame());
   CHECK(sqlite->stats()->messages == 1);
+}
+
+TEST_CASE("MLLP over TLS: a reload reads the TLS files again for new connections; open ones keep theirs", "[mllp][server][tls]") {
+  namespace asio = boost::asio;
+  namespace fs = std::filesystem;
+  TempDir dir;
+  auto sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  auto config = listenerConfig();
+  ServerTlsConfig tls;
+  tls.certificate_file = (dir.path / "mllp.crt").string();
+  tls.private_key_file = (dir.path / "mllp.key").string();
+  tls.self_signed_if_missing = true;
+  config.tls = tls;
+  MllpServer server({config}, *sqlite, metrics);
+  server.start();
+  const uint16_t port = server.port("mllp-test");
+  const std::string first_certificate = (dir.path / "first.crt").string();
+  fs::copy_file(tls.certificate_file, first_certificate);
+
+  asio::io_context io;
+  struct TlsClient {
+    asio::ssl::context context{asio::ssl::context::tls_client};
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> stream;
+    boost::system::error_code handshake_error;
+    TlsClient(asio::io_context& io, const std::string& trusted, uint16_t port) {
+      context.load_verify_file(trusted);
+      context.set_verify_mode(asio::ssl::verify_peer);
+      stream = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(io, context);
+      stream->next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+      stream->handshake(asio::ssl::stream_base::client, handshake_error);
+    }
+    std::string exchange(const std::string& message) {
+      std::string frame = medicus::hl7v2::encodeMllpFrame(message);
+      boost::system::error_code ec;
+      asio::write(*stream, asio::buffer(frame), ec);
+      std::string reply;
+      asio::read_until(*stream, asio::dynamic_buffer(reply), std::string("\x1c\x0d"), ec);
+      return ec ? std::string() : msaCode(reply.substr(1));
+    }
+  };
+  TlsClient before(io, first_certificate, port);
+  REQUIRE_FALSE(before.handshake_error);
+  CHECK(before.exchange(adtMessage("RENEW1")) == "AA");
+
+  // A new certificate at the same paths (made by self_signed_if_missing, another key), then the reload.
+  fs::remove(tls.certificate_file);
+  fs::remove(tls.private_key_file);
+  CHECK(server.updatePolicies({config}).empty());
+  TlsClient trusts_first(io, first_certificate, port);
+  CHECK(trusts_first.handshake_error);
+  TlsClient trusts_new(io, tls.certificate_file, port);
+  REQUIRE_FALSE(trusts_new.handshake_error);
+  CHECK(trusts_new.exchange(adtMessage("RENEW2")) == "AA");
+  // The connection from before the reload goes on with its own.
+  CHECK(before.exchange(adtMessage("RENEW3")) == "AA");
+
+  // A key that does not load: the reload says so and the running certificate stays.
+  std::ofstream(tls.private_key_file) << "not a key\n";
+  auto notes = server.updatePolicies({config});
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("mllp listener mllp-test: keeping the running TLS settings") &&
+                           Catch::Contains("mllp.key"));
+  TlsClient after_failure(io, tls.certificate_file, port);
+  REQUIRE_FALSE(after_failure.handshake_error);
+  CHECK(after_failure.exchange(adtMessage("RENEW4")) == "AA");
+  CHECK(sqlite->stats()->messages == 4);
 }
