@@ -36,6 +36,15 @@ namespace {
     }                                                                       \
   } while (0)
 
+// For the tests that make certificates with the openssl command.
+#define REQUIRE_OPENSSL_COMMAND()                                 \
+  do {                                                            \
+    if (std::string(MEDICUS_OPENSSL).empty()) {                   \
+      WARN("SKIPPED: the openssl command is not installed");      \
+      return;                                                     \
+    }                                                             \
+  } while (0)
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 const Headers kJson = {{"Content-Type", "application/fhir+json"}, {"Accept", "application/fhir+json"}};
 const Headers kXml = {{"Content-Type", "application/fhir+xml"}, {"Accept", "application/fhir+xml"}};
@@ -493,10 +502,7 @@ TEST_CASE("e2e: upstream down gives 502 / slow gives 504 / health checks take a 
 
 TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects routes") {
   REQUIRE_E2E_UPSTREAM();
-  if (std::string(MEDICUS_OPENSSL).empty()) {
-    WARN("SKIPPED: the openssl command is not installed");
-    return;
-  }
+  REQUIRE_OPENSSL_COMMAND();
   TempDir dir;
   const std::string d = dir.path;
   const TestCertificates certs{d};
@@ -554,10 +560,7 @@ TEST_CASE("e2e: TLS and mutual TLS / the client certificate's identity selects r
 
 TEST_CASE("e2e: an HTTPS upstream with certificate verification / a certificate that does not verify gives 502") {
   REQUIRE_E2E_UPSTREAM();
-  if (std::string(MEDICUS_OPENSSL).empty()) {
-    WARN("SKIPPED: the openssl command is not installed");
-    return;
-  }
+  REQUIRE_OPENSSL_COMMAND();
   TempDir dir;
   const std::string d = dir.path;
   const TestCertificates certs{d};
@@ -708,10 +711,7 @@ TEST_CASE("e2e: reload under load keeps serving / a broken config keeps the old 
 
 TEST_CASE("e2e: a reload applies a listener's renewed certificate, client CA, limits and admin endpoints to new connections; a request in flight keeps its own") {
   REQUIRE_E2E_UPSTREAM();
-  if (std::string(MEDICUS_OPENSSL).empty()) {
-    WARN("SKIPPED: the openssl command is not installed");
-    return;
-  }
+  REQUIRE_OPENSSL_COMMAND();
   TempDir dir;
   const std::string d = dir.path;
   const TestCertificates certs{d};
@@ -1312,10 +1312,7 @@ TEST_CASE("e2e: an HTTPS client that stalls in the TLS handshake is cut off afte
 
 TEST_CASE("e2e: listeners speak TLS 1.2 and 1.3 with AEAD suites only; min_version 1.3; the client identity is the SAN") {
   REQUIRE_E2E_UPSTREAM();
-  if (std::string(MEDICUS_OPENSSL).empty()) {
-    WARN("SKIPPED: the openssl command is not installed");
-    return;
-  }
+  REQUIRE_OPENSSL_COMMAND();
   TempDir dir;
   const std::string d = dir.path;
   const TestCertificates certs{d};
@@ -1585,10 +1582,7 @@ TEST_CASE("e2e: a route by resource type, with convert_format and rewrite_urls o
 
 TEST_CASE("e2e: the gateway's client certificate towards an upstream that requires one") {
   REQUIRE_E2E_UPSTREAM();
-  if (std::string(MEDICUS_OPENSSL).empty()) {
-    WARN("SKIPPED: the openssl command is not installed");
-    return;
-  }
+  REQUIRE_OPENSSL_COMMAND();
   TempDir dir;
   const std::string d = dir.path;
   const TestCertificates certs{d};

@@ -252,35 +252,54 @@ TEST_CASE_METHOD(StartedServer,
   CHECK(metrics.messageCount("mllp-test", "duplicate") == 1);
 }
 
+namespace {
+// TLS for listenerConfig() with a self-signed certificate that the listener makes at start in `dir`.
+ServerTlsConfig selfSignedTls(const TempDir& dir) {
+  ServerTlsConfig tls;
+  tls.certificate_file = (dir.path / "mllp.crt").string();
+  tls.private_key_file = (dir.path / "mllp.key").string();
+  tls.self_signed_if_missing = true;
+  return tls;
+}
+
+// An MLLP client over TLS that trusts one certificate (file); the handshake's error, if any, in handshake_error.
+struct TlsClient {
+  boost::asio::ssl::context context{boost::asio::ssl::context::tls_client};
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> stream;
+  boost::system::error_code handshake_error;
+  TlsClient(boost::asio::io_context& io, const std::string& trusted, uint16_t port) {
+    context.load_verify_file(trusted);
+    context.set_verify_mode(boost::asio::ssl::verify_peer);
+    stream = std::make_unique<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>(io, context);
+    stream->next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    stream->handshake(boost::asio::ssl::stream_base::client, handshake_error);
+  }
+  std::string exchange(const std::string& message) {
+    std::string frame = medicus::hl7v2::encodeMllpFrame(message);
+    boost::system::error_code ec;
+    boost::asio::write(*stream, boost::asio::buffer(frame), ec);
+    std::string reply;
+    boost::asio::read_until(*stream, boost::asio::dynamic_buffer(reply), std::string("\x1c\x0d"), ec);
+    return ec ? std::string() : msaCode(reply.substr(1));  // the MSA code of the ACK, empty when none came
+  }
+};
+}  // namespace
+
 TEST_CASE("MLLP over TLS: handshake, AA after the commit; a plain client gets nothing", "[mllp][server][tls]") {
   TempDir dir;
   auto sqlite = openStore(dir);
   IntakeMetrics metrics;
   auto config = listenerConfig();
-  ServerTlsConfig tls;
-  tls.certificate_file = (dir.path / "mllp.crt").string();
-  tls.private_key_file = (dir.path / "mllp.key").string();
-  tls.self_signed_if_missing = true;
-  config.tls = tls;
+  config.tls = selfSignedTls(dir);
+  const ServerTlsConfig& tls = *config.tls;
   MllpServer server({config}, *sqlite, metrics);
   server.start();
   uint16_t port = server.port("mllp-test");
 
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ssl::context context(asio::ssl::context::tls_client);
-  context.load_verify_file(tls.certificate_file);
-  context.set_verify_mode(asio::ssl::verify_peer);
-  asio::ssl::stream<asio::ip::tcp::socket> stream(io, context);
-  stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
-  stream.handshake(asio::ssl::stream_base::client);
-  std::string frame = medicus::hl7v2::encodeMllpFrame(adtMessage("TLS1"));
-  asio::write(stream, asio::buffer(frame));
-  std::string reply;
-  boost::system::error_code ec;
-  asio::read_until(stream, asio::dynamic_buffer(reply), std::string("\x1c\x0d"), ec);
-  REQUIRE_FALSE(ec);
-  CHECK(msaCode(reply.substr(1)) == "AA");
+  boost::asio::io_context io;
+  TlsClient client(io, tls.certificate_file, port);
+  REQUIRE_FALSE(client.handshake_error);
+  CHECK(client.exchange(adtMessage("TLS1")) == "AA");
   CHECK(sqlite->stats()->messages == 1);
 
   // Plain MLLP on the TLS port: the handshake fails, nothing is stored.
@@ -297,11 +316,8 @@ TEST_CASE("MLLP over TLS: a reload reads the TLS files again for new connections
   auto sqlite = openStore(dir);
   IntakeMetrics metrics;
   auto config = listenerConfig();
-  ServerTlsConfig tls;
-  tls.certificate_file = (dir.path / "mllp.crt").string();
-  tls.private_key_file = (dir.path / "mllp.key").string();
-  tls.self_signed_if_missing = true;
-  config.tls = tls;
+  config.tls = selfSignedTls(dir);
+  const ServerTlsConfig& tls = *config.tls;
   MllpServer server({config}, *sqlite, metrics);
   server.start();
   const uint16_t port = server.port("mllp-test");
@@ -309,26 +325,6 @@ TEST_CASE("MLLP over TLS: a reload reads the TLS files again for new connections
   fs::copy_file(tls.certificate_file, first_certificate);
 
   asio::io_context io;
-  struct TlsClient {
-    asio::ssl::context context{asio::ssl::context::tls_client};
-    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> stream;
-    boost::system::error_code handshake_error;
-    TlsClient(asio::io_context& io, const std::string& trusted, uint16_t port) {
-      context.load_verify_file(trusted);
-      context.set_verify_mode(asio::ssl::verify_peer);
-      stream = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(io, context);
-      stream->next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
-      stream->handshake(asio::ssl::stream_base::client, handshake_error);
-    }
-    std::string exchange(const std::string& message) {
-      std::string frame = medicus::hl7v2::encodeMllpFrame(message);
-      boost::system::error_code ec;
-      asio::write(*stream, asio::buffer(frame), ec);
-      std::string reply;
-      asio::read_until(*stream, asio::dynamic_buffer(reply), std::string("\x1c\x0d"), ec);
-      return ec ? std::string() : msaCode(reply.substr(1));
-    }
-  };
   TlsClient before(io, first_certificate, port);
   REQUIRE_FALSE(before.handshake_error);
   CHECK(before.exchange(adtMessage("RENEW1")) == "AA");
