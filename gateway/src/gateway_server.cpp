@@ -22,6 +22,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -1240,14 +1241,14 @@ void GatewayServer::reload(std::shared_ptr<const GatewayConfig> config) {
   // throws here and the running config stays, listeners included.
   std::vector<std::pair<Impl::BoundListener*, std::shared_ptr<const Impl::ListenerState>>> listener_states;
   for (auto& bound : impl_->listeners) {
-    const ListenerConfig& running = bound->state.load()->config;
-    for (const auto& next : config->listeners) {
-      // (Same name, protocol, address and port: the socket stays; any other change waits for a restart.)
-      if (next.name == running.name && next.protocol == running.protocol && next.address == running.address &&
-          next.port == running.port) {
-        listener_states.emplace_back(bound.get(), impl_->makeListenerState(next));
-      }
-    }
+    const std::shared_ptr<const Impl::ListenerState> running_state = bound->state.load();
+    const ListenerConfig& running = running_state->config;
+    // (Same name, protocol, address and port: the socket stays; any other change waits for a restart.
+    // Listener names are unique.)
+    auto next = std::find_if(config->listeners.begin(), config->listeners.end(), [&](const ListenerConfig& l) {
+      return l.name == running.name && l.protocol == running.protocol && l.address == running.address && l.port == running.port;
+    });
+    if (next != config->listeners.end()) listener_states.emplace_back(bound.get(), impl_->makeListenerState(*next));
   }
   auto rt = impl_->buildRuntime(config);
   for (const std::string& change : listenerChangesNeedingRestart(*old->config, *config)) {

@@ -195,18 +195,17 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   // buffer as it goes: without room reserved, a 3 KB reply would take six read calls.
   connection->buffer.reserve(16 * 1024);
   // An IP address needs no resolver: Asio's runs getaddrinfo on a thread of its own, which cost
-  // two thread hand-offs (futex wake-ups) per new connection.
-  // A host name's addresses come from this thread's cache while younger than resolve_ttl.
+  // two thread hand-offs (futex wake-ups) per new connection. A host name's addresses come from this
+  // thread's cache while younger than resolve_ttl.
   HostResolutionCache::Addresses addresses;
   boost::system::error_code not_an_address;
   asio::ip::address address = asio::ip::make_address(endpoint.host, not_an_address);
   if (!not_an_address) {
     addresses.emplace_back(address, endpoint.port);
-  } else if (addresses = t_resolved.fresh(endpoint.host, endpoint.port, HostResolutionCache::Clock::now(),
-                                          upstream.config->resolve_ttl);
-             !addresses.empty()) {
-    // (Kept from a lookup less than resolve_ttl ago.)
   } else {
+    addresses = t_resolved.fresh(endpoint.host, endpoint.port, HostResolutionCache::Clock::now(), upstream.config->resolve_ttl);
+  }
+  if (addresses.empty()) {
     tcp::resolver resolver(executor);
     auto [resolve_error, results] =
         co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);

@@ -253,14 +253,31 @@ TEST_CASE_METHOD(StartedServer,
 }
 
 namespace {
-// TLS for listenerConfig() with a self-signed certificate that the listener makes at start in `dir`.
-ServerTlsConfig selfSignedTls(const TempDir& dir) {
+// listenerConfig() over TLS, with a self-signed certificate that the listener makes at start in `dir`.
+MllpListenerConfig tlsListenerConfig(const TempDir& dir) {
+  MllpListenerConfig config = listenerConfig();
   ServerTlsConfig tls;
   tls.certificate_file = (dir.path / "mllp.crt").string();
   tls.private_key_file = (dir.path / "mllp.key").string();
   tls.self_signed_if_missing = true;
-  return tls;
+  config.tls = tls;
+  return config;
 }
+
+// A started server with one TLS listener (tlsListenerConfig); `tls` is its certificate and key files.
+struct StartedTlsServer {
+  StartedTlsServer() : server({config}, *sqlite, metrics) {
+    server.start();
+    port = server.port("mllp-test");
+  }
+  TempDir dir;
+  std::unique_ptr<store::SqliteMessageStore> sqlite = openStore(dir);
+  IntakeMetrics metrics;
+  MllpListenerConfig config = tlsListenerConfig(dir);
+  const ServerTlsConfig& tls = *config.tls;
+  MllpServer server;
+  uint16_t port = 0;  // bound at start
+};
 
 // An MLLP client over TLS that trusts one certificate (file); the handshake's error, if any, in handshake_error.
 struct TlsClient {
@@ -285,17 +302,8 @@ struct TlsClient {
 };
 }  // namespace
 
-TEST_CASE("MLLP over TLS: handshake, AA after the commit; a plain client gets nothing", "[mllp][server][tls]") {
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  auto config = listenerConfig();
-  config.tls = selfSignedTls(dir);
-  const ServerTlsConfig& tls = *config.tls;
-  MllpServer server({config}, *sqlite, metrics);
-  server.start();
-  uint16_t port = server.port("mllp-test");
-
+TEST_CASE_METHOD(StartedTlsServer, "MLLP over TLS: handshake, AA after the commit; a plain client gets nothing",
+                 "[mllp][server][tls]") {
   boost::asio::io_context io;
   TlsClient client(io, tls.certificate_file, port);
   REQUIRE_FALSE(client.handshake_error);
@@ -309,18 +317,10 @@ TEST_CASE("MLLP over TLS: handshake, AA after the commit; a plain client gets no
   CHECK(sqlite->stats()->messages == 1);
 }
 
-TEST_CASE("MLLP over TLS: a reload reads the TLS files again for new connections; open ones keep theirs", "[mllp][server][tls]") {
+TEST_CASE_METHOD(StartedTlsServer, "MLLP over TLS: a reload reads the TLS files again for new connections; open ones keep theirs",
+                 "[mllp][server][tls]") {
   namespace asio = boost::asio;
   namespace fs = std::filesystem;
-  TempDir dir;
-  auto sqlite = openStore(dir);
-  IntakeMetrics metrics;
-  auto config = listenerConfig();
-  config.tls = selfSignedTls(dir);
-  const ServerTlsConfig& tls = *config.tls;
-  MllpServer server({config}, *sqlite, metrics);
-  server.start();
-  const uint16_t port = server.port("mllp-test");
   const std::string first_certificate = (dir.path / "first.crt").string();
   fs::copy_file(tls.certificate_file, first_certificate);
 
