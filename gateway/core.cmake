@@ -44,7 +44,7 @@ find_program(MEDICUS_SYSTEM_PYTHON3 python3 PATHS /usr/bin /bin NO_DEFAULT_PATH)
 find_program(MEDICUS_NGINX nginx PATHS /usr/sbin /usr/bin)  # a compressing proxy in front of the e2e upstream
 medicus_add_test_binary(gateway_tests
   SOURCES tests/config_test.cpp tests/route_table_test.cpp tests/content_negotiation_test.cpp
-          tests/url_rewriter_test.cpp tests/validate_stage_test.cpp tests/capability_filter_test.cpp tests/gateway_metrics_test.cpp tests/access_log_writer_test.cpp tests/tls_setup_test.cpp tests/upstream_reply_test.cpp tests/drain_aware_socket_test.cpp tests/tls_socket_stream_test.cpp tests/tls_session_cache_test.cpp tests/host_resolution_cache_test.cpp tests/e2e/fhir_e2e_test.cpp tests/e2e/test_upstream.cpp
+          tests/url_rewriter_test.cpp tests/validate_stage_test.cpp tests/capability_filter_test.cpp tests/gateway_metrics_test.cpp tests/access_log_writer_test.cpp tests/tls_setup_test.cpp tests/upstream_reply_test.cpp tests/drain_aware_socket_test.cpp tests/tls_socket_stream_test.cpp tests/tls_session_cache_test.cpp tests/host_resolution_cache_test.cpp tests/complete_within_test.cpp tests/e2e/fhir_e2e_test.cpp tests/e2e/test_upstream.cpp
           tests/e2e/http_test_client.cpp
   LIBS medicus::gateway_core Boost::headers OpenSSL::SSL OpenSSL::Crypto)
 if(TARGET gateway_tests)

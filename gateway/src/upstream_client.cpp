@@ -1,5 +1,6 @@
 #include "upstream_client.h"
 
+#include "complete_within.h"
 #include "host_resolution_cache.h"
 #include "http_wire.h"
 #include "lazy_deadline.h"
@@ -16,6 +17,7 @@
 #include <charconv>
 #include <deque>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +28,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+using LookupResult = std::tuple<boost::system::error_code, tcp::resolver::results_type>;
 
 struct Connection {
   // An HTTPS connection's TLS settings (the config snapshot's context it was made with): after a
@@ -205,18 +208,32 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   } else {
     addresses = t_resolved.fresh(endpoint.host, endpoint.port, HostResolutionCache::Clock::now(), upstream.config->resolve_ttl);
   }
+  // The lookup and the TCP connect share the connect timeout.
+  const auto connect_deadline = std::chrono::steady_clock::now() + upstream.config->connect_timeout;
   if (addresses.empty()) {
-    tcp::resolver resolver(executor);
-    auto [resolve_error, results] =
-        co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUseAwaitable);
-    for (const auto& result : results) addresses.push_back(result.endpoint());
+    auto lookup = [](std::string host, std::string port) -> asio::awaitable<LookupResult> {
+      tcp::resolver resolver(co_await asio::this_coro::executor);
+      co_return co_await resolver.async_resolve(host, port, kUseAwaitable);
+    };
+    // getaddrinfo cannot be cancelled: a DNS server that does not answer would hold the connection
+    // (and the client) for resolv.conf's timeouts, so it is waited for only until the connect timeout.
+    std::optional<LookupResult> looked_up = co_await completeWithin(
+        upstream.config->connect_timeout, lookup(endpoint.host, std::to_string(endpoint.port)));
+    boost::system::error_code resolve_error = asio::error::timed_out;
+    if (looked_up) {
+      resolve_error = std::get<0>(*looked_up);
+      for (const auto& result : std::get<1>(*looked_up)) addresses.push_back(result.endpoint());
+    }
     if (resolve_error || addresses.empty()) {
       // (A DNS outage should not take down an upstream whose addresses have not changed.)
       addresses = t_resolved.stale(endpoint.host, endpoint.port);
       if (addresses.empty()) {
         resolution = UpstreamResult::Resolution::Failed;
+        timed_out = !looked_up;
         detail = "cannot resolve " + endpoint.host + ": " +
-                 (resolve_error ? resolve_error.message() : std::string("no addresses"));
+                 (!looked_up ? "no answer within the connect timeout (" +
+                                   std::to_string(upstream.config->connect_timeout.count()) + " ms)"
+                             : resolve_error ? resolve_error.message() : std::string("no addresses"));
         co_return nullptr;
       }
       resolution = UpstreamResult::Resolution::Stale;
@@ -233,7 +250,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(const UpstreamRuntime& upst
   }
   connection->tcp = std::make_unique<beast::tcp_stream>(executor);
   beast::tcp_stream& lowest = *connection->tcp;
-  lowest.expires_after(upstream.config->connect_timeout);
+  lowest.expires_at(std::max(connect_deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(1)));
   auto [connect_error, connected] = co_await lowest.async_connect(addresses, kUseAwaitable);
   if (connect_error) {
     // Addresses that do not answer are not kept: the next connection looks the name up again.
