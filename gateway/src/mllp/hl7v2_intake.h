@@ -23,7 +23,7 @@ class Hl7v2Intake {
   // SIGHUP: reads the `hl7v2:` section again and compiles every delivery route's maps. When all of it
   // loads, the listeners take their new policies (charset, senders, versions, message types, route) and
   // the delivery its new routes (maps, upstream, retries); otherwise nothing changes. Either way the log
-  // says what happened and why (also what needs a restart: store, listener addresses, TLS, limits).
+  // says what happened and why (also what needs a restart: store, listener addresses, TLS on or off, limits).
   // `gateway` is the gateway config loaded from the same file. Returns true when the new settings are active.
   bool reload(const std::string& config_path, std::shared_ptr<const GatewayConfig> gateway);
 

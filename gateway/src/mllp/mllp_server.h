@@ -51,8 +51,9 @@ class MllpServer {
   uint16_t port(std::string_view listener_name) const;
   // SIGHUP: the listeners of the same name take the new policies (charset policy and senders, accepted
   // versions and message types, delivery route) for every frame from now on, also on open connections.
-  // Address, port, TLS, size limits and timeouts need a restart: returns a note for each such change (and
-  // for added or removed listeners), to be logged. Thread-safe.
+  // The TLS files are read again for connections accepted from now on (the running ones stay when they do
+  // not load). Address, port, TLS on or off, size limits and timeouts need a restart: returns a note for
+  // each such change (and for added or removed listeners), to be logged. Thread-safe.
   std::vector<std::string> updatePolicies(const std::vector<MllpListenerConfig>& listeners);
   // Closes the listeners and connections and joins the threads.
   void stop();
